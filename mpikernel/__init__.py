@@ -1,0 +1,26 @@
+"""mpikernel: interactive MPI in Jupyter and IPython.
+
+``from mpikernel import MPI`` gives the compiled, mpi4py-compatible binding; ``%load_ext mpikernel``
+registers the MPI magics in any IPython session.
+"""
+
+from ._version import __version__
+from . import _libmpi
+
+# The extension's libmpi must be loaded before the extension (see _libmpi). A missing library is
+# reported when someone imports mpikernel.MPI, so the kernel and the magics still import.
+_libmpi.install_preload_hook(__name__ + ".MPI")
+
+__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def load_ipython_extension(ipython):
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython):
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)

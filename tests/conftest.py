@@ -1,0 +1,19 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import mpirun as _mpirun  # noqa: E402
+
+
+@pytest.fixture
+def mpirun(tmp_path):
+    """mpirun(code, n=2, timeout=60, ...) -> Result; see tests/mpirun.py."""
+
+    def runner(code, n=2, **kw):
+        kw.setdefault("tmp_path", tmp_path)
+        return _mpirun.run(code, n=n, **kw)
+
+    return runner
