@@ -124,7 +124,7 @@ def _finalize_at_exit():
         # never come: finalize (the launcher counts a rank that skips it as failed), but do
         # not let the process hang at exit for it.
         import threading
-        t = threading.Timer(_FINALIZE_GRACE, _os._exit, (0,))
+        t = threading.Timer(_FINALIZE_GRACE, _os._exit, (_exit_status[0],))
         t.daemon = True
         t.start()
     with nogil:
@@ -132,6 +132,16 @@ def _finalize_at_exit():
 
 
 _FINALIZE_GRACE = 5.0
+_exit_status = [0]     # what the interpreter will exit with, as far as we can tell
+
+
+def _remember_failure(exc_type, exc, tb, _previous=__import__("sys").excepthook):
+    """sys.excepthook: an uncaught exception means the process fails (130 for Ctrl-C)."""
+    _exit_status[0] = 130 if issubclass(exc_type, KeyboardInterrupt) else 1
+    _previous(exc_type, exc, tb)
+
+
+__import__("sys").excepthook = _remember_failure
 
 
 def Init():
@@ -244,15 +254,18 @@ def _launcher_error(who, ranks):
 
 
 def _check_launcher_before_init():
-    """MPICH cannot talk to a PMIx launcher and aborts inside MPI_Init: say why first."""
+    """Each MPI aborts inside MPI_Init when started by the other's launcher: say why first."""
     if _os.environ.get("MPIKERNEL_SKIP_LAUNCHER_CHECK"):
         return
     import mpikernel._libmpi as _lib
     env = _os.environ
-    if (_lib.build_config().get("vendor") == "MPICH" and "PMI_RANK" not in env
-            and ("OMPI_COMM_WORLD_SIZE" in env or "PMIX_RANK" in env)):
+    vendor = _lib.build_config().get("vendor")
+    pmix = "OMPI_COMM_WORLD_SIZE" in env or "PMIX_RANK" in env
+    if vendor == "MPICH" and "PMI_RANK" not in env and pmix:
         size = env.get("OMPI_COMM_WORLD_SIZE") or env.get("PMIX_SIZE") or ""
         raise _launcher_error("a PMIx launcher (Open MPI's mpiexec, or srun --mpi=pmix)", size)
+    if vendor == "Open MPI" and "PMI_RANK" in env and not pmix:
+        raise _launcher_error("an MPICH-style (PMI) mpiexec", env.get("PMI_SIZE", ""))
 
 
 def _check_launcher():
