@@ -36,6 +36,7 @@ from .kernelspec import DEFAULT_RANKS, LAUNCHERS
 
 LOCAL_CELL_MAGIC = "%%local"
 _MAGIC_NAME = re.compile(r"^\s*(%{1,2})([A-Za-z_][\w]*)")
+_HELP = re.compile(r"^\s*(?:(\?{1,2})\s*([A-Za-z_][\w.]*)|([A-Za-z_][\w.]*)\s*(\?{1,2}))\s*$")
 
 
 def mpi_library() -> str:
@@ -55,14 +56,19 @@ def mpi_library() -> str:
 
 
 def route_cell(code: str, local_line_magics: set[str], local_cell_magics: set[str]) -> tuple[str, str]:
-    """('local' | 'ranks', code to run) for a cell as typed.
+    """('local' | 'ranks' | 'help', what to run) for a cell as typed.
 
     Pure, so the rule is tested without a kernel. Blank cells stay local (nothing to send).
+    A one-line help request (``comm.bcast?``, ``??x``) gives ('help', 'comm.bcast?'): the kernel
+    answers it from rank 0's namespace, where the names live.
     """
     lines = code.splitlines(keepends=True)
     body = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     if not body:
         return "local", code
+    if len(body) == 1 and (h := _HELP.match(body[0])):
+        name, marks = (h.group(2), h.group(1)) if h.group(2) else (h.group(3), h.group(4))
+        return "help", name + marks
     first = body[0].split()
     if first[0] == LOCAL_CELL_MAGIC:
         index = lines.index(body[0])
@@ -196,6 +202,22 @@ class MPIKernel(IPythonKernel):
         self.wait_for_ranks()
         return self.shell.run_cell_magic("px_mpi", "", cell)
 
+    def page_help(self, request: str) -> None:
+        """`name?` / `name??`: rank 0's documentation of name in the pager (locally if rank 0 can't)."""
+        name = request.rstrip("?")
+        detail = len(request) - len(name) - 1
+        reply = None
+        if self._rank0_ready():
+            try:
+                ar = self.world.rank_view(0).apply_async(_rank_inspect, name, len(name), detail, ())
+                reply = ar.get(timeout=self.ask_rank0_timeout)
+            except Exception as exc:
+                self.log.debug("rank 0 did not answer help for %s: %s", name, exc)
+        if reply and reply.get("found"):
+            self.shell.payload_manager.write_payload({"source": "page", "data": reply["data"], "start": 0})
+        else:
+            self.shell.run_line_magic("pinfo2" if detail else "pinfo", name)
+
     # --------------------------------------------------------------------------------- routing
 
     def _our_magics(self) -> tuple[set[str], set[str]]:
@@ -214,6 +236,8 @@ class MPIKernel(IPythonKernel):
         where, code = route_cell("".join(lines), *self._our_magics())
         if where == "local":
             return code.splitlines(keepends=True)
+        if where == "help":
+            return [f"get_ipython().kernel.page_help({code!r})\n"]
         return [f"get_ipython().kernel.run_cell_on_ranks({code!r})\n"]
 
     async def do_execute(self, code, silent, store_history=True, user_expressions=None,

@@ -43,6 +43,20 @@ def test_local(code, runs):
     assert route_cell(code, LINE, CELL) == ("local", runs)
 
 
+@pytest.mark.parametrize(
+    "code,request_",
+    [("comm.allreduce?", "comm.allreduce?"), ("  x ??\n", "x??"), ("?comm", "comm?"),
+     ("??MPI.Comm", "MPI.Comm??")],
+)
+def test_help_requests(code, request_):
+    assert route_cell(code, LINE, CELL) == ("help", request_)
+
+
+@pytest.mark.parametrize("code", ["x = a?b", "print('?')", "comm.allreduce?\nx = 1", "a???"])
+def test_not_help_requests(code):
+    assert route_cell(code, LINE, CELL)[0] == "ranks"
+
+
 def test_mpi_library_names_the_build():
     from mpikernel._libmpi import build_config
 
