@@ -88,9 +88,9 @@ def install_main(argv: list[str]) -> int:
 
 
 def info_main(argv: list[str]) -> int:
-    from . import info  # written alongside the binding; imported late so the CLI works without it
+    from .info import main  # imported late: the kernel launch does not need it
 
-    return info.main(argv) if argv else info.main()
+    return main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
