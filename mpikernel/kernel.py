@@ -33,6 +33,7 @@ from traitlets import Bool, Enum, Float, Integer, Unicode
 
 from ._version import __version__
 from .kernelspec import DEFAULT_RANKS, LAUNCHERS
+from .runner import NotebookScreen
 
 LOCAL_CELL_MAGIC = "%%local"
 _MAGIC_NAME = re.compile(r"^\s*(%{1,2})([A-Za-z_][\w]*)")
@@ -98,6 +99,39 @@ def _rank_inspect(code: str, cursor_pos: int, detail_level: int, omit_sections) 
     return get_ipython().kernel.do_inspect(code, cursor_pos, detail_level, omit_sections)
 
 
+def _as_calls(code: str) -> list[str]:
+    """Lines of a magics-only cell, its cell magic (if any) spelled as the call IPython would make.
+
+    Needed because a line is put in front of the cell, and a cell magic only works on line one.
+    """
+    lines = code.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.strip() and not line.lstrip().startswith("#"):
+            if line.lstrip().startswith("%%"):
+                name, _, args = line.strip()[2:].partition(" ")
+                body = "".join(lines[i + 1 :])
+                return [f"get_ipython().run_cell_magic({name!r}, {args.strip()!r}, {body!r})\n"]
+            break
+    return lines
+
+
+class KernelScreen(NotebookScreen):
+    """How a cell's merged output reaches the notebook: as %%px_mpi shows it, except that the
+    ranks' results are the cell's result (execute_result, "Out[n]"), each under its rank header."""
+
+    def __init__(self, kernel: "MPIKernel"):
+        super().__init__()
+        self.kernel = kernel
+
+    def show(self, blocks):
+        for block in blocks:
+            if block.kind == "result":
+                sys.stdout.write(block.header + "\n")
+                self.kernel.publish_result(block.payload)
+            else:
+                super().show([block])
+
+
 class _CellRouter:
     """The IPython cleanup transformer that applies MPIKernel.route to executed cells."""
 
@@ -141,24 +175,15 @@ class MPIKernel(IPythonKernel):
 
     @property
     def world(self):
-        """The World the magics use in this shell (one per kernel process)."""
+        """The World the magics use (one per process), or None while none runs."""
         from . import magics
 
-        return magics.get_world(self.shell)
-
-    def _configure_world(self) -> None:
-        """Hand our rank count, launcher and hostfile to the World before it starts."""
-        from . import magics
-
-        magics.configure_world(
-            self.shell, n=self.ranks, launcher=self.launcher, hostfile=self.hostfile or None
-        )
+        return magics.current_world()
 
     def start_ranks(self) -> concurrent.futures.Future:
-        """Start the engines in a background thread (once); the returned future ends when they are up."""
+        """Start the ranks in a background thread (once); the future ends when they are up."""
         with self._start_lock:
             if self._start_future is None:
-                self._configure_world()
                 self._start_future = concurrent.futures.Future()
                 threading.Thread(
                     target=self._start_in_background, name="mpikernel-start", daemon=True
@@ -166,10 +191,12 @@ class MPIKernel(IPythonKernel):
             return self._start_future
 
     def _start_in_background(self) -> None:
+        from . import magics
+
         fut = self._start_future
         t0 = time.perf_counter()
         try:
-            self.world.start()
+            magics.start_world(self.ranks, launcher=self.launcher, hostfile=self.hostfile or None)
         except BaseException as exc:  # reported to the first cell that needs the ranks
             self.log.error("starting the MPI ranks failed: %s", exc)
             fut.set_exception(exc)
@@ -178,10 +205,11 @@ class MPIKernel(IPythonKernel):
             self.log.info("%d MPI ranks up in %.1f s", self.ranks, self._start_seconds)
             fut.set_result(True)
 
-    def wait_for_ranks(self) -> None:
-        """Block until the background start finished; say so if the person has to wait.
+    def wait_for_ranks(self, quiet_failure: bool = False) -> None:
+        """Block until the background start is over; say so if the person has to wait.
 
-        A failed start is raised here, once; the next cell tries again (the magics' own start).
+        A failed start is raised once (after that, %mpi_start is the way to try again);
+        quiet_failure leaves it to the mpikernel magic that is about to run.
         """
         fut = self._start_future
         if fut is None:
@@ -195,12 +223,38 @@ class MPIKernel(IPythonKernel):
         except BaseException:
             with self._start_lock:
                 self._start_future = None
-            raise
+            if not quiet_failure:
+                raise
 
-    def run_cell_on_ranks(self, cell: str) -> Any:
-        """What a routed cell executes: wait for the ranks, then the %%px_mpi magic on the cell."""
+    def run_cell_on_ranks(self, cell: str) -> None:
+        """What a routed cell executes: wait for the ranks, then %%px_mpi's implementation."""
+        from . import magics
+        from .runner import run_cell
+
         self.wait_for_ranks()
-        return self.shell.run_cell_magic("px_mpi", "", cell)
+        world = magics.current_world()
+        if world is None:
+            return magics.run_cell_on_ranks(cell, shell=self.shell)  # raises the magics' UsageError
+        options = magics.cell_options(cell_label=str(self.cell_number))
+        run_cell(world, cell, options, screen=KernelScreen(self))
+
+    @property
+    def cell_number(self) -> int:
+        """The running cell's n in In[n] (IPython 9 counts the next cell while one runs)."""
+        return self.shell.displayhook.prompt_count
+
+    def publish_result(self, content: dict) -> None:
+        """One execute_result for the current cell (data and metadata as the ranks produced them)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.session.send(
+            self.iopub_socket,
+            "execute_result",
+            {"data": content.get("data", {}), "metadata": content.get("metadata") or {},
+             "execution_count": self.cell_number},
+            parent=self.get_parent(),
+            ident=self._topic("execute_result"),
+        )
 
     def page_help(self, request: str) -> None:
         """`name?` / `name??`: rank 0's documentation of name in the pager (locally if rank 0 can't)."""
@@ -209,8 +263,8 @@ class MPIKernel(IPythonKernel):
         reply = None
         if self._rank0_ready():
             try:
-                ar = self.world.rank_view(0).apply_async(_rank_inspect, name, len(name), detail, ())
-                reply = ar.get(timeout=self.ask_rank0_timeout)
+                ar = self.world.view([0]).apply_async(_rank_inspect, name, len(name), detail, ())
+                (reply,) = ar.get(timeout=self.ask_rank0_timeout)
             except Exception as exc:
                 self.log.debug("rank 0 did not answer help for %s: %s", name, exc)
         if reply and reply.get("found"):
@@ -233,8 +287,12 @@ class MPIKernel(IPythonKernel):
         """Rewrite a cell as typed into what runs here (see route_cell)."""
         if not self._routing:
             return lines
-        where, code = route_cell("".join(lines), *self._our_magics())
+        magic_names = self._our_magics()
+        where, code = route_cell("".join(lines), *magic_names)
         if where == "local":
+            if code.lstrip().startswith("%") and self._start_future is not None:
+                # our magics: let a background start finish first (no second world, no "not running")
+                return [f"get_ipython().kernel.wait_for_ranks(quiet_failure=True)\n"] + _as_calls(code)
             return code.splitlines(keepends=True)
         if where == "help":
             return [f"get_ipython().kernel.page_help({code!r})\n"]
@@ -254,15 +312,16 @@ class MPIKernel(IPythonKernel):
 
     def _rank0_ready(self) -> bool:
         fut = self._start_future
-        return fut is not None and fut.done() and fut.exception() is None
+        return self.world is not None
 
     async def _ask_rank0(self, func, *args) -> dict | None:
         """func(*args) on rank 0, or None when rank 0 is not up, busy, or fails to answer in time."""
         if not self._rank0_ready():
             return None
         try:
-            ar = self.world.rank_view(0).apply_async(func, *args)
-            return await asyncio.wait_for(asyncio.wrap_future(ar), self.ask_rank0_timeout)
+            ar = self.world.view([0]).apply_async(func, *args)
+            (answer,) = await asyncio.wait_for(asyncio.wrap_future(ar), self.ask_rank0_timeout)
+            return answer
         except Exception as exc:  # a late or failed answer must not break the frontend
             self.log.debug("rank 0 did not answer %s: %s", func.__name__, exc)
             return None
@@ -289,15 +348,18 @@ class MPIKernel(IPythonKernel):
     def banner(self) -> str:
         return (
             f"mpikernel {__version__}: every cell runs on {self.ranks} MPI ranks "
-            f"({mpi_library()}, launcher {self.launcher}).\n"
+            f"({self.world.library if self.world and self.world.library else mpi_library()}, "
+            f"launcher {self.launcher}).\n"
             "%%local runs a cell in the kernel process only; %mpi_status shows the ranks.\n"
             + (self.shell.banner if self.shell else "")
         )
 
     async def do_shutdown(self, restart):
         """Stop the engines before the kernel goes (a restart then starts fresh ones)."""
+        from . import magics
+
         try:
-            self.world.stop()
+            magics.stop_world()
         except Exception as exc:
             self.log.error("stopping the MPI ranks failed: %s", exc)
         return super().do_shutdown(restart)

@@ -134,8 +134,8 @@ def test_first_result_and_round_trip(kernel):
 
 
 def test_outputs_are_labelled(kernel):
+    assert kernel.stdout("print('same')") == "[ranks 0-3]\nsame\n"
     out = kernel.stdout("print('same')\nprint(f'I am {rank} of {size}')")
-    assert "[ranks 0-3]\nsame\n" in out
     for r in range(4):
         assert f"[rank {r}]\n" in out and f"I am {r} of 4" in out
     assert out.index("[rank 1]") < out.index("[rank 2]")
@@ -214,7 +214,8 @@ def test_interrupt_hung_barrier_then_allreduce(kernel, how):
     results = [m["content"]["data"]["text/plain"] for m in msgs if m["msg_type"] == "execute_result"]
     assert results and results[0].strip().endswith("10")
     print(f"\ninterrupt ({how}) to reply {t_interrupt:.2f} s, next allreduce {t_next:.2f} s")
-    assert t_interrupt + t_next <= 1.0 + 1.0  # 1 s target, 1 s slack for a loaded 2-core machine
+    assert t_next <= 1.0  # the repaired world answers at once
+    assert t_interrupt <= 2.0  # measured 0.4-0.6 s; slack for a loaded 2-core machine
 
 
 def test_restart_restarts_ranks(kernel):
