@@ -157,7 +157,7 @@ class MPIKernel(IPythonKernel):
     hostfile = Unicode("", help="hostfile for the launcher (empty: this host)").tag(config=True)
     autostart = Bool(True, help="start the ranks with the kernel, in the background").tag(config=True)
     ask_rank0_timeout = Float(
-        2.0, help="seconds to wait for rank 0 to answer completion/inspection before answering locally"
+        5.0, help="seconds to wait for rank 0 to answer completion/inspection before answering locally"
     ).tag(config=True)
 
     def __init__(self, **kwargs):
@@ -326,20 +326,29 @@ class MPIKernel(IPythonKernel):
             self.log.debug("rank 0 did not answer %s: %s", func.__name__, exc)
             return None
 
+    @staticmethod
+    def _answered_here(code: str, cursor_pos: int) -> bool:
+        """Completion/inspection that belongs to the kernel: %%local cells and magic names."""
+        if code.lstrip().startswith(LOCAL_CELL_MAGIC):
+            return True
+        line = code[:cursor_pos].rsplit("\n", 1)[-1].lstrip()
+        return line.startswith("%") and " " not in line
+
     async def do_complete(self, code, cursor_pos):
         if cursor_pos is None:
             cursor_pos = len(code)
-        local = super().do_complete(code, cursor_pos)
-        line = code[:cursor_pos].rsplit("\n", 1)[-1].lstrip()
-        if line.startswith("%") and " " not in line:  # magic names: ours live here
-            return local
-        remote = await self._ask_rank0(_rank_complete, code, cursor_pos)
-        return remote if remote is not None else local
+        remote = None
+        if not self._answered_here(code, cursor_pos):
+            remote = await self._ask_rank0(_rank_complete, code, cursor_pos)
+        return remote if remote is not None else super().do_complete(code, cursor_pos)
 
     async def do_inspect(self, code, cursor_pos, detail_level=0, omit_sections=()):
-        remote = await self._ask_rank0(_rank_inspect, code, cursor_pos, detail_level, omit_sections)
-        if remote is not None and remote.get("found"):
-            return remote
+        if cursor_pos is None:
+            cursor_pos = len(code)
+        if not self._answered_here(code, cursor_pos):
+            remote = await self._ask_rank0(_rank_inspect, code, cursor_pos, detail_level, omit_sections)
+            if remote is not None and remote.get("found"):
+                return remote
         return super().do_inspect(code, cursor_pos, detail_level, omit_sections)
 
     # --------------------------------------------------------------------------- lifecycle

@@ -106,9 +106,14 @@ def wait_gone(pids, timeout):
 
 @pytest.fixture(scope="module")
 def kernel():
+    """A kernel whose ranks are up (its first cell, sent as soon as the kernel is ready, is timed)."""
     k = Kernel()
-    yield k
-    k.close()
+    try:
+        k.first_cell = k.run("comm.allreduce(rank)", timeout=120)
+        k.first_result_s = time.perf_counter() - k.t_launch
+        yield k
+    finally:
+        k.close()
 
 
 def rank_pids(k):
@@ -118,8 +123,8 @@ def rank_pids(k):
 
 def test_first_result_and_round_trip(kernel):
     """Kernel start to first result, then the steady cell round trip (printed for the report)."""
-    content, msgs = kernel.run("comm.allreduce(rank)", timeout=120)
-    first = time.perf_counter() - kernel.t_launch
+    content, msgs = kernel.first_cell
+    first = kernel.first_result_s
     assert content["status"] == "ok"
     results = [m for m in msgs if m["msg_type"] == "execute_result"]
     assert results and results[0]["content"]["data"]["text/plain"].strip().endswith("6")
@@ -176,6 +181,16 @@ def test_completion_from_rank0(kernel):
     kernel.kc.complete("%mpi_st", 7)  # our magics live in the kernel
     reply = kernel.kc.get_shell_msg(timeout=10)["content"]
     assert "%mpi_status" in reply["matches"], reply
+
+
+def test_completion_in_local_cells_is_local(kernel):
+    kernel.run("%%local\nonly_here_in_kernel = 1")
+    kernel.kc.complete("%%local\nonly_here_in", 20)
+    reply = kernel.kc.get_shell_msg(timeout=10)["content"]
+    assert "only_here_in_kernel" in reply["matches"], reply
+    kernel.kc.complete("only_here_in", 12)  # a rank cell: rank 0 has no such name
+    reply = kernel.kc.get_shell_msg(timeout=10)["content"]
+    assert "only_here_in_kernel" not in reply["matches"], reply
 
 
 def test_inspection_from_rank0(kernel):
