@@ -268,3 +268,25 @@ def test_sigkill_of_kernel_leaves_nothing():
         assert not left, [" ".join(psutil.Process(p).cmdline()) for p in left]
     finally:
         k.close()
+
+
+def test_installed_spec_with_other_rank_count(tmp_path, monkeypatch):
+    """`python -m mpikernel install --ranks 2` gives a kernel with 2 ranks (argv -> MPIKernel.ranks)."""
+    from mpikernel.kernelspec import install
+
+    install(ranks=2, prefix=str(tmp_path))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "share" / "jupyter"))
+    k = Kernel.__new__(Kernel)
+    k.km = KernelManager(kernel_name="mpikernel-2")
+    assert k.km.kernel_spec.display_name == "MPI (2 ranks)"
+    k.t_launch = time.perf_counter()
+    k.seen = set()
+    k.km.start_kernel()
+    k.kc = k.km.client()
+    k.kc.start_channels()
+    try:
+        k.kc.wait_for_ready(timeout=60)
+        assert k.stdout("print(size)", timeout=120) == "[ranks 0-1]\n2\n"
+        k.descendants()
+    finally:
+        k.close()
