@@ -217,9 +217,13 @@ class MPIKernel(IPythonKernel):
         if not fut.done():
             print(f"Starting {self.ranks} MPI ranks ...", file=sys.stderr, flush=True)
         try:
+            # short waits: a SIGINT may be delivered to another thread, and only the main
+            # thread's return to Python code runs the handler (an untimed wait would sleep on)
+            while not fut.done():
+                concurrent.futures.wait([fut], timeout=0.05)
             fut.result()
         except KeyboardInterrupt:
-            raise
+            raise  # the start goes on; the next cell waits for it again
         except BaseException:
             with self._start_lock:
                 self._start_future = None
