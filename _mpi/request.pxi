@@ -65,6 +65,8 @@ cdef class Request:
         cdef char *base
         if self.state == RQ_DONE:
             return 1
+        if _finalized_flag:
+            _check_alive()
         if self.state == RQ_PLAIN:
             if self.ob_mpi != MPI_REQUEST_NULL:
                 CHKERR(MPI_Test(&self.ob_mpi, &flag, &self.status))
@@ -365,7 +367,7 @@ cdef int _wait_list(list reqs, int any) except? -2:
     cdef Request r
     cdef bint plain = not any
     cdef _ObjPoll p
-    cdef object saved_exc
+    _check_alive()
     for i in range(n):
         r = <Request?>reqs[i]
         if not r._plain():
