@@ -293,8 +293,8 @@ def describe_call(waiting: dict | None) -> str | None:
             key = "root"
         args = f"{key}={_peer_text(peer)}"
         tag = waiting.get("tag")
-        if tag not in (None, 0) and key in ("source", "dest"):
-            args += f", tag={'MPI.ANY_TAG' if tag == 'ANY_TAG' else tag}"
+        if tag not in (None, 0, "ANY_TAG") and key in ("source", "dest"):  # the defaults say nothing
+            args += f", tag={tag}"
     return f"{obj}.{call}({args})"
 
 
