@@ -21,6 +21,7 @@ in IPython and ipykernel through `_render_traceback_`.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -244,6 +245,10 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     t0 = time.monotonic()
     ar = world.view(ranks).execute(_with_header(code, opts.header), block=False, silent=False)
     runs = {r: _RankRun(r, f) for r, f in zip(ar._targets, ar._children)}
+    wake = threading.Event()  # set when any rank's reply or output completes: no polling latency
+    for run in runs.values():
+        run.future.add_done_callback(lambda _f: wake.set())
+        run.future.output.add_done_callback(lambda _f: wake.set())
     result = CellResult(outputs=[])
     failed_at = None
     next_notice = t0 + opts.slow_notice
@@ -252,6 +257,7 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     live = False
     try:
         while True:
+            wake.clear()
             pending = [r for r, run in runs.items() if not run.done]
             now = time.monotonic()
             if not live and now - t0 >= opts.live_after:
@@ -259,6 +265,11 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
             if live:
                 _show_live(runs, screen)
             if not pending:
+                break
+            if world.lost():  # a rank died and took the MPI job with it: nobody will answer
+                result.reason = result.reason or "failed"
+                for r in pending:
+                    result.notes[r] = f"rank {r} was lost: {world.lost()}"
                 break
             failed = [r for r, run in runs.items() if run.done and run.failed is not None]
             if failed and failed_at is None:
@@ -271,12 +282,12 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
                 _stop_all(world, pending, stopped, result,
                           lambda r, where: f"rank {r} was {where} when the cell timed out after {opts.timeout:g} s")
                 break
-            if now >= next_notice:
+            if now >= next_notice and not world.lost():
                 next_notice = now + opts.slow_notice
                 where = world.where(pending, timeout=0.5)
                 live = True
                 screen.notice(f"still running after {now - t0:.0f} s: {out.busy_summary(where)}")
-            time.sleep(POLL)
+            wake.wait(POLL)
     except KeyboardInterrupt:
         result.reason = "interrupted"
         pending = [r for r, run in runs.items() if not run.done]
@@ -313,7 +324,7 @@ def _show_live(runs, screen):
 def _stop_blocked(world, pending, failed, stopped, result):
     """The grace rule: interrupt pending ranks that sit in a blocking MPI call after others failed."""
     candidates = [r for r in pending if r not in stopped]
-    if not candidates:
+    if not candidates or world.lost():
         return
     where = world.where(candidates, timeout=0.5)
     blocked = [r for r in candidates if where.get(r) and where[r].get("waiting")]
@@ -327,7 +338,7 @@ def _stop_blocked(world, pending, failed, stopped, result):
 
 def _stop_all(world, pending, stopped, result, note):
     candidates = [r for r in pending if r not in stopped]
-    if not candidates:
+    if not candidates or world.lost():
         return
     where = world.where(candidates, timeout=0.5)
     for r in candidates:

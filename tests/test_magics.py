@@ -315,6 +315,16 @@ def test_entry_point_for_the_kernel(shell, world):
     assert info.value._render_traceback_()[0] == "[rank 0] ZeroDivisionError: division by zero"
 
 
+def test_a_rank_that_dies_ends_the_cell_and_restart_recovers(shell, world):
+    t0 = time.monotonic()
+    _, err = run(shell, "%%px_mpi\nimport os\nif rank == 1:\n    os._exit(3)\ncomm.barrier()")
+    assert time.monotonic() - t0 < 15
+    assert isinstance(err, RanksError)
+    assert "the MPI job ended" in traceback_text(err)
+    _, err = run(shell, "%px_mpi print(rank)")
+    assert isinstance(err, UsageError) and "%mpi_restart" in str(err)
+
+
 def test_restart_gives_fresh_processes(shell, world):
     old = world.processes()
     with capture_output() as cap:
