@@ -120,43 +120,42 @@ class Screen:
 
 
 class NotebookScreen(Screen):
-    """In a Jupyter kernel: live output in ONE display area that is updated, then emptied at the end."""
+    """In a Jupyter kernel: live output in ONE display area, updated at most 5 times a second and
+    emptied when the merged output is shown."""
 
     MAX_LINES = 40
+    MIN_INTERVAL = 0.2
 
     def __init__(self):
         self.lines: list[str] = []
         self.status = ""
         self.handle = None
+        self.dirty = False
         self._last = 0.0
 
     def live(self, rank, text):
-        for line in text.splitlines():
-            self.lines.append(f"[rank {rank}] {line}")
+        self.lines.extend(f"[rank {rank}] {line}" for line in text.splitlines())
         del self.lines[: -self.MAX_LINES]
-        self._refresh()
+        self.dirty = True
 
     def notice(self, text):
         self.status = text
-        self._refresh(force=True)
+        self.dirty = True
+        self.flush(force=True)
 
-    def _refresh(self, force=False):
+    def flush(self, force=False):
+        """Show what changed since the last update (called by the runner after each poll)."""
+        now = time.monotonic()
+        if not self.dirty or (not force and now - self._last < self.MIN_INTERVAL):
+            return
         from IPython.display import display
 
-        now = time.monotonic()
-        if not force and now - self._last < 0.2:
-            return
-        self._last = now
-        body = "\n".join(self.lines + ([self.status] if self.status else []))
-        bundle = {"text/plain": body}
+        self._last, self.dirty = now, False
+        bundle = {"text/plain": "\n".join(self.lines + ([self.status] if self.status else []))}
         if self.handle is None:
             self.handle = display(bundle, raw=True, display_id=True)
         else:
             self.handle.update(bundle, raw=True)
-
-    def flush(self):
-        if self.handle is not None or self.lines:
-            self._refresh(force=True)
 
     def end_live(self):
         if self.handle is not None:
@@ -297,8 +296,7 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     result.elapsed = time.monotonic() - t0
     if live:
         _show_live(runs, screen)
-    if isinstance(screen, NotebookScreen):
-        screen.end_live()
+    screen.end_live()
     result.outputs = [runs[r].output() for r in sorted(runs)]
     for o in result.outputs:
         o.note = result.notes.get(o.rank)
@@ -317,8 +315,9 @@ def _show_live(runs, screen):
             if cut:
                 screen.live(r, new[:cut])
                 run.shown += cut
-    if hasattr(screen, "flush"):
-        screen.flush()
+    flush = getattr(screen, "flush", None)
+    if flush is not None:
+        flush()
 
 
 def _stop_blocked(world, pending, failed, stopped, result):

@@ -73,6 +73,28 @@ def test_labelled_collapsed_output_reaches_the_notebook(kernel):
     assert out == "".join(f"[rank {r}]\nhi\n{r}\n" for r in range(4))
 
 
+def test_output_streams_live_into_one_display_area(kernel):
+    _, kc = kernel
+    msg_id = kc.execute("%%px_mpi --ranks 0\nimport time\nfor i in range(3):\n    print('step', i, flush=True)\n    time.sleep(0.8)")
+    live, merged_at, first_step_at = [], None, None
+    while True:
+        msg = kc.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        t, c = msg["msg_type"], msg["content"]
+        if t in ("display_data", "update_display_data"):
+            live.append(c["data"]["text/plain"])
+            if first_step_at is None and "[rank 0] step 0" in c["data"]["text/plain"]:
+                first_step_at = time.monotonic()
+        elif t == "stream" and merged_at is None:
+            merged_at = time.monotonic()
+            assert c["text"].startswith("[rank 0]\nstep 0\nstep 1\nstep 2\n")
+        elif t == "status" and c["execution_state"] == "idle":
+            break
+    assert first_step_at is not None and merged_at - first_step_at > 0.8, live
+    assert live[-1] == ""  # the live area is emptied when the merged output appears
+
+
 def test_rich_output_is_displayed(kernel):
     _, kc = kernel
     out, _, rich, err = execute(kc, "%%px_mpi\nfrom IPython.display import HTML, display\ndisplay(HTML(f'<i>{rank // 2}</i>'))")
