@@ -57,9 +57,10 @@ def mpi_library() -> str:
 
 
 def route_cell(code: str, local_line_magics: set[str], local_cell_magics: set[str]) -> tuple[str, str]:
-    """('local' | 'ranks' | 'help', what to run) for a cell as typed.
+    """('local' | 'magics' | 'ranks' | 'help', what to run) for a cell as typed.
 
-    Pure, so the rule is tested without a kernel. Blank cells stay local (nothing to send).
+    Pure, so the rule is tested without a kernel. Blank cells and %%local cells (without that
+    line) are 'local'; cells made only of mpikernel's magics are 'magics' (they run here too).
     A one-line help request (``comm.bcast?``, ``??x``) gives ('help', 'comm.bcast?'): the kernel
     answers it from rank 0's namespace, where the names live.
     """
@@ -76,12 +77,12 @@ def route_cell(code: str, local_line_magics: set[str], local_cell_magics: set[st
         return "local", "".join(lines[index + 1 :])
     m = _MAGIC_NAME.match(body[0])
     if m and m.group(1) == "%%" and m.group(2) in local_cell_magics:
-        return "local", code
+        return "magics", code
     if all(
         (mm := _MAGIC_NAME.match(ln)) and mm.group(1) == "%" and mm.group(2) in local_line_magics
         for ln in body
     ):
-        return "local", code
+        return "magics", code
     return "ranks", code
 
 
@@ -165,6 +166,7 @@ class MPIKernel(IPythonKernel):
         self.shell.extension_manager.load_extension("mpikernel")
         self._routing = False  # True while an execute_request of ours is being run
         self.shell.input_transformers_cleanup.insert(0, _CellRouter(self))
+        self.shell.register_magic_function(self.local_magic, "cell", "local")
         self._start_lock = threading.Lock()
         self._start_future: concurrent.futures.Future | None = None
         self._start_seconds: float | None = None
@@ -260,6 +262,14 @@ class MPIKernel(IPythonKernel):
             ident=self._topic("execute_result"),
         )
 
+    def local_magic(self, line: str, cell: str) -> None:
+        """%%local: run this cell in the kernel process only, not on the MPI ranks.
+
+        For plotting results gathered from the ranks, reading local files, and so on. The kernel
+        recognises the line before the cell runs; called any other way, the body runs here too.
+        """
+        self.shell.run_cell(cell, store_history=False)
+
     def page_help(self, request: str) -> None:
         """`name?` / `name??`: rank 0's documentation of name in the pager (locally if rank 0 can't)."""
         name = request.rstrip("?")
@@ -294,10 +304,10 @@ class MPIKernel(IPythonKernel):
         magic_names = self._our_magics()
         where, code = route_cell("".join(lines), *magic_names)
         if where == "local":
-            if code.lstrip().startswith("%") and self._start_future is not None:
-                # our magics: let a background start finish first (no second world, no "not running")
-                return [f"get_ipython().kernel.wait_for_ranks(quiet_failure=True)\n"] + _as_calls(code)
             return code.splitlines(keepends=True)
+        if where == "magics":
+            # let a background start finish first (no second world, no "not running")
+            return ["get_ipython().kernel.wait_for_ranks(quiet_failure=True)\n"] + _as_calls(code)
         if where == "help":
             return [f"get_ipython().kernel.page_help({code!r})\n"]
         return [f"get_ipython().kernel.run_cell_on_ranks({code!r})\n"]
