@@ -26,14 +26,13 @@ import re
 import sys
 import threading
 import time
-from typing import Any
 
 from ipykernel.ipkernel import IPythonKernel
 from traitlets import Bool, Enum, Float, Integer, Unicode
 
 from ._version import __version__
 from .kernelspec import DEFAULT_RANKS, LAUNCHERS
-from .runner import NotebookScreen
+from .runner import NotebookScreen, run_cell
 
 LOCAL_CELL_MAGIC = "%%local"
 _MAGIC_NAME = re.compile(r"^\s*(%{1,2})([A-Za-z_][\w]*)")
@@ -235,7 +234,6 @@ class MPIKernel(IPythonKernel):
     def run_cell_on_ranks(self, cell: str) -> None:
         """What a routed cell executes: wait for the ranks, then %%px_mpi's implementation."""
         from . import magics
-        from .runner import run_cell
 
         self.wait_for_ranks()
         world = magics.current_world()
@@ -268,7 +266,11 @@ class MPIKernel(IPythonKernel):
         For plotting results gathered from the ranks, reading local files, and so on. The kernel
         recognises the line before the cell runs; called any other way, the body runs here too.
         """
-        self.shell.run_cell(cell, store_history=False)
+        routing, self._routing = self._routing, False  # the body is not to be sent to the ranks
+        try:
+            self.shell.run_cell(cell, store_history=False)
+        finally:
+            self._routing = routing
 
     def page_help(self, request: str) -> None:
         """`name?` / `name??`: rank 0's documentation of name in the pager (locally if rank 0 can't)."""
@@ -325,7 +327,6 @@ class MPIKernel(IPythonKernel):
     # ------------------------------------------------------------- completion and inspection
 
     def _rank0_ready(self) -> bool:
-        fut = self._start_future
         return self.world is not None
 
     async def _ask_rank0(self, func, *args) -> dict | None:

@@ -160,6 +160,8 @@ def test_local_cell_runs_in_kernel(kernel):
     out = kernel.stdout("%%local\nimport os\nprint(os.getpid())")
     assert out.strip() == str(kernel.pid)
     assert "[rank" not in out
+    nested = kernel.stdout("%%local\nget_ipython().run_cell_magic('local', '', 'import os; print(os.getpid())')")
+    assert nested.strip() == str(kernel.pid)
     content, _ = kernel.run("%%local\ncomm")  # the ranks' names are not here
     assert content["status"] == "error" and content["ename"] == "NameError"
 
