@@ -9,7 +9,7 @@ It is an ordinary IPython kernel with the mpikernel extension loaded, plus one r
   ranks is one exception whose ``_render_traceback_()`` is the merged traceback (ipykernel turns it
   into exactly one ``error`` message and an error reply).
 
-The rule is an IPython input transformer, not a rewrite of the request: history, ``In[n]`` and
+The rule is an IPython input transformer, not a rewrite of the request: the history and
 ``is_complete`` see what the person typed. Completion and inspection are answered by rank 0's
 IPython (``comm.<Tab>`` lists the Comm's methods); while the ranks are not up, or busy, the
 kernel's own namespace answers instead of leaving the frontend waiting.

@@ -46,7 +46,7 @@ def test_local(code, runs):
         "%mpi_status",
         "%mpi_status\n\n%mpi_restart\n",
         "# comment\n%mpi_status -v",
-        "%%px_mpi --targets 0\nprint(1)",
+        "%%px_mpi --ranks 0\nprint(1)",
     ],
 )
 def test_our_magics(code):
