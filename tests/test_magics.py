@@ -121,6 +121,8 @@ def test_partly_identical_and_selected_ranks(shell, world):
     assert cap.stdout == "[ranks 0,2]\n0\n[ranks 1,3]\n1\n"
     cap, _ = run(shell, "%%px_mpi --ranks 0,2-3\nprint('here')")
     assert cap.stdout == "[ranks 0,2-3]\nhere\n"
+    cap, _ = run(shell, "%px_mpi --ranks 1 --no-collapse print('one', rank)")
+    assert cap.stdout == "[rank 1]\none 1\n"
 
 
 def test_stderr_and_results(shell, world):
