@@ -298,6 +298,8 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
         _show_live(runs, screen)
     screen.end_live()
     result.outputs = [runs[r].output() for r in sorted(runs)]
+    if any(o.error is not None and o.error.ename == "KeyboardInterrupt" for o in result.outputs):
+        world.needs_reset = True  # however it came, an interrupt may have left MPI calls pending
     for o in result.outputs:
         o.note = result.notes.get(o.rank)
     screen.show(out.merge_outputs(result.outputs, collapse=opts.collapse))
