@@ -223,6 +223,18 @@ def test_ctrl_c_interrupts_the_ranks_and_the_next_allreduce_is_right(shell, worl
     assert err is None and cap.stdout == "[ranks 0-3]\n6\n"
 
 
+def test_a_stale_receive_from_an_interrupted_cell_does_not_swallow_new_messages(shell, world):
+    cell = ("%%px_mpi --timeout 1\nimport time\nif rank == 1:\n    stale = comm.irecv(source=0, tag=5)\n"
+            "if rank == 0:\n    time.sleep(60)\ncomm.barrier()")
+    _, err = run(shell, cell)
+    assert isinstance(err, RanksError)
+    cap, err = run(shell, "%%px_mpi --ranks 0,1\nif rank == 0:\n    comm.send('fresh', dest=1, tag=5)\n"
+                          "else:\n    print(comm.recv(source=0, tag=5))")
+    assert err is None and cap.stdout == "[rank 1]\nfresh\n"
+    cap, err = run(shell, "%px_mpi print(comm.allreduce(rank))")
+    assert err is None and cap.stdout == "[ranks 0-3]\n6\n"
+
+
 # --------------------------------------------------------------------- live output and notices
 
 
