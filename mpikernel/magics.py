@@ -57,6 +57,8 @@ def world() -> World:
 def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None) -> World:
     """Start this process's world (UsageError if one runs already or the request is impossible)."""
     global _WORLD
+    if current_world() is not None and current_world().lost():
+        stop_world()  # its MPI job ended (a rank died): clean up and start afresh
     if current_world() is not None:
         raise UsageError(
             f"an MPI world with {_WORLD.n} ranks is already running; use %mpi_restart, "
@@ -335,6 +337,9 @@ class MPIMagics(Magics):
         w = current_world()
         if w is None:
             print("no MPI world is running (start one with %mpi_start)")
+            return
+        if w.lost():
+            print(f"MPI world: {w.n} ranks, all gone: {w.lost()}")
             return
         try:
             rows = w.status()

@@ -337,6 +337,8 @@ def test_a_rank_that_dies_ends_the_cell_and_restart_recovers(shell, world):
     assert "the MPI job ended" in traceback_text(err)
     _, err = run(shell, "%px_mpi print(rank)")
     assert isinstance(err, UsageError) and "%mpi_restart" in str(err)
+    cap, err = run(shell, "%mpi_status")
+    assert err is None and "all gone: the MPI job ended" in cap.stdout
 
 
 def test_restart_gives_fresh_processes(shell, world):
