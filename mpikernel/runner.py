@@ -302,9 +302,19 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
         world.needs_reset = True  # however it came, an interrupt may have left MPI calls pending
     for o in result.outputs:
         o.note = result.notes.get(o.rank)
+    _forget(world, ar)
     screen.show(out.merge_outputs(result.outputs, collapse=opts.collapse))
     _raise_for(result, opts)
     return result
+
+
+def _forget(world, ar):
+    """Drop the cell's outputs from ipyparallel's caches (they would pile up over a long session)."""
+    try:
+        if all(f.done() for f in ar._children):
+            world.client.purge_local_results(jobs=list(ar.msg_ids))
+    except Exception:
+        pass  # still outstanding (an unresponsive rank): keep them
 
 
 def _show_live(runs, screen):
