@@ -84,6 +84,9 @@ def test_more_ranks_than_the_hostfile_allows(shell, tmp_path):
     assert magics.hostfile_slots(hosts) == 3
     with pytest.raises(UsageError, match="allows 3 ranks, not 4"):
         shell.run_line_magic("mpi_start", f"-n 4 --hostfile {hosts}")
+    hosts.write_text("localhost:2\nnode17.example.org slots=8\n")
+    with pytest.raises(UsageError, match=r"names other machines \(node17.example.org\)"):
+        shell.run_line_magic("mpi_start", f"-n 4 --hostfile {hosts}")
 
 
 def test_split_line_options():
