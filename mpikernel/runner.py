@@ -298,11 +298,23 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
         _show_live(runs, screen)
     screen.end_live()
     result.outputs = [runs[r].output() for r in sorted(runs)]
+    if any(o.error is not None and o.error.ename == "KeyboardInterrupt" for o in result.outputs):
+        world.needs_reset = True  # however it came, an interrupt may have left MPI calls pending
     for o in result.outputs:
         o.note = result.notes.get(o.rank)
+    _forget(world, ar)
     screen.show(out.merge_outputs(result.outputs, collapse=opts.collapse))
     _raise_for(result, opts)
     return result
+
+
+def _forget(world, ar):
+    """Drop the cell's outputs from ipyparallel's caches (they would pile up over a long session)."""
+    try:
+        if all(f.done() for f in ar._children):
+            world.client.purge_local_results(jobs=list(ar.msg_ids))
+    except Exception:
+        pass  # still outstanding (an unresponsive rank): keep them
 
 
 def _show_live(runs, screen):

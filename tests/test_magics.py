@@ -84,6 +84,9 @@ def test_more_ranks_than_the_hostfile_allows(shell, tmp_path):
     assert magics.hostfile_slots(hosts) == 3
     with pytest.raises(UsageError, match="allows 3 ranks, not 4"):
         shell.run_line_magic("mpi_start", f"-n 4 --hostfile {hosts}")
+    hosts.write_text("localhost:2\nnode17.example.org slots=8\n")
+    with pytest.raises(UsageError, match=r"names other machines \(node17.example.org\)"):
+        shell.run_line_magic("mpi_start", f"-n 4 --hostfile {hosts}")
 
 
 def test_split_line_options():
@@ -121,6 +124,8 @@ def test_partly_identical_and_selected_ranks(shell, world):
     assert cap.stdout == "[ranks 0,2]\n0\n[ranks 1,3]\n1\n"
     cap, _ = run(shell, "%%px_mpi --ranks 0,2-3\nprint('here')")
     assert cap.stdout == "[ranks 0,2-3]\nhere\n"
+    cap, _ = run(shell, "%px_mpi --ranks 1 --no-collapse print('one', rank)")
+    assert cap.stdout == "[rank 1]\none 1\n"
 
 
 def test_stderr_and_results(shell, world):
@@ -217,6 +222,18 @@ def test_ctrl_c_interrupts_the_ranks_and_the_next_allreduce_is_right(shell, worl
     assert isinstance(err, RanksInterrupted)
     lines = err._render_traceback_()
     assert "rank 3 was waiting in comm.barrier() at line 5 when interrupted" in lines
+    cap, err = run(shell, "%px_mpi print(comm.allreduce(rank))")
+    assert err is None and cap.stdout == "[ranks 0-3]\n6\n"
+
+
+def test_a_stale_receive_from_an_interrupted_cell_does_not_swallow_new_messages(shell, world):
+    cell = ("%%px_mpi --timeout 1\nimport time\nif rank == 1:\n    stale = comm.irecv(source=0, tag=5)\n"
+            "if rank == 0:\n    time.sleep(60)\ncomm.barrier()")
+    _, err = run(shell, cell)
+    assert isinstance(err, RanksError)
+    cap, err = run(shell, "%%px_mpi --ranks 0,1\nif rank == 0:\n    comm.send('fresh', dest=1, tag=5)\n"
+                          "else:\n    print(comm.recv(source=0, tag=5))")
+    assert err is None and cap.stdout == "[rank 1]\nfresh\n"
     cap, err = run(shell, "%px_mpi print(comm.allreduce(rank))")
     assert err is None and cap.stdout == "[ranks 0-3]\n6\n"
 
@@ -323,6 +340,8 @@ def test_a_rank_that_dies_ends_the_cell_and_restart_recovers(shell, world):
     assert "the MPI job ended" in traceback_text(err)
     _, err = run(shell, "%px_mpi print(rank)")
     assert isinstance(err, UsageError) and "%mpi_restart" in str(err)
+    cap, err = run(shell, "%mpi_status")
+    assert err is None and "all gone: the MPI job ended" in cap.stdout
 
 
 def test_restart_gives_fresh_processes(shell, world):

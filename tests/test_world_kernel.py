@@ -135,7 +135,7 @@ def test_interrupt_button_then_a_correct_allreduce(kernel):
     assert err is None and out == "[ranks 0-3]\n6\n"
 
 
-def test_kernel_shutdown_leaves_nothing():
+def test_kernel_restart_and_shutdown_leave_nothing():
     km, kc = start_new_kernel(kernel_name="python3")
     pids = []
     try:
@@ -143,12 +143,20 @@ def test_kernel_shutdown_leaves_nothing():
         assert err is None, err
         pids = world_pids(kc)
         assert len(pids) >= 4
+        km.restart_kernel(now=False)
+        kc.wait_for_ready(timeout=60)
+        left = wait_all_gone(pids, 5)
+        kill_all(left)
+        assert left == [], "after restart"
+        _, _, _, err = execute(kc, "%load_ext mpikernel\n%mpi_start -n 2", timeout=120)
+        assert err is None, err
+        pids = world_pids(kc)
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
     left = wait_all_gone(pids, 5)
     kill_all(left)
-    assert left == []
+    assert left == [], "after shutdown"
 
 
 def test_sigkill_of_the_kernel_leaves_nothing_within_5_seconds():
