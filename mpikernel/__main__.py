@@ -37,20 +37,27 @@ def _kernel_options(parser: argparse.ArgumentParser) -> None:
                         help="how the ranks are started (default mpiexec)")
 
 
-def launch_kernel(argv: list[str]) -> None:
-    """Start MPIKernel; our options become its traitlets config, the rest goes to IPKernelApp."""
-    parser = argparse.ArgumentParser(prog="python -m mpikernel", usage=USAGE, add_help=False)
+def kernel_app_argv(argv: list[str]) -> list[str]:
+    """IPKernelApp's argv: our options as MPIKernel traitlets, every other option untouched."""
+    # no abbreviations: IPKernelApp options (--hb=..., --log-level=...) must pass through as given
+    parser = argparse.ArgumentParser(
+        prog="python -m mpikernel", usage=USAGE, add_help=False, allow_abbrev=False
+    )
     _kernel_options(parser)
     opts, rest = parser.parse_known_args(argv)
     rest += [f"--MPIKernel.ranks={opts.ranks}", f"--MPIKernel.launcher={opts.launcher}"]
     if opts.hostfile:
         rest.append(f"--MPIKernel.hostfile={opts.hostfile}")
+    return rest
 
+
+def launch_kernel(argv: list[str]) -> None:
+    """Start MPIKernel the way ipykernel starts its own kernel."""
     from ipykernel.kernelapp import IPKernelApp
 
     from .kernel import MPIKernel
 
-    IPKernelApp.launch_instance(argv=rest, kernel_class=MPIKernel)
+    IPKernelApp.launch_instance(argv=kernel_app_argv(argv), kernel_class=MPIKernel)
 
 
 def install_main(argv: list[str]) -> int:

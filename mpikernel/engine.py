@@ -111,6 +111,19 @@ def _rss_bytes():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _plain_waiting(MPI, waiting):
+    """MPI._waiting() with the MPI library's special ranks/tags as names (their values differ by MPI)."""
+    w = dict(waiting)
+    peer, tag = w.get("peer"), w.get("tag")
+    if peer == getattr(MPI, "PROC_NULL", None):
+        w["peer"] = None
+    elif peer == getattr(MPI, "ANY_SOURCE", None):
+        w["peer"] = "ANY_SOURCE"
+    if tag == getattr(MPI, "ANY_TAG", None):
+        w["tag"] = "ANY_TAG"
+    return w
+
+
 def status():
     """What the owner shows in %mpi_status and in its deadlock/timeout reports."""
     MPI = sys.modules.get("mpikernel.MPI")
@@ -128,7 +141,7 @@ def status():
         "busy": where is not None,
         "line": where[0] if where else None,
         "code": where[1] if where else None,
-        "waiting": dict(waiting) if waiting else None,
+        "waiting": _plain_waiting(MPI, waiting) if waiting else None,
         "rss": _rss_bytes(),
         "interrupted": MPI._interrupted() if MPI is not None and hasattr(MPI, "_interrupted") else 0,
     }

@@ -15,7 +15,6 @@ later change of PATH cannot switch the kernel to another MPI.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sys

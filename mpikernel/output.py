@@ -270,15 +270,22 @@ def render_errors(
 
 
 def describe_call(waiting: dict | None) -> str | None:
-    """'comm.recv(source=1)' from the binding's MPI._waiting() dict (None when not in MPI)."""
+    """'comm.recv(source=1)' from the binding's MPI._waiting() dict (None when not in MPI).
+
+    The engine has already turned PROC_NULL into None and ANY_SOURCE/ANY_TAG into names.
+    """
     if not waiting:
         return None
     call = str(waiting.get("call") or "an MPI call")
+    if call.lower() in ("wait", "test"):  # a request's wait: no communicator to name
+        return f"req.{call}()"
+    if call.lower() in ("waitall", "waitany", "waitsome", "testall", "testany"):
+        return f"MPI.Request.{call}()"
     comm = waiting.get("comm") or "COMM_WORLD"
-    obj = "comm" if comm in ("COMM_WORLD", "comm") else str(comm)
+    obj = "comm" if comm in ("COMM_WORLD", "MPI_COMM_WORLD", "comm") else str(comm)
     peer = waiting.get("peer")
     args = ""
-    if peer is not None and peer != -1:
+    if peer is not None:
         name = call.lower().lstrip("i")
         if name in ("recv", "probe", "mprobe", "improbe"):
             key = "source"
@@ -290,13 +297,13 @@ def describe_call(waiting: dict | None) -> str | None:
             key = "root"
         args = f"{key}={_peer_text(peer)}"
         tag = waiting.get("tag")
-        if tag not in (None, 0, -1) and key in ("source", "dest"):
+        if tag not in (None, 0, "ANY_TAG") and key in ("source", "dest"):  # the defaults say nothing
             args += f", tag={tag}"
     return f"{obj}.{call}({args})"
 
 
 def _peer_text(peer: Any) -> str:
-    if peer in (-2, "ANY_SOURCE"):  # MPICH/Open MPI values of MPI_ANY_SOURCE differ; names are clearer
+    if peer == "ANY_SOURCE":  # the engine names the MPI's special values (they differ by MPI)
         return "MPI.ANY_SOURCE"
     return str(peer)
 

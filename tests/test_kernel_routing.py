@@ -2,7 +2,7 @@
 
 import pytest
 
-from mpikernel.kernel import mpi_library, route_cell
+from mpikernel.kernel import _as_calls, mpi_library, route_cell
 
 LINE = {"mpi_status", "mpi_start", "mpi_stop", "mpi_restart", "px_mpi"}
 CELL = {"px_mpi"}
@@ -31,16 +31,33 @@ def test_ranks(code):
         ("%%local\nimport os\nos.getpid()", "import os\nos.getpid()"),
         ("\n# plot here\n%%local\nx = 1\n", "x = 1\n"),
         ("%%local", ""),
-        ("%mpi_status", "%mpi_status"),
-        ("%mpi_status\n\n%mpi_restart\n", "%mpi_status\n\n%mpi_restart\n"),
-        ("# comment\n%mpi_status -v", "# comment\n%mpi_status -v"),
-        ("%%px_mpi --targets 0\nprint(1)", "%%px_mpi --targets 0\nprint(1)"),
+        ("%%local\n%mpi_status", "%mpi_status"),
         ("", ""),
         ("  \n", "  \n"),
     ],
 )
 def test_local(code, runs):
     assert route_cell(code, LINE, CELL) == ("local", runs)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "%mpi_status",
+        "%mpi_status\n\n%mpi_restart\n",
+        "# comment\n%mpi_status -v",
+        "%%px_mpi --ranks 0\nprint(1)",
+    ],
+)
+def test_our_magics(code):
+    assert route_cell(code, LINE, CELL) == ("magics", code)
+
+
+def test_magic_cells_become_calls():
+    assert _as_calls("%mpi_status\n%mpi_stop\n") == ["%mpi_status\n", "%mpi_stop\n"]
+    assert _as_calls("# c\n%%px_mpi --ranks 0\nprint(1)\n") == [
+        "get_ipython().run_cell_magic('px_mpi', '--ranks 0', 'print(1)\\n')\n"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -111,3 +111,25 @@ def test_install_hostfile_made_absolute(tmp_path, monkeypatch):
     argv = json.loads((Path(dest) / "kernel.json").read_text())["argv"]
     assert argv[argv.index("--hostfile") + 1] == str(tmp_path / "hosts")
     assert "env" not in json.loads((Path(dest) / "kernel.json").read_text())  # slurm: no mpiexec
+
+
+def _running_from_source():
+    """An editable install (or a source checkout on sys.path): setup.py sits beside the package."""
+    import mpikernel
+
+    return (Path(mpikernel.__file__).resolve().parent.parent / "setup.py").is_file()
+
+
+def test_installed_package_ships_the_spec():
+    """`pip install` put mpikernel-4 where Jupyter looks (sys.prefix/share/jupyter/kernels)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    installed = Path(sys.prefix) / "share" / "jupyter" / "kernels" / "mpikernel-4"
+    if not installed.is_dir() and _running_from_source():
+        pytest.skip(
+            "editable install without data files: setuptools' editable wheels skip data_files "
+            "unless setup.py installs them (see docs/kernel.md)"
+        )
+    assert json.loads((installed / "kernel.json").read_text()) == ks.get_kernel_dict()
+    specs = KernelSpecManager().find_kernel_specs()
+    assert "mpikernel-4" in specs

@@ -185,8 +185,12 @@ def test_traceback_normalization():
         ({"call": "recv", "peer": 1, "tag": 0, "comm": "COMM_WORLD"}, "comm.recv(source=1)"),
         ({"call": "send", "peer": 3, "tag": 7, "comm": "COMM_WORLD"}, "comm.send(dest=3, tag=7)"),
         ({"call": "bcast", "peer": 0, "comm": "COMM_WORLD"}, "comm.bcast(root=0)"),
-        ({"call": "barrier", "peer": None, "comm": "COMM_WORLD"}, "comm.barrier()"),
+        ({"call": "barrier", "peer": None, "comm": "MPI_COMM_WORLD"}, "comm.barrier()"),
+        ({"call": "recv", "peer": "ANY_SOURCE", "tag": "ANY_TAG", "comm": "MPI_COMM_WORLD"},
+         "comm.recv(source=MPI.ANY_SOURCE)"),
         ({"call": "Allreduce", "comm": "row_comm"}, "row_comm.Allreduce()"),
+        ({"call": "Wait", "peer": None, "comm": None}, "req.Wait()"),
+        ({"call": "Waitall", "peer": None, "comm": None}, "MPI.Request.Waitall()"),
         ({"call": "recv", "peer": "ANY_SOURCE", "comm": "COMM_WORLD"}, "comm.recv(source=MPI.ANY_SOURCE)"),
     ],
 )
