@@ -9,9 +9,9 @@ Also checked: the notebooks are stored without outputs, each runs in under a min
 process the kernel started (controller, mpiexec, ranks) is left behind once nbclient has shut
 the kernel down.
 
-Running them takes about a minute and a half on a 2-core machine, so the runs are marked `slow`
-(and `mpi`): `pytest tests/test_notebooks.py` runs everything, `pytest -m "not slow"` skips the
-runs but keeps the cheap structure checks.
+Every test here is marked `notebooks` (registered in pyproject.toml): `pytest -m notebooks` runs
+just these, `pytest -m "not notebooks"` skips them. Running the seven notebooks takes about two
+minutes on a 2-core machine; those runs are also marked `mpi`.
 
 The `mpikernel-4` spec is the one installed with the package (`<prefix>/share/jupyter/kernels`).
 If it is not installed (an editable install does not copy data files), the spec shipped in the
@@ -40,7 +40,8 @@ CELL_TIMEOUT = 60  # seconds for one cell (the deliberate deadlocks end in 2-5 s
 NOTEBOOK_BUDGET = 60  # seconds for a whole notebook, kernel start included
 CLEANUP_WAIT = 20  # seconds the kernel's processes get to end after shutdown
 
-run_marks = [pytest.mark.slow, pytest.mark.mpi, pytest.mark.timeout(CELL_TIMEOUT * 3)]
+pytestmark = pytest.mark.notebooks
+run_marks = [pytest.mark.mpi, pytest.mark.timeout(CELL_TIMEOUT * 3)]
 
 
 def _ids(paths):
@@ -180,11 +181,23 @@ def _error_text(cell) -> str:
     return "\n".join(parts)
 
 
-def run_notebook(path: Path, workdir: Path):
-    """(executed notebook, seconds, processes left alive after shutdown) for one notebook."""
+class NotebookFailed(Exception):
+    """nbclient stopped the notebook; `left` holds processes that survived its kernel (now killed)."""
+
+    def __init__(self, error, left):
+        super().__init__(f"{error}\n(processes left after the kernel shut down: {left or 'none'})")
+        self.error, self.left = error, left
+
+
+def run_notebook(nb, workdir: Path):
+    """(seconds, processes left alive after shutdown, processes started) for one notebook.
+
+    `nb` is executed in place. Whatever happens, every process started under us while it ran
+    is waited for and, if still alive after CLEANUP_WAIT seconds, killed; an nbclient failure
+    is raised after that as NotebookFailed.
+    """
     from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
         timeout=CELL_TIMEOUT,
@@ -192,22 +205,27 @@ def run_notebook(path: Path, workdir: Path):
         allow_errors=False,  # cells tagged raises-exception may (and here must) fail
         resources={"metadata": {"path": str(workdir)}},
     )
+    error = None
     with ProcessWatch() as watch:
         t0 = time.perf_counter()
         try:
             client.execute()
-        finally:
-            seconds = time.perf_counter() - t0
-            watch.sample()
+        except Exception as exc:  # CellExecutionError, CellTimeoutError, DeadKernelError, ...
+            error = exc
+        seconds = time.perf_counter() - t0
+        watch.sample()
     left = watch.wait_gone(CLEANUP_WAIT)
     watch.kill(left)
-    return nb, seconds, left, len(watch.seen)
+    if error is not None:
+        raise NotebookFailed(error, left) from error
+    return seconds, left, len(watch.seen)
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=run_marks) for p in NOTEBOOKS],
                          ids=_ids(NOTEBOOKS))
 def test_notebook_runs(path, tmp_path, kernel_specs, record_property):
-    nb, seconds, left, started = run_notebook(path, tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    seconds, left, started = run_notebook(nb, tmp_path)
     record_property("seconds", round(seconds, 1))
     print(f"{path.name}: {seconds:.1f} s, {started} processes started")
 
@@ -222,3 +240,23 @@ def test_notebook_runs(path, tmp_path, kernel_specs, record_property):
     assert not left, f"{path.name} left processes running after the kernel shut down: {left}"
     assert started >= 1, "no kernel process was seen: the process check is not working"
     assert seconds < NOTEBOOK_BUDGET, f"{path.name} took {seconds:.0f} s (budget {NOTEBOOK_BUDGET} s)"
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(CELL_TIMEOUT * 2)
+def test_a_wrong_result_fails_the_run(tmp_path, kernel_specs):
+    """The runner can fail: an assert that is false on one rank stops the notebook, with the
+    rank's error in the report, and the kernel's processes are still cleaned up."""
+    from nbformat import v4
+
+    nb = v4.new_notebook(metadata={"kernelspec": {"name": "mpikernel-4", "display_name": "MPI (4 ranks)",
+                                                  "language": "python"}})
+    nb.cells = [v4.new_code_cell("total = comm.allreduce(rank)\nassert total == 6"),
+                v4.new_code_cell("assert rank != 2, 'rank 2 got a wrong answer'"),
+                v4.new_code_cell("print('never reached')")]
+    with pytest.raises(NotebookFailed) as failed:
+        run_notebook(nb, tmp_path)
+    assert "rank 2 got a wrong answer" in str(failed.value.error)
+    assert not failed.value.left, failed.value.left
+    assert nb.cells[0].outputs == [] or all(o.get("output_type") != "error" for o in nb.cells[0].outputs)
+    assert not nb.cells[2].get("outputs")
