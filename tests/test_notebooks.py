@@ -238,7 +238,8 @@ def test_notebook_runs(path, tmp_path, kernel_specs, record_property):
                 assert re.search(r"rank \d+ was .+ when", text), text
 
     assert not left, f"{path.name} left processes running after the kernel shut down: {left}"
-    assert started >= 1, "no kernel process was seen: the process check is not working"
+    # the kernel and its 4 ranks at least: otherwise the process check above proves nothing
+    assert started >= 5, f"only {started} processes seen under the kernel: the process check is not working"
     assert seconds < NOTEBOOK_BUDGET, f"{path.name} took {seconds:.0f} s (budget {NOTEBOOK_BUDGET} s)"
 
 
@@ -258,5 +259,5 @@ def test_a_wrong_result_fails_the_run(tmp_path, kernel_specs):
         run_notebook(nb, tmp_path)
     assert "rank 2 got a wrong answer" in str(failed.value.error)
     assert not failed.value.left, failed.value.left
-    assert nb.cells[0].outputs == [] or all(o.get("output_type") != "error" for o in nb.cells[0].outputs)
-    assert not nb.cells[2].get("outputs")
+    assert not any(o.get("output_type") == "error" for o in nb.cells[0].outputs)
+    assert not nb.cells[2].get("outputs"), "nbclient went on after the failing cell"
