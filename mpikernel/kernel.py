@@ -85,6 +85,21 @@ def route_cell(code: str, local_line_magics: set[str], local_cell_magics: set[st
     return "ranks", code
 
 
+def call_with_one_retry(start, log):
+    """start(); an unexpected failure is tried once more, a UsageError (the request itself is
+    impossible: no such launcher, too few slots) is not. One transient hiccup while starting
+    the ranks must not leave a notebook without them."""
+    from IPython.core.error import UsageError
+
+    try:
+        return start()
+    except UsageError:
+        raise
+    except Exception as exc:
+        log.warning("starting the MPI ranks failed (%r); trying once more", exc)
+        return start()
+
+
 def _rank_complete(code: str, cursor_pos: int) -> dict:
     """Runs on rank 0: what its kernel would answer to a complete_request."""
     from IPython import get_ipython
@@ -197,7 +212,12 @@ class MPIKernel(IPythonKernel):
         fut = self._start_future
         t0 = time.perf_counter()
         try:
-            magics.start_world(self.ranks, launcher=self.launcher, hostfile=self.hostfile or None)
+            call_with_one_retry(
+                lambda: magics.start_world(
+                    self.ranks, launcher=self.launcher, hostfile=self.hostfile or None
+                ),
+                self.log,
+            )
         except BaseException as exc:  # reported to the first cell that needs the ranks
             self.log.error("starting the MPI ranks failed: %s", exc)
             fut.set_exception(exc)

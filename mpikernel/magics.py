@@ -127,11 +127,22 @@ def run_cell_on_ranks(code: str, options: CellOptions | str | None = None, shell
         if bad:
             raise UsageError(f"rank {bad[0]} does not exist: this world has {w.n} ranks (0-{w.n - 1})")
     if options.cell_label is None and shell is not None:
-        options.cell_label = str(getattr(shell, "execution_count", "") or "") or None
+        options.cell_label = _cell_number(shell)
     try:
         return run_cell(w, code, options)
     except WorldError as e:
         raise UsageError(str(e)) from None
+
+
+def _cell_number(shell) -> str | None:
+    """The In[n] number of the cell running now (shell.execution_count is ahead by one in ipykernel 7)."""
+    try:
+        n = len(shell.history_manager.input_hist_raw) - 1
+    except AttributeError:
+        n = 0
+    if n < 1:
+        n = getattr(shell, "execution_count", 0) or 0
+    return str(n) if n else None
 
 
 # ------------------------------------------------------------------------------- parsing

@@ -17,7 +17,7 @@ from jupyter_client.manager import KernelManager
 
 SHARE = str(Path(__file__).resolve().parent.parent / "share" / "jupyter")
 
-pytestmark = [pytest.mark.mpi, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.mpi, pytest.mark.kernel, pytest.mark.timeout(180)]
 
 
 @pytest.fixture(autouse=True, scope="module")

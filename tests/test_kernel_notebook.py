@@ -10,7 +10,7 @@ from nbclient.exceptions import CellExecutionError
 
 SHARE = str(Path(__file__).resolve().parent.parent / "share" / "jupyter")
 
-pytestmark = [pytest.mark.mpi, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.mpi, pytest.mark.kernel, pytest.mark.timeout(180)]
 
 
 def notebook(*sources):

@@ -12,7 +12,7 @@ import pytest
 
 SHARE = str(Path(__file__).resolve().parent.parent / "share" / "jupyter")
 
-pytestmark = [pytest.mark.mpi, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.mpi, pytest.mark.kernel, pytest.mark.timeout(300)]
 
 
 class MPIKernelTests(jkt.KernelTests):

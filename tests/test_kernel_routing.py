@@ -84,3 +84,40 @@ def test_mpi_library_names_the_build():
         from mpikernel.launcher import find_mpiexec, mpiexec_vendor
 
         assert mpi_library() == mpiexec_vendor(find_mpiexec())
+
+
+def test_start_is_tried_once_more_after_a_surprise():
+    import logging
+
+    from IPython.core.error import UsageError
+
+    from mpikernel.kernel import call_with_one_retry
+
+    log = logging.getLogger("test")
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("half-written connection file")
+        return "up"
+
+    assert call_with_one_retry(flaky, log) == "up" and len(calls) == 2
+
+    def impossible():
+        calls.append(1)
+        raise UsageError("the slurm launcher is not available yet")
+
+    calls.clear()
+    with pytest.raises(UsageError):
+        call_with_one_retry(impossible, log)
+    assert len(calls) == 1
+
+    def broken():
+        calls.append(1)
+        raise RuntimeError("no")
+
+    calls.clear()
+    with pytest.raises(RuntimeError):
+        call_with_one_retry(broken, log)
+    assert len(calls) == 2

@@ -14,6 +14,9 @@ from world_helpers import kill_all, wait_all_gone
 pytestmark = pytest.mark.mpi
 
 
+LAST = {}  # execution_count of the last cell run by execute()
+
+
 def execute(kc, code, timeout=60, interrupt_after=None, km=None):
     """Run code; return (stdout text, stderr text, [display/result data], error content or None)."""
     msg_id = kc.execute(code)
@@ -39,6 +42,8 @@ def execute(kc, code, timeout=60, interrupt_after=None, km=None):
             rich.append(c["data"])
         elif t == "error":
             error = c
+        elif t == "execute_input":
+            LAST["execution_count"] = c["execution_count"]
         elif t == "status" and c["execution_state"] == "idle":
             break
     while kc.get_shell_msg(timeout=10)["parent_header"].get("msg_id") != msg_id:
@@ -112,6 +117,7 @@ def test_rank_errors_arrive_as_one_labelled_error_message(kernel):
     tb = strip_ansi("\n".join(err["traceback"]))
     assert tb.startswith("[rank 2] NameError: name 'undefined_name' is not defined")
     assert "----> 3     undefined_name" in tb
+    assert f"Cell In[{LAST['execution_count']}], line 3" in tb  # the notebook's cell number, not the rank's
 
 
 def test_deadlock_report_in_the_notebook(kernel):
