@@ -26,7 +26,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 import types
 
 from ._watchdog import watch_owner

@@ -16,7 +16,6 @@ reachable as `world()`; the MPI kernel runs every cell through `run_cell_on_rank
 from __future__ import annotations
 
 import re
-import shlex
 import sys
 import time
 from pathlib import Path
