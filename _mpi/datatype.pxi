@@ -38,11 +38,13 @@ cdef class Datatype:
         return <intptr_t>self.ob_mpi
 
     def Get_size(self):
+        _check_alive()
         cdef int size = 0
         CHKERR(MPI_Type_size(self.ob_mpi, &size))
         return size
 
     def Get_extent(self):
+        _check_alive()
         cdef MPI_Aint lb = 0, extent = 0
         CHKERR(MPI_Type_get_extent(self.ob_mpi, &lb, &extent))
         return (lb, extent)
@@ -57,26 +59,31 @@ cdef class Datatype:
     is_predefined = property(lambda self: bool(self.flags & DT_PREDEFINED))
 
     def Dup(self):
+        _check_alive()
         cdef Datatype t = Datatype()
         CHKERR(MPI_Type_dup(self.ob_mpi, &t.ob_mpi))
         return t
 
     def Create_contiguous(self, int count):
+        _check_alive()
         cdef Datatype t = Datatype()
         CHKERR(MPI_Type_contiguous(count, self.ob_mpi, &t.ob_mpi))
         return t
 
     def Create_vector(self, int count, int blocklength, int stride):
+        _check_alive()
         cdef Datatype t = Datatype()
         CHKERR(MPI_Type_vector(count, blocklength, stride, self.ob_mpi, &t.ob_mpi))
         return t
 
     def Commit(self):
+        _check_alive()
         CHKERR(MPI_Type_commit(&self.ob_mpi))
         self.flags |= DT_COMMITTED
         return self
 
     def Free(self):
+        _check_alive()
         if self.flags & DT_PREDEFINED:
             usage_error(MPI_ERR_TYPE, f"cannot free the predefined datatype {self.name}")
         CHKERR(MPI_Type_free(&self.ob_mpi))
@@ -124,6 +131,8 @@ C_LONG_DOUBLE_COMPLEX = _predef(MPI_C_LONG_DOUBLE_COMPLEX, "C_LONG_DOUBLE_COMPLE
 COMPLEX = C_FLOAT_COMPLEX
 DOUBLE_COMPLEX = C_DOUBLE_COMPLEX
 AINT = _predef(MPI_AINT, "AINT")
+OFFSET = _predef(MPI_OFFSET, "OFFSET")
+COUNT = _predef(MPI_COUNT, "COUNT")
 FLOAT_INT = _predef(MPI_FLOAT_INT, "FLOAT_INT")
 DOUBLE_INT = _predef(MPI_DOUBLE_INT, "DOUBLE_INT")
 LONG_INT = _predef(MPI_LONG_INT, "LONG_INT")

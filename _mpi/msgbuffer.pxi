@@ -66,7 +66,8 @@ cdef _Buf _export(object obj, bint writable, const char *what):
     try:
         PyObject_GetBuffer(obj, &b.view, flags)
     except (BufferError, ValueError) as exc:
-        if writable and "writ" in str(exc).lower():
+        text = str(exc).lower()
+        if writable and ("writ" in text or "read-only" in text or "readonly" in text):
             raise BufferError(
                 f"{what.decode()}: MPI writes into this buffer, so it must be writable; "
                 f"got a read-only {type(obj).__name__} (use a bytearray or a numpy array)"
@@ -80,6 +81,25 @@ cdef _Buf _export(object obj, bint writable, const char *what):
     return b
 
 
+cdef inline MPI_Datatype _fmt_type(const char *fmt, Py_ssize_t itemsize) noexcept:
+    """The common one-letter native formats, without touching Python objects (hot path)."""
+    if fmt == NULL:
+        return MPI_BYTE if itemsize == 1 else MPI_DATATYPE_NULL
+    if fmt[0] == c'@':
+        fmt += 1
+    if fmt[0] == 0 or fmt[1] != 0:
+        return MPI_DATATYPE_NULL
+    cdef char c = fmt[0]
+    if c == c'd' and itemsize == sizeof(double): return MPI_DOUBLE
+    if c == c'f' and itemsize == sizeof(float): return MPI_FLOAT
+    if c == c'i' and itemsize == sizeof(int): return MPI_INT
+    if c == c'l' and itemsize == sizeof(long): return MPI_LONG
+    if c == c'q' and itemsize == sizeof(long long): return MPI_LONG_LONG
+    if c == c'B' and itemsize == 1: return MPI_UNSIGNED_CHAR
+    if c == c'b' and itemsize == 1: return MPI_SIGNED_CHAR
+    return MPI_DATATYPE_NULL
+
+
 cdef int _set_type(_Buf b, object o_type) except -1:
     cdef Datatype t
     cdef MPI_Aint lb = 0
@@ -89,6 +109,10 @@ cdef int _set_type(_Buf b, object o_type) except -1:
         CHKERR(MPI_Type_get_extent(b.dtype, &lb, &b.extent))
         if b.extent <= 0:
             raise ValueError("message: datatype has no extent")
+        return 0
+    b.dtype = _fmt_type(b.view.format, b.view.itemsize)
+    if b.dtype != MPI_DATATYPE_NULL:
+        b.extent = b.view.itemsize       # basic types: extent == size == itemsize
         return 0
     fmt = b.view.format
     t = typemap(None if fmt == NULL else (<bytes>fmt).decode("ascii", "replace"))
