@@ -16,7 +16,6 @@ reachable as `world()`; the MPI kernel runs every cell through `run_cell_on_rank
 from __future__ import annotations
 
 import re
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .cluster import World, WorldError
+from .launcher import LauncherError
 from .output import parse_ranks
 from .runner import CellOptions, CellResult, RanksError, RanksInterrupted, run_cell
 
@@ -83,7 +83,7 @@ def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None)
     w = World(n=n, hostfile=hostfile, env=dict(env or {}), launcher=launcher)
     try:
         w.start(progress=progress)
-    except WorldError as e:
+    except (WorldError, LauncherError) as e:
         raise UsageError(f"the MPI world did not start: {e}") from None
     _WORLD = w
     return w

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from mpikernel.cluster import World, WorldError
-from world_helpers import alive, kill_all, wait_all_gone
+from world_helpers import alive, kill_all, processes_owned_by, wait_all_gone
 
 pytestmark = pytest.mark.mpi
 
@@ -117,6 +117,23 @@ def test_env_and_hostfile_reach_mpiexec_and_stop_leaves_nothing_behind(tmp_path)
     w.stop()
     assert wait_all_gone(pids, 5) == []
     assert not w.running
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.0])
+def test_ctrl_c_during_start_leaves_nothing(delay):
+    import threading
+
+    w = World(4)
+    timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            w.start()
+    finally:
+        timer.cancel()
+        w.stop()
+    assert not w.running
+    assert wait_all_gone(processes_owned_by(os.getpid()), 5) == []
 
 
 OWNER = textwrap.dedent(

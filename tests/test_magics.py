@@ -78,6 +78,13 @@ def test_mpi_start_mistakes(shell, line, words):
     assert magics.current_world() is None
 
 
+def test_a_missing_mpiexec_is_a_usage_error(shell, monkeypatch):
+    monkeypatch.setenv("MPIKERNEL_MPIEXEC", "/nonexistent/mpiexec")
+    with pytest.raises(UsageError, match="did not start: MPIKERNEL_MPIEXEC='/nonexistent/mpiexec' is not an executable"):
+        shell.run_line_magic("mpi_start", "-n 2")
+    assert magics.current_world() is None
+
+
 def test_more_ranks_than_the_hostfile_allows(shell, tmp_path):
     hosts = tmp_path / "hosts"
     hosts.write_text("# two machines\nlocalhost:2\nlocalhost slots=1\n")

@@ -11,7 +11,8 @@ from jupyter_client.manager import start_new_kernel
 from mpikernel.output import strip_ansi
 from world_helpers import kill_all, wait_all_gone
 
-pytestmark = pytest.mark.mpi
+# kernels and worlds start slowly when the 2 cores are shared: generous limits, still finite
+pytestmark = [pytest.mark.mpi, pytest.mark.timeout(300)]
 
 
 LAST = {}  # execution_count of the last cell run by execute()
@@ -59,7 +60,7 @@ def world_pids(kc):
 
 @pytest.fixture(scope="module")
 def kernel():
-    km, kc = start_new_kernel(kernel_name="python3")
+    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=120)
     try:
         _, _, rich, err = execute(kc, "%load_ext mpikernel\n%mpi_start -n 4", timeout=120)
         assert err is None, err
@@ -142,7 +143,7 @@ def test_interrupt_button_then_a_correct_allreduce(kernel):
 
 
 def test_kernel_restart_and_shutdown_leave_nothing():
-    km, kc = start_new_kernel(kernel_name="python3")
+    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=120)
     pids = []
     try:
         _, _, _, err = execute(kc, "%load_ext mpikernel\n%mpi_start -n 2", timeout=120)
@@ -166,7 +167,7 @@ def test_kernel_restart_and_shutdown_leave_nothing():
 
 
 def test_sigkill_of_the_kernel_leaves_nothing_within_5_seconds():
-    km, kc = start_new_kernel(kernel_name="python3")
+    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=120)
     pids = []
     try:
         _, _, _, err = execute(kc, "%load_ext mpikernel\n%mpi_start -n 2", timeout=120)
