@@ -17,14 +17,17 @@ cdef class Comm:
     cdef MPI_Comm ob_mpi
     cdef int flags
     cdef bint stale
+    cdef bint from_world     # made (directly or not) from COMM_WORLD: stale after a reset
     cdef object __weakref__
 
     def __cinit__(self, Comm comm=None):
         self.ob_mpi = MPI_COMM_NULL
         self.flags = 0
         self.stale = False
+        self.from_world = False
         if comm is not None:
             self.ob_mpi = comm.ob_mpi
+            self.from_world = comm.from_world
 
     def __repr__(self):
         if self.ob_mpi == MPI_COMM_NULL:
@@ -140,7 +143,7 @@ cdef class Comm:
         check_comm(self)
         CHKERR(MPI_Comm_idup(self.ob_mpi, &newcomm, &req))
         wait_requests(1, &req, MPI_STATUS_IGNORE, b"Dup", MPI_PROC_NULL, 0, 0, self, False, None)
-        return _new_comm(type(self), newcomm)
+        return _new_comm(type(self), newcomm, self)
 
     def Clone(self):
         return self.Dup()
@@ -154,7 +157,7 @@ cdef class Comm:
         CHKERR(ierr)
         if newcomm == MPI_COMM_NULL:
             return COMM_NULL
-        return _new_comm(Intracomm, newcomm)
+        return _new_comm(Intracomm, newcomm, self)
 
     def Free(self):
         check_comm(self)
@@ -284,7 +287,7 @@ cdef class Comm:
 
     def recv(self, buf=None, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
         """Receive a Python object (interruptible)."""
-        return _recv_obj(self, source, tag, status)
+        return _recv_obj(self, source, tag, status, b"recv")
 
     def irecv(self, buf=None, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG):
         check_comm(self)
@@ -309,7 +312,7 @@ cdef class Comm:
         check_recv_tag(recvtag, b"sendrecv")
         cdef Request r = _isend_obj(self, sendobj, dest, sendtag, False)
         try:
-            obj = _recv_obj(self, source, recvtag, status)
+            obj = _recv_obj(self, source, recvtag, status, b"sendrecv")
         except BaseException:
             r._abandon()
             raise
@@ -625,7 +628,7 @@ cdef class Intracomm(Comm):
             free(cper)
         if newcomm == MPI_COMM_NULL:
             return COMM_NULL
-        return _new_comm(Cartcomm, newcomm)
+        return _new_comm(Cartcomm, newcomm, self)
 
 
 cdef class Cartcomm(Intracomm):
@@ -698,7 +701,7 @@ cdef class Cartcomm(Intracomm):
             CHKERR(MPI_Cart_sub(self.ob_mpi, r, &newcomm))
         finally:
             free(r)
-        return _new_comm(Cartcomm, newcomm)
+        return _new_comm(Cartcomm, newcomm, self)
 
 
 def Compute_dims(int nnodes, dims):
@@ -720,11 +723,13 @@ def Compute_dims(int nnodes, dims):
 
 # -- helpers ----------------------------------------------------------------------------------
 
-cdef Comm _new_comm(type cls, MPI_Comm handle):
+cdef Comm _new_comm(type cls, MPI_Comm handle, Comm parent):
     cdef Comm c = cls.__new__(cls)
     c.ob_mpi = handle
+    c.from_world = parent.from_world
     MPI_Comm_set_errhandler(handle, MPI_ERRORS_RETURN)
-    _derived.add(c)
+    if c.from_world:
+        _derived.add(c)
     return c
 
 
@@ -815,18 +820,20 @@ cdef inline int check_recv_tag(long long tag, const char *what) except -1:
 
 cdef inline int _wait_req(Request r, const char *call, int peer, int tag, Comm comm) except -1:
     """Wait for one Request in the wait loop (the body of every blocking call)."""
-    cdef Py_ssize_t nbytes = 0
+    cdef long long nbytes = 0
+    if type(r.keep) is _Buf:
+        nbytes = <long long>(<_Buf>r.keep).count * (<_Buf>r.keep).extent
     if r._plain():
         if r.ob_mpi == MPI_REQUEST_NULL and r.n_more == 0:
             r._finish()
             return 0
         if r.n_more == 0:
-            wait_requests(1, &r.ob_mpi, &r.status, call, peer, tag, 0, comm, r.is_recv, r.keep)
+            wait_requests(1, &r.ob_mpi, &r.status, call, peer, tag, nbytes, comm, r.is_recv, r.keep)
         else:
-            _wait_list([r], 0)
+            _wait_list([r], 0, call, peer, tag, comm, nbytes)
         r._finish()
         return 0
-    _wait_list([r], 0)
+    _wait_list([r], 0, call, peer, tag, comm, nbytes)
     return 0
 
 
@@ -919,7 +926,8 @@ cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, bi
     return r
 
 
-cdef object _recv_obj(Comm comm, long long source, long long tag, Status status):
+cdef object _recv_obj(Comm comm, long long source, long long tag, Status status,
+                      const char *call):
     cdef ProbeCtx p
     cdef int count = 0
     cdef MPI_Request req = MPI_REQUEST_NULL
@@ -937,12 +945,12 @@ cdef object _recv_obj(Comm comm, long long source, long long tag, Status status)
     p.comm = comm.ob_mpi
     p.matched = 1
     p.message = MPI_MESSAGE_NULL
-    wait_until(poll_probe, &p, b"recv", source, tag, 0, comm)
+    wait_until(poll_probe, &p, call, source, tag, 0, comm)
     p.status.MPI_ERROR = MPI_SUCCESS
     CHKERR(MPI_Get_count(&p.status, MPI_BYTE, &count))
     data = new_bytes(count)
     CHKERR(MPI_Imrecv(PyBytes_AS_STRING(data), count, MPI_BYTE, &p.message, &req))
-    wait_requests(1, &req, MPI_STATUS_IGNORE, b"recv", p.status.MPI_SOURCE, p.status.MPI_TAG,
+    wait_requests(1, &req, MPI_STATUS_IGNORE, call, p.status.MPI_SOURCE, p.status.MPI_TAG,
                   count, comm, False, data)
     fill_status(status, &p.status)
     payload, sizes = pickle_split(data)
@@ -954,7 +962,7 @@ cdef object _recv_obj(Comm comm, long long source, long long tag, Status status)
     more.comm = comm
     more.status = p.status
     more.data = data
-    _wait_list([more], 0)
+    _wait_list([more], 0, call, p.status.MPI_SOURCE, p.status.MPI_TAG, comm)
     return more.result
 
 

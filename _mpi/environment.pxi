@@ -40,6 +40,8 @@ COMM_SELF = Intracomm()
 COMM_WORLD = Intracomm()
 
 cdef MPI_Comm _pristine = MPI_COMM_NULL
+cdef MPI_Request _reset_req = MPI_REQUEST_NULL    # a reset in progress (see _reset_world)
+cdef MPI_Comm _reset_comm = MPI_COMM_NULL
 cdef bint _we_initialized = False
 
 
@@ -71,6 +73,7 @@ cdef int _startup() except -1:
         _we_initialized = True
     (<Comm>COMM_WORLD).ob_mpi = MPI_COMM_WORLD
     (<Comm>COMM_WORLD).flags = COMM_PREDEFINED
+    (<Comm>COMM_WORLD).from_world = True
     (<Comm>COMM_SELF).ob_mpi = MPI_COMM_SELF
     (<Comm>COMM_SELF).flags = COMM_PREDEFINED
     CHKERR(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN))
@@ -90,15 +93,22 @@ def _reset_world():
     Operations an interrupt left pending stay on the old handle and can no longer match new
     ones. Communicators made from the old world become stale (a clear error if used).
     """
-    global _interrupt_count
-    cdef MPI_Comm newcomm = MPI_COMM_NULL
-    cdef MPI_Request req = MPI_REQUEST_NULL
+    global _interrupt_count, _reset_req, _reset_comm
+    cdef MPI_Comm newcomm
+    cdef ReqSet rs
     cdef Comm c
     if _finalized_flag:
         usage_error(MPI_ERR_OTHER, "MPI has been finalized")
-    CHKERR(MPI_Comm_idup(_pristine, &newcomm, &req))
-    wait_requests(1, &req, MPI_STATUS_IGNORE, b"_reset_world", MPI_PROC_NULL, 0, 0, None,
-                  False, None)
+    # Every rank's k-th idup on the pristine communicator must match: an interrupted reset
+    # keeps its request, and the next call waits for that one instead of posting another.
+    if _reset_req == MPI_REQUEST_NULL:
+        CHKERR(MPI_Comm_idup(_pristine, &_reset_comm, &_reset_req))
+    rs.n = 1
+    rs.reqs = &_reset_req
+    rs.statuses = MPI_STATUS_IGNORE
+    wait_until(poll_one, &rs, b"_reset_world", MPI_PROC_NULL, 0, 0, None)
+    newcomm = _reset_comm
+    _reset_comm = MPI_COMM_NULL
     CHKERR(MPI_Comm_set_errhandler(newcomm, MPI_ERRORS_RETURN))
     CHKERR(MPI_Comm_set_name(newcomm, b"MPI_COMM_WORLD"))
     (<Comm>COMM_WORLD).ob_mpi = newcomm

@@ -257,7 +257,7 @@ cdef _Buf msg_vector(object msg, bint writable, int size, const char *what):
                 o_counts = second
         elif n == 3:
             obj, second, third = msg
-            if isinstance(third, (Datatype, str)):
+            if third is None or isinstance(third, (Datatype, str)):
                 o_type = third
                 if isinstance(second, tuple) and len(second) == 2 and not isinstance(second[0], int):
                     o_counts, o_displs = second

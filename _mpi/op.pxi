@@ -148,7 +148,7 @@ cdef class Op:
         if not callable(function):
             raise TypeError("Op.Create needs a callable f(x, y)")
         cdef Op op = Op()
-        op.ob_func = function
+        op.ob_func = lambda x, y: function(x, y, None)   # mpi4py: f(inbuf, inoutbuf, datatype)
         op.commute = commute
         op.name = getattr(function, "__name__", None)
         return op

@@ -175,7 +175,7 @@ cdef class Request:
 
     def Wait(self, Status status=None):
         """Wait for completion (interruptible with Ctrl-C). Returns True."""
-        _wait_list([self], 0)
+        _wait_list([self], 0, b"Wait")
         fill_status(status, &self.status)
         return True
 
@@ -187,7 +187,8 @@ cdef class Request:
 
     def wait(self, Status status=None):
         """Wait and return the received object (None for sends)."""
-        self.Wait(status)
+        _wait_list([self], 0, b"wait")
+        fill_status(status, &self.status)
         result, self.result = self.result, None
         return result
 
@@ -258,7 +259,7 @@ cdef class Request:
     @staticmethod
     def Waitany(requests, Status status=None):
         reqs = list(requests)
-        cdef int index = _wait_list(reqs, 1)
+        cdef int index = _wait_list(reqs, 1, b"Waitany")
         if index != MPI_UNDEFINED:
             fill_status(status, &(<Request>reqs[index]).status)
         return index
@@ -374,7 +375,8 @@ cdef int _progress_list(list reqs, int any, int *index) except -1:
     return alldone
 
 
-cdef int _wait_list(list reqs, int any) except? -2:
+cdef int _wait_list(list reqs, int any, const char *call=b"Waitall", int peer=MPI_PROC_NULL,
+                    int tag=0, object comm=None, long long nbytes=0) except? -2:
     """Wait for all (or any) of a list of Requests. Returns the index for `any`."""
     cdef Py_ssize_t i, n = len(reqs), k = 0, total = 0
     cdef MPI_Request *handles
@@ -403,8 +405,8 @@ cdef int _wait_list(list reqs, int any) except? -2:
         try:
             if n == 1 and (<Request>reqs[0]).n_more == 0:
                 r = <Request>reqs[0]
-                wait_requests(1, &r.ob_mpi, &r.status, b"Wait", MPI_PROC_NULL, 0, 0,
-                              None, r.is_recv, r.keep)
+                wait_requests(1, &r.ob_mpi, &r.status, call, peer, tag, nbytes,
+                              comm, r.is_recv, r.keep)
                 r._finish()
                 return 0
             for i in range(n):
@@ -415,8 +417,8 @@ cdef int _wait_list(list reqs, int any) except? -2:
                 memcpy(&handles[k], r.more, r.n_more * sizeof(MPI_Request))
                 k += r.n_more
             try:
-                wait_requests(<int>total, handles, sts, b"Waitall",
-                              MPI_PROC_NULL, 0, 0, None, False, list(reqs))
+                wait_requests(<int>total, handles, sts, call,
+                              peer, tag, nbytes, comm, False, list(reqs))
             except BaseException:
                 for i in range(n):
                     (<Request>reqs[i])._finish()
@@ -443,8 +445,7 @@ cdef int _wait_list(list reqs, int any) except? -2:
     p.index = MPI_UNDEFINED
     p.error = 0
     try:
-        wait_until(_poll_objects, &p, b"Waitall" if not any else b"Waitany",
-                   MPI_PROC_NULL, 0, 0, None)
+        wait_until(_poll_objects, &p, call, peer, tag, nbytes, comm)
     except BaseException:
         for i in range(n):
             (<Request>reqs[i])._abandon()
