@@ -42,9 +42,10 @@ KINDS = {
 PY_OPS = {  # what the op means on Python objects (mpi4py's definitions)
     "SUM": operator.add, "PROD": operator.mul, "MAX": max, "MIN": min,
     "LAND": lambda x, y: bool(x and y), "LOR": lambda x, y: bool(x or y),
-    "BAND": operator.and_, "BOR": operator.or_,
+    "LXOR": lambda x, y: bool(x) != bool(y),
+    "BAND": operator.and_, "BOR": operator.or_, "BXOR": operator.xor,
 }
-BITWISE = ("BAND", "BOR")
+BITWISE = ("BAND", "BOR", "BXOR")
 
 for kind, f in KINDS.items():
     contributions = [f(r) for r in range(SIZE)]
@@ -53,7 +54,7 @@ for kind, f in KINDS.items():
             continue  # & and | are not defined on floats
         op = getattr(MPI, opname)
         want = functools.reduce(pyop, contributions)
-        if SIZE == 1 and opname in ("LAND", "LOR"):
+        if SIZE == 1 and opname in ("LAND", "LOR", "LXOR"):
             want = contributions[0]  # one rank: nothing to combine, the value comes back as is
         check(f"allreduce {opname} {kind}", lambda op=op, f=f: W.allreduce(f(RANK), op=op), want)
         check(f"reduce {opname} {kind} to last", lambda op=op, f=f: W.reduce(f(RANK), op=op,

@@ -100,14 +100,14 @@ def problems(run):
     return out
 
 
-def differences(ref, got, same_exception=True, skip=()):
+def differences(ref, got, same_exception=True, skip=(), kinds=("value", "raises")):
     """Where `got` does not behave like `ref` (values equal; the same checks raise, with the
     same exception class). `info` records are not compared."""
     out = []
     for rank in range(ref.n):
         mine = got.records.get(rank, {})
         for name, r in ref.records.get(rank, {}).items():
-            if r["kind"] == "info" or name in skip:
+            if r["kind"] not in kinds or name in skip:
                 continue
             g = mine.get(name)
             if g is None:
@@ -126,6 +126,28 @@ def differences(ref, got, same_exception=True, skip=()):
     return out
 
 
+def failures(ref, got, **kw):
+    """problems(got) plus the differences from ref that are not already one of those."""
+    own = problems(got)
+    seen = {f.split(": ", 2)[:2].__repr__() for f in own if f.startswith("rank ")}
+    extra = [d for d in differences(ref, got, **kw)
+             if d.split(": ", 2)[:2].__repr__() not in seen]
+    return own + extra
+
+
+def by_check(items):
+    """One line per failing check: the first rank's text, and which ranks failed it."""
+    first, ranks = {}, {}
+    for item in items:
+        if item.startswith("rank ") and item.count(": ") >= 2:
+            rank, name, _ = item[5:].split(": ", 2)
+            first.setdefault(name, item)
+            ranks.setdefault(name, []).append(rank)
+        else:
+            first.setdefault(item, item)
+    return [f"[ranks {','.join(ranks[k])}] {v}" if k in ranks else v for k, v in first.items()]
+
+
 def _show(rec):
     if rec.get("kind") == "raises":
         if rec.get("raised"):
@@ -134,7 +156,26 @@ def _show(rec):
     return str(rec.get("value"))
 
 
+def collapse(items):
+    """'rank 0: X' ... 'rank 3: X' -> 'ranks 0,1,2,3: X' (most failures repeat on every rank)."""
+    groups = {}
+    for item in items:
+        if item.startswith("rank ") and ": " in item:
+            rank, text = item[5:].split(": ", 1)
+            groups.setdefault(text, []).append(rank)
+        else:
+            groups.setdefault(item, [])
+    out = []
+    for text, ranks in groups.items():
+        if not ranks:
+            out.append(text)
+        else:
+            out.append(f"rank{'s' if len(ranks) > 1 else ''} {','.join(ranks)}: {text}")
+    return out
+
+
 def report(title, items, limit=60):
+    items = collapse(items)
     shown = items[:limit]
     more = f"\n... and {len(items) - limit} more" if len(items) > limit else ""
     return f"{title} ({len(items)}):\n" + "\n".join(shown) + more
@@ -157,7 +198,7 @@ def differential(program, n, timeout=60, known=(), **env):
     ref = run(program, n, "mpi4py", timeout, **env)
     assert_clean(ref)
     got = run(program, n, "mpikernel", timeout, **env)
-    found = problems(got) + differences(ref, got)
+    found = failures(ref, got)
     if known:
         unexpected = [f for f in found if not any(f": {k}:" in f for k in known)]
         fixed = [k for k in known if not any(f": {k}:" in f for f in found)]
