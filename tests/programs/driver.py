@@ -202,8 +202,8 @@ def differential(program, n, timeout=60, known=(), **env):
     if known:
         unexpected = [f for f in found if not any(f": {k}:" in f for k in known)]
         fixed = [k for k in known if not any(f": {k}:" in f for f in found)]
-        assert not unexpected, report(got.header() + ": failures", unexpected)
+        assert not unexpected, report(got.header() + ": failures", by_check(unexpected))
         assert not fixed, f"known-broken checks now pass (remove them from `known`): {fixed}"
     else:
-        assert not found, report(got.header() + ": failures", found)
+        assert not found, report(got.header() + ": failures", by_check(found))
     return ref, got

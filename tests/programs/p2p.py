@@ -44,11 +44,13 @@ def recv_with_status():
     req = W.isend("status me", dest=right, tag=42)
     got = W.recv(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=st)
     req.wait()
-    return [got, st.Get_source(), st.Get_tag(), st.source, st.tag, st.Get_error()]
+    return [got, st.Get_source(), st.Get_tag(), st.source, st.tag], [st.Get_error(), st.error]
 
 
 W.Barrier()  # wildcard receives below must only see the messages of their own check
-check("recv ANY_SOURCE/ANY_TAG + Status", recv_with_status, ["status me", left, 42, left, 42, 0])
+got_status = recv_with_status()
+value("recv ANY_SOURCE/ANY_TAG + Status", got_status[0], ["status me", left, 42, left, 42])
+value("recv Status.Get_error/.error", got_status[1], [0, 0])
 W.Barrier()
 check("fresh Status", lambda: (lambda s: (s.source, s.tag, s.error))(MPI.Status()))
 
@@ -74,10 +76,14 @@ def isend_irecv_wait():
     sreq = W.isend(payload(RANK), dest=right, tag=7)
     rreq = W.irecv(source=left, tag=7)
     got = rreq.wait()
-    return [got, sreq.wait(), type(sreq).__name__, rreq == MPI.REQUEST_NULL]
+    done_reqs.extend([sreq.wait() is None and sreq, rreq])
+    return [got, type(sreq).__name__]
 
 
-check("isend/irecv wait", isend_irecv_wait, [payload(left), None, "Request", True])
+done_reqs = []
+check("isend/irecv wait", isend_irecv_wait, [payload(left), "Request"])
+check("completed requests == REQUEST_NULL", lambda: [r == MPI.REQUEST_NULL for r in done_reqs],
+      [True, True])
 
 
 def isend_irecv_test():
@@ -256,11 +262,15 @@ def Isend_Irecv_Wait_Test():
         if time.monotonic() > deadline:
             return "timed out"
     sreq.Wait()
-    return [recv, st.Get_source(), st.Get_tag(), st.Get_count(MPI.INT64_T), rreq == MPI.REQUEST_NULL]
+    tested_reqs.extend([sreq, rreq])
+    return [recv, st.Get_source(), st.Get_tag(), st.Get_count(MPI.INT64_T)]
 
 
+tested_reqs = []
 check("Isend/Irecv Test(status)", Isend_Irecv_Wait_Test,
-      [np.arange(5, dtype="i8") * left, left, 50, 5, True])
+      [np.arange(5, dtype="i8") * left, left, 50, 5])
+check("Wait/Test-completed requests == REQUEST_NULL",
+      lambda: [r == MPI.REQUEST_NULL for r in tested_reqs], [True, True])
 
 
 def Waitall_statuses():
@@ -269,11 +279,12 @@ def Waitall_statuses():
     reqs += [W.Isend(np.full(3, RANK + k, dtype="f4"), dest=right, tag=60 + k) for k in range(2)]
     statuses = [MPI.Status() for _ in reqs]
     r = MPI.Request.Waitall(reqs, statuses)
-    return [r, bufs, [(s.source, s.tag) for s in statuses[:2]]]
+    return [r, bufs], [(s.source, s.tag) for s in statuses[:2]]
 
 
-check("Request.Waitall statuses", Waitall_statuses,
-      [True, [np.full(3, left + k, dtype="f4") for k in range(2)], [(left, 60), (left, 61)]])
+waitall_got = Waitall_statuses()
+value("Request.Waitall", waitall_got[0], [True, [np.full(3, left + k, dtype="f4") for k in range(2)]])
+value("Request.Waitall fills statuses", waitall_got[1], [(left, 60), (left, 61)])
 
 
 def Waitany_twice():
