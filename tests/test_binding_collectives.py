@@ -1,7 +1,7 @@
 """Differential tests of collectives: lowercase with every op on ints, floats, big ints, mixed
 values and MAXLOC/MINLOC pairs, pickle-5 out-of-band arrays (tests/programs/coll_lower.py);
 uppercase on numpy dtypes and bytearray, v-variants, IN_PLACE and message specs
-(tests/programs/coll_upper.py)."""
+(tests/programs/coll_upper.py); large pickled buffers (tests/programs/pickle5.py)."""
 
 import pytest
 
@@ -32,3 +32,11 @@ def test_large_array_is_sent_out_of_band():
     growth = got.get(0, name)["value"]
     assert growth < 16, f"sending a 64 MiB array grew the sender's peak memory by {growth} MiB"
     assert got.get(1, "pickle5 64 MiB dict p2p")["ok"] is True
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_pickled_big_buffers_match_mpi4py(n):
+    """Objects with large buffers (out of band in mpikernel): receives in another tag order than
+    the sends, ANY_SOURCE/ANY_TAG fan-in, probe, reverse-order irecv, Fortran/non-contiguous/
+    object/structured arrays, bytes, and every collective (tests/programs/pickle5.py)."""
+    driver.differential("pickle5.py", n)
