@@ -46,7 +46,7 @@ def blocked(name, call, how, long=False):
     if RANK == 0:
         sent = None
         if how == "rank 0 os.kill":
-            time.sleep(LONG + 0.2 if long else 0.6)  # after the others looked at _waiting()
+            time.sleep(LONG + 0.2 if long else 0.4)  # after the others looked at _waiting()
             sent = time.monotonic()
             for pid in PIDS[1:]:
                 os.kill(pid, signal.SIGINT)
@@ -61,7 +61,7 @@ def blocked(name, call, how, long=False):
     caught = threading.Event()
 
     def helper():
-        time.sleep(1.0 if long else 0.3)
+        time.sleep(1.0 if long else 0.15)
         c1, w1 = time.process_time(), time.monotonic()
         result["waiting"] = MPI._waiting()
         if long:
