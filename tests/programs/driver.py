@@ -9,6 +9,7 @@ shared by the tests that compare against it.
 import atexit
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -126,25 +127,33 @@ def differences(ref, got, same_exception=True, skip=(), kinds=("value", "raises"
     return out
 
 
+_VERDICT = re.compile(r": (?=got |raised |returned |did not |not run|message |MPI error class |"
+                      r"missing |<raised |a communicator |unclear )|  !=  ")
+
+
+def _key(item):
+    """('rank 2', 'check name') of a failure line; check names may contain ': ' themselves."""
+    if not item.startswith("rank ") or ": " not in item:
+        return None, item
+    rank, text = item.split(": ", 1)
+    return rank, _VERDICT.split(text, 1)[0]
+
+
 def failures(ref, got, **kw):
     """problems(got) plus the differences from ref that are not already one of those."""
     own = problems(got)
-    seen = {f.split(": ", 2)[:2].__repr__() for f in own if f.startswith("rank ")}
-    extra = [d for d in differences(ref, got, **kw)
-             if d.split(": ", 2)[:2].__repr__() not in seen]
-    return own + extra
+    seen = {_key(f) for f in own}
+    return own + [d for d in differences(ref, got, **kw) if _key(d) not in seen]
 
 
 def by_check(items):
     """One line per failing check: the first rank's text, and which ranks failed it."""
     first, ranks = {}, {}
     for item in items:
-        if item.startswith("rank ") and item.count(": ") >= 2:
-            rank, name, _ = item[5:].split(": ", 2)
-            first.setdefault(name, item)
-            ranks.setdefault(name, []).append(rank)
-        else:
-            first.setdefault(item, item)
+        rank, name = _key(item)
+        first.setdefault(name, item)
+        if rank is not None:
+            ranks.setdefault(name, []).append(rank[5:])
     return [f"[ranks {','.join(ranks[k])}] {v}" if k in ranks else v for k, v in first.items()]
 
 

@@ -28,6 +28,10 @@ GIVE_UP = 5.0
 QUICK = os.environ.get("BINDTEST_QUICK") == "1"  # CPU measured in barrier only; fewer calls
 
 
+WAITING_CALL = {"Request.Wait": "wait", "request.wait": "wait", "Request.Waitall": "waitall",
+                "big Recv (4 MiB)": "recv"}
+
+
 def self_signal():
     signal.pthread_kill(MAIN, signal.SIGINT)
 
@@ -95,6 +99,15 @@ def blocked(name, call, how, long=False):
     waiting = result.get("waiting") or {}
     info(f"{name}: _waiting()", waiting)
     value(f"{name}: _waiting() saw the blocked call", bool(waiting.get("call")), True)
+    # what the engine shows the user ("rank 2 is waiting in recv from 0, tag 7")
+    value(f"{name}: _waiting() names the call", (waiting.get("call") or "").lower(),
+          WAITING_CALL.get(name, name.lower()))
+    if name in ("recv", "Recv", "probe"):
+        value(f"{name}: _waiting() peer and tag", (waiting.get("peer"), waiting.get("tag")),
+              (0, {"recv": 7, "Recv": 8, "probe": 12}[name]))
+    if "wait" not in name.lower():  # a request does not know its communicator
+        value(f"{name}: _waiting() comm", waiting.get("comm") in ("COMM_WORLD", "MPI_COMM_WORLD"),
+              True)
     if not any(word in name.lower() for word in ("recv", "probe", "wait")):
         # collectives cannot be cancelled: they must be counted so the engine resets the world
         # (an interrupted receive is cancelled, so it may or may not count)
