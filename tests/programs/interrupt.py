@@ -29,7 +29,8 @@ QUICK = os.environ.get("BINDTEST_QUICK") == "1"  # CPU measured in barrier only;
 
 
 WAITING_CALL = {"Request.Wait": "wait", "request.wait": "wait", "Request.Waitall": "waitall",
-                "big Recv (4 MiB)": "recv"}
+                "big Recv (4 MiB)": "recv", "big Send (4 MiB)": "send",
+                "big send (pickled 4 MiB)": "send"}
 
 
 def self_signal():
@@ -205,8 +206,48 @@ if not QUICK:
             "pthread_kill")
     blocked("big Recv (4 MiB)", lambda: W.Recv(np.zeros(512 * 1024), source=0, tag=15),
             "rank 0 os.kill")
+    # sends cannot be cancelled: after the reset they must not reach the new world
+    blocked("big Send (4 MiB)", lambda: W.Send(np.zeros(512 * 1024), dest=0, tag=16),
+            "pthread_kill")
+    blocked("big send (pickled 4 MiB)", lambda: W.send(np.zeros(512 * 1024), dest=0, tag=17),
+            "pthread_kill")
+    blocked("Ssend", lambda: W.Ssend(np.zeros(1), dest=0, tag=18), "pthread_kill")
+    time.sleep(0.1)
+    check("interrupted sends do not reach the new world",
+          lambda: [W.iprobe(source=MPI.ANY_SOURCE, tag=t) for t in (16, 17, 18)],
+          [False, False, False])
 world_works("at the end")
 check("fresh Recv after an interrupted Recv", lambda: _fresh_Recv(), True)
+
+# -- an interrupted _reset_world (one rank is busy elsewhere and the user presses interrupt
+#    again): the next _reset_world must still give a working world, not hang --------------------
+if RANK != 0:
+    threading.Timer(0.3, signal.pthread_kill, (MAIN, signal.SIGINT)).start()
+    try:
+        MPI._reset_world()
+        outcome = "returned"
+    except KeyboardInterrupt:
+        outcome = "KeyboardInterrupt"
+    value("_reset_world interrupted", outcome, "KeyboardInterrupt")
+else:
+    time.sleep(0.6)
+
+
+def watchdog(seconds, what):
+    def fire():
+        value(what, f"hung for {seconds} s", "finished")
+        os._exit(3)
+    t = threading.Timer(seconds, fire)
+    t.daemon = True
+    t.start()
+    return t
+
+
+dog = watchdog(10, "reset after an interrupted reset")
+MPI._reset_world()
+check("after an interrupted reset: allreduce", lambda: W.allreduce(RANK), SIZE * (SIZE - 1) // 2)
+dog.cancel()
+value("reset after an interrupted reset", "finished", "finished")
 
 
 done()
