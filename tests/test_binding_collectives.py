@@ -40,3 +40,11 @@ def test_pickled_big_buffers_match_mpi4py(n):
     the sends, ANY_SOURCE/ANY_TAG fan-in, probe, reverse-order irecv, Fortran/non-contiguous/
     object/structured arrays, bytes, and every collective (tests/programs/pickle5.py)."""
     driver.differential("pickle5.py", n)
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_random_buffer_collectives_match_mpi4py(n):
+    """160 seeded random cases of Allreduce/Reduce/Scan/Bcast/Allgather and the v-variants over
+    13 dtypes, every valid op, random roots and counts with zeros (tests/programs/fuzz.py;
+    BINDTEST_SEED / BINDTEST_CASES change the draw)."""
+    driver.differential("fuzz.py", n)

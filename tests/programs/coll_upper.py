@@ -286,6 +286,15 @@ for r in range(SIZE):
 check("Allgatherv with holes", allgatherv_gaps, want_gaps)
 
 
+def allgatherv_no_type():
+    recv = np.zeros(total, "i4")
+    W.Allgatherv(np.full(counts[RANK], RANK, "i4"), [recv, (counts, displs), None])
+    return recv
+
+
+check("Allgatherv [buf, (counts, displs), None]", allgatherv_no_type, expected_gv)
+
+
 def alltoallv():
     # rank r sends j+1 items of value 100*r + j to rank j
     scounts = [j + 1 for j in range(SIZE)]

@@ -58,6 +58,8 @@ def norm(x):
         return (type(x).__name__, bytes(x).hex())
     if isinstance(x, float):
         return ("float", repr(x))
+    if isinstance(x, complex):
+        return ("complex", repr(x))
     if isinstance(x, (bool, int, str)) or x is None:
         return x
     return ("object", type(x).__name__)
