@@ -41,6 +41,12 @@ def self_kill():
     os.kill(os.getpid(), signal.SIGINT)
 
 
+def _ready(name, rank):
+    """The file a blocked rank creates so that rank 0 knows when to send SIGINT."""
+    safe = "".join(c if c.isalnum() else "_" for c in name)
+    return os.path.join(os.environ.get("BINDTEST_OUT", "/tmp"), f"ready-{safe}-{rank}")
+
+
 DELIVERY = {"pthread_kill": self_signal, "os.kill self": self_kill,
             "interrupt_main": _thread.interrupt_main}
 
@@ -51,7 +57,14 @@ def blocked(name, call, how, long=False):
     if RANK == 0:
         sent = None
         if how == "rank 0 os.kill":
-            time.sleep(LONG + 0.2 if long else 0.4)  # after the others looked at _waiting()
+            # the others say (by a file) when they are blocked inside MPI: a signal that came
+            # before the call would be a KeyboardInterrupt in the test's own code
+            deadline = time.monotonic() + 20
+            while not all(os.path.exists(_ready(name, r)) for r in range(1, SIZE)):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.005)
+            time.sleep(LONG + 0.2 if long else 0.05)  # long: after the CPU window
             sent = time.monotonic()
             for pid in PIDS[1:]:
                 os.kill(pid, signal.SIGINT)
@@ -66,13 +79,20 @@ def blocked(name, call, how, long=False):
     caught = threading.Event()
 
     def helper():
-        time.sleep(1.0 if long else 0.15)
-        c1, w1 = time.process_time(), time.monotonic()
+        begin = time.monotonic()
+        while MPI._waiting() is None and not caught.is_set() and time.monotonic() < begin + 20:
+            time.sleep(0.005)  # until the main thread is inside the MPI call
         result["waiting"] = MPI._waiting()
-        if long:
+        if how == "rank 0 os.kill":
+            open(_ready(name, RANK), "w").close()
+        if long:  # CPU between 1 s and LONG s of blocking
+            time.sleep(max(0.0, begin + 1.0 - time.monotonic()))
+            c1, w1 = time.process_time(), time.monotonic()
             time.sleep(LONG - 1.0)
             c2, w2 = time.process_time(), time.monotonic()
             result["cpu"] = (c2 - c1) / (w2 - w1)
+        else:
+            time.sleep(0.05)
         if how in DELIVERY and not caught.is_set():
             result["sent"] = time.monotonic()
             DELIVERY[how]()
@@ -222,15 +242,26 @@ check("fresh Recv after an interrupted Recv", lambda: _fresh_Recv(), True)
 # -- an interrupted _reset_world (one rank is busy elsewhere and the user presses interrupt
 #    again): the next _reset_world must still give a working world, not hang --------------------
 if RANK != 0:
-    threading.Timer(0.3, signal.pthread_kill, (MAIN, signal.SIGINT)).start()
+    def interrupt_when_waiting():
+        deadline = time.monotonic() + 20
+        while MPI._waiting() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        signal.pthread_kill(MAIN, signal.SIGINT)
+
+    threading.Thread(target=interrupt_when_waiting, daemon=True).start()
     try:
         MPI._reset_world()
         outcome = "returned"
     except KeyboardInterrupt:
         outcome = "KeyboardInterrupt"
     value("_reset_world interrupted", outcome, "KeyboardInterrupt")
-else:
-    time.sleep(0.6)
+    open(_ready("interrupted reset", RANK), "w").close()
+else:  # the late rank: comes only once the others gave up
+    deadline = time.monotonic() + 20
+    while not all(os.path.exists(_ready("interrupted reset", r)) for r in range(1, SIZE)):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.005)
 
 
 def watchdog(seconds, what):
