@@ -24,15 +24,16 @@ def test_basics_match_mpi4py(n):
         assert got.get(rank, "Wtime elapsed")["value"] > 0.04
 
 
-def test_allreduce_one_liner_prints_6_four_times():
-    """The 'done when' line of issue 2, exactly as a user types it."""
+def test_allreduce_one_liner_prints_6_four_times(tmp_path):
+    """The 'done when' line of issue 2, exactly as a user types it (from a directory outside
+    the source tree: `python -c` imports from the working directory first)."""
     cmd = launcher.mpiexec_command(4) + [
         sys.executable, "-c",
         "from mpikernel import MPI; print(MPI.COMM_WORLD.allreduce(MPI.COMM_WORLD.rank))",
     ]
     env = dict(os.environ, **launcher.mpiexec_env())
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, start_new_session=True)
+                            env=env, cwd=tmp_path, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=60)
     finally:

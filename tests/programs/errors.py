@@ -118,41 +118,6 @@ raises("Send count 100 from 2 doubles", lambda: into_preposted(
 raises("Allreduce recvbuf smaller than sendbuf", lambda: MPI.COMM_SELF.Allreduce(
     np.zeros(8), np.zeros(2)))
 
-# -- message longer than the receive buffer (truncation) ------------------------------------------
-
-
-def truncated_Recv():
-    req = W.Isend(np.arange(10.0), dest=RANK, tag=3)
-    try:
-        W.Recv(np.zeros(5), source=RANK, tag=3)
-    finally:
-        req.Wait()
-
-
-def truncated_irecv():
-    req = W.isend(list(range(1000)), dest=RANK, tag=4)
-    try:
-        return W.irecv(bytearray(10), source=RANK, tag=4).wait()
-    finally:
-        req.wait()
-
-
-raises("Recv truncation", truncated_Recv)
-raises("irecv(small buffer) truncation", truncated_irecv)
-
-
-def truncated_Bcast_self():
-    # one rank: root and receiver are the same buffer, so a count mismatch cannot happen; use
-    # a self message with a datatype count instead
-    req = W.Isend([np.arange(4, dtype="i4"), MPI.INT], dest=RANK, tag=5)
-    try:
-        W.Recv([np.zeros(2, "i4"), MPI.INT], source=RANK, tag=5)
-    finally:
-        req.Wait()
-
-
-raises("Recv [buf, INT] truncation", truncated_Bcast_self)
-
 # -- objects pickle cannot send --------------------------------------------------------------------------
 sock = socket.socket()
 raises("send lambda", lambda: to_self(lambda x: x))
