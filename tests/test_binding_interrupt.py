@@ -31,20 +31,26 @@ def measured(run, suffix):
             for name, rec in run.records[rank].items() if name.endswith(suffix)}
 
 
-def test_interrupt_every_blocking_call_on_4_ranks():
+def test_interrupt_every_blocking_call_on_4_ranks(record_property):
     """4 ranks on 2 cores (oversubscribed): barrier, recv, allreduce blocked 2 s each with CPU
-    measured, then a dozen other blocking calls; a reset after each."""
+    measured, then 15 other blocking calls (collectives, receives, request waits, probe, big and
+    synchronous sends), a reset after each; stale communicators; an interrupted reset."""
     start = time.monotonic()
     run = driver.run("interrupt.py", 4, "mpikernel", timeout=90)
-    check_run(run)
     latencies = measured(run, "latency s")
     cpu = measured(run, "CPU share between 1 s and 2.0 s")
+    if latencies and cpu:  # the numbers the issue asks for, in the junit report
+        record_property("max_interrupt_latency_s", round(max(latencies.values()), 4))
+        record_property("max_cpu_share_while_blocked", round(max(cpu.values()), 4))
+    check_run(run)
     assert len(cpu) == 3 * 3 and max(cpu.values()) < 0.10, cpu
     assert len(latencies) >= 3 * 15 and max(latencies.values()) < 0.5, latencies
     assert time.monotonic() - start < 60
 
 
 def test_interrupt_quick_on_2_ranks():
+    """2 ranks: barrier with CPU measured, recv/allreduce/Recv/Allreduce, stale communicators,
+    an interrupted reset (BINDTEST_QUICK=1)."""
     run = driver.run("interrupt.py", 2, "mpikernel", timeout=60, BINDTEST_QUICK="1")
     check_run(run)
     assert max(measured(run, "latency s").values()) < 0.5
