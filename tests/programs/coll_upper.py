@@ -261,6 +261,16 @@ def gatherv_counts_only():
 check("Gatherv [buf, counts]", gatherv_counts_only, expected_gv if RANK == 0 else None)
 
 
+def gatherv_four_items():
+    recv = np.full(total, -1, "i4") if RANK == 0 else None
+    W.Gatherv(np.full(counts[RANK], RANK, "i4"),
+              [recv, counts, displs, MPI.INT] if RANK == 0 else None, root=0)
+    return recv
+
+
+check("Gatherv [buf, counts, displs, INT]", gatherv_four_items, expected_gv if RANK == 0 else None)
+
+
 def allgatherv():
     send = np.full(counts[RANK], RANK + 0.25, "f4")
     recv = np.zeros(total, "f4")

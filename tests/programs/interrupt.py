@@ -274,7 +274,7 @@ def watchdog(seconds, what):
     return t
 
 
-dog = watchdog(10, "reset after an interrupted reset")
+dog = watchdog(6, "reset after an interrupted reset")
 MPI._reset_world()
 check("after an interrupted reset: allreduce", lambda: W.allreduce(RANK), SIZE * (SIZE - 1) // 2)
 dog.cancel()
