@@ -8,7 +8,6 @@ shared by the tests that compare against it.
 
 import atexit
 import json
-import os
 import re
 import shutil
 import tempfile

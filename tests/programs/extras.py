@@ -6,7 +6,7 @@ typecode strings, Ssend, and the any/some forms of waiting. Works on any number 
 import threading
 import time
 
-from harness import MPI, RANK, SIZE, check, done, np, value
+from harness import MPI, RANK, SIZE, check, done, np
 
 W = MPI.COMM_WORLD
 right, left = (RANK + 1) % SIZE, (RANK - 1) % SIZE

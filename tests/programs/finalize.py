@@ -2,7 +2,7 @@
 abort the process here, so this program runs with mpikernel only), and the process must still
 exit cleanly (no second finalize, no crash at exit)."""
 
-from harness import MPI, RANK, SIZE, check, done, np, raises, value
+from harness import MPI, SIZE, check, done, np, raises, value
 
 W = MPI.COMM_WORLD
 sub = W.Dup()

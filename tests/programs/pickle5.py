@@ -5,8 +5,6 @@ senders, probe before recv, nonblocking receives completed in reverse order, man
 object, layouts that cannot go out of band (non-contiguous, Fortran order, object dtype), and
 every collective. Needs at least 2 ranks; rank 0 and 1 do the point-to-point part."""
 
-import time
-
 from harness import IMPL, MPI, RANK, SIZE, check, done, np
 
 W = MPI.COMM_WORLD
