@@ -3,7 +3,10 @@ KeyboardInterrupt within 0.5 s of SIGINT, burns under 10% of a core while it wai
 MPI._reset_world() the world works again (tests/programs/interrupt.py, mpikernel only: mpi4py
 ignores SIGINT in blocking calls and spins at 100%)."""
 
+import os
 import re
+import signal
+import threading
 import time
 
 import pytest
@@ -75,3 +78,34 @@ def test_rank_dying_of_an_interrupt_makes_the_job_fail(mpirun):
     res = mpirun(UNCAUGHT, n=2, timeout=60, check=False)
     assert "KeyboardInterrupt" in res.stderr
     assert res.returncode != 0, "mpiexec reported success although rank 1 died of KeyboardInterrupt"
+
+
+def test_sigint_from_another_process_like_the_kernel(tmp_path):
+    """Each blocked rank's pid gets SIGINT from this (pytest) process, as the kernel signals its
+    engines: KeyboardInterrupt within 0.5 s, then the reset world works."""
+    n = 4
+    sent = {}
+
+    def signal_blocked_ranks():
+        deadline = time.monotonic() + 30
+        waiting = set(range(1, n))
+        while waiting and time.monotonic() < deadline:
+            for rank in sorted(waiting):
+                path = tmp_path / f"blocked-{rank}"
+                if path.exists():
+                    pid = int(path.read_text())
+                    time.sleep(0.05)  # let it settle into the wait loop's slow phase
+                    sent[rank] = time.monotonic()
+                    os.kill(pid, signal.SIGINT)
+                    waiting.discard(rank)
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=signal_blocked_ranks, daemon=True)
+    killer.start()
+    run = driver.run("external_kill.py", n, "mpikernel", timeout=60,
+                     BINDTEST_SIGNAL_DIR=str(tmp_path))
+    killer.join(5)
+    driver.assert_clean(run)
+    assert sorted(sent) == list(range(1, n)), sent
+    latency = {r: run.get(r, "caught at")["value"] - sent[r] for r in sent}
+    assert all(0 <= v < 0.5 for v in latency.values()), latency
