@@ -188,6 +188,7 @@ def _fresh_Recv():
 sub = W.Split(RANK % 2, RANK)
 dup = W.Dup()
 cart = W.Create_cart([SIZE], periods=[True])
+self_dup = MPI.COMM_SELF.Dup()  # not made from the world: nothing of the world can be pending
 
 # -- the three the issue names, with CPU measured over a long wait ------------------------------
 blocked("barrier", W.barrier, "pthread_kill", long=True)
@@ -198,6 +199,9 @@ raises("stale Cartcomm: Shift", lambda: cart.Shift(0, 1))
 raises("stale Cartcomm: sendrecv", lambda: cart.sendrecv(1, dest=0, source=0))
 raises("stale Dup comm: sendrecv", lambda: dup.sendrecv(1, dest=0, source=0))
 check("new Split after reset", lambda: W.Split(0, RANK).allreduce(1), SIZE)
+check("COMM_SELF.Dup() made before still works", lambda: self_dup.bcast(("self", RANK), root=0),
+      ("self", RANK))
+check("COMM_SELF still works", lambda: MPI.COMM_SELF.allreduce(RANK), RANK)
 
 blocked("recv", lambda: W.recv(source=0, tag=7), "rank 0 os.kill", long=not QUICK)
 world_works("after recv")
