@@ -44,7 +44,7 @@ def test_pickled_big_buffers_match_mpi4py(n):
 
 @pytest.mark.parametrize("n", [2, 4])
 def test_random_buffer_collectives_match_mpi4py(n):
-    """160 seeded random cases of Allreduce/Reduce/Scan/Bcast/Allgather and the v-variants over
+    """100 seeded random cases of Allreduce/Reduce/Scan/Bcast/Allgather and the v-variants over
     13 dtypes, every valid op, random roots and counts with zeros (tests/programs/fuzz.py;
     BINDTEST_SEED / BINDTEST_CASES change the draw)."""
     driver.differential("fuzz.py", n)

@@ -9,7 +9,7 @@ from harness import MPI, RANK, SIZE, check, done, np
 
 W = MPI.COMM_WORLD
 SEED = int(os.environ.get("BINDTEST_SEED", "20261125"))
-CASES = int(os.environ.get("BINDTEST_CASES", "160"))
+CASES = int(os.environ.get("BINDTEST_CASES", "100"))
 rng = np.random.RandomState(SEED)
 
 INTS = ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"]
