@@ -395,7 +395,8 @@ def _library_version():
     from mpikernel import MPI
 
     try:
-        return " ".join(MPI.Get_library_version().strip().splitlines()[0].split())
+        first = " ".join(MPI.Get_library_version().strip().splitlines()[0].split())
+        return first.split(",")[0]  # "MPICH Version: 5.0.2", "Open MPI v5.0.11" (not its build details)
     except Exception:
         return ""
 
