@@ -159,7 +159,7 @@ class World:
             log = open(self._log, "ab")
             owner = str(os.getpid())
             self._controller = subprocess.Popen(
-                [sys.executable, "-m", "mpikernel._controller", owner, "--ip=127.0.0.1",
+                _run_module("mpikernel._controller") + [owner, "--ip=127.0.0.1",
                  f"--profile-dir={profile}", "--log-level=WARN", "--nodb",
                  "--HeartMonitor.period=500"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
@@ -167,7 +167,7 @@ class World:
             # the engines start at the same time; each waits for the controller's connection file
             self._mpiexec = subprocess.Popen(
                 launcher.mpiexec_command(self.n, hostfile=self.hostfile)
-                + [sys.executable, "-m", "mpikernel.engine", "--owner", owner,
+                + _run_module("mpikernel.engine") + ["--owner", owner,
                    "--control", self._control.url, "--file", str(engine_json)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                 env=self._engine_env(),
@@ -389,6 +389,21 @@ class World:
     def gather(self, name: str, ranks=None):
         """The parts bound to `name` on the ranks, concatenated in rank order (inverse of scatter)."""
         return self.view(ranks).gather(name, block=True)
+
+
+def _run_module(module):
+    """argv that runs `module` of THIS mpikernel, like `python -m module`.
+
+    `python -m` would put the working directory first on sys.path, so a notebook opened in a
+    source tree (or next to any folder named mpikernel) would start ranks with another build
+    than the owner's. The ranks keep the working directory on their path for the user's modules.
+    """
+    import mpikernel
+
+    home = str(Path(mpikernel.__file__).resolve().parent.parent)
+    boot = (f"import sys, runpy; sys.path.insert(0, {home!r}); "
+            f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
+    return [sys.executable, "-c", boot]
 
 
 def _library_version():
