@@ -108,7 +108,10 @@ def test_bad_requests_are_refused_clearly():
 
 def test_env_and_hostfile_reach_mpiexec_and_stop_leaves_nothing_behind(tmp_path):
     hosts = tmp_path / "hosts"
-    hosts.write_text("localhost:2\n")
+    from mpikernel import launcher
+
+    open_mpi = launcher.mpiexec_vendor(launcher.find_mpiexec()) == "Open MPI"
+    hosts.write_text("localhost slots=2\n" if open_mpi else "localhost:2\n")  # each MPI's own syntax
     w = World(2, env={"MPIKERNEL_TEST_SETTING": "42"}, hostfile=str(hosts)).start()
     pids = w.processes()
     assert len(pids) >= 4
@@ -123,6 +126,7 @@ def test_env_and_hostfile_reach_mpiexec_and_stop_leaves_nothing_behind(tmp_path)
 def test_ctrl_c_during_start_leaves_nothing(delay):
     import threading
 
+    others = set(processes_owned_by(os.getpid()))  # e.g. the module's shared world
     w = World(4)
     timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
@@ -133,7 +137,7 @@ def test_ctrl_c_during_start_leaves_nothing(delay):
         timer.cancel()
         w.stop()
     assert not w.running
-    assert wait_all_gone(processes_owned_by(os.getpid()), 5) == []
+    assert wait_all_gone(set(processes_owned_by(os.getpid())) - others, 5) == []
 
 
 OWNER = textwrap.dedent(
@@ -147,9 +151,10 @@ OWNER = textwrap.dedent(
 )
 
 
-def test_sigkill_of_the_owner_leaves_nothing_within_5_seconds():
+def test_sigkill_of_the_owner_leaves_nothing_within_5_seconds(tmp_path):
+    # (run outside the source tree, so the owner imports the same mpikernel as this test)
     owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True,
-                             start_new_session=True)
+                             start_new_session=True, cwd=tmp_path)
     pids = []
     try:
         line = owner.stdout.readline()
