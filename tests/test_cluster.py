@@ -75,6 +75,29 @@ def test_where_shows_a_busy_rank_and_its_line(world):
         ar.get(timeout=10)
 
 
+def test_foreign_messages_on_the_control_port_are_ignored(world):
+    import zmq
+
+    ctx = zmq.Context()
+    socks = []
+    for ident, payload in [(b"junk", b"\x00not json"), (b"rank-0", b'{"op": "hello", "rank": 0, "pid": 1}')]:
+        s = ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.IDENTITY, ident)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(world._control.url)
+        s.send(payload)
+        socks.append(s)
+    try:
+        time.sleep(0.2)
+        where = world.where()
+        assert sorted(where) == [0, 1, 2, 3] and all(st is not None for st in where.values())
+        assert world._control.hellos[0]["pid"] == world.engines[0].pid
+    finally:
+        for s in socks:
+            s.close()
+        ctx.term()
+
+
 def test_interrupt_reaches_a_busy_rank_and_leaves_the_others(world):
     ar = world.view().execute("import time\nif rank == 2:\n    time.sleep(30)\n", block=False)
     time.sleep(0.8)
