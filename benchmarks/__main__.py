@@ -37,7 +37,7 @@ def run_binding(args):
         report.table(rows),
     ]
     for impl, errs in errors.items():
-        lines += ["", f"Errors from {impl}:", "```", *errs[0].splitlines()[:20], "```"]
+        lines += ["", f"Errors from {impl}:", "```", *errs[0].splitlines()[-20:], "```"]
     text = "\n".join(lines) + "\n"
     data = {"machine": m, "command": args.command_line, "same_library": same, "libmpi": libs,
             "results": res.to_json(),

@@ -62,7 +62,9 @@ def fmt_met(row):
 ANCHOR_NAMES = {"c": "C (same mpicc)", "mpi4py": "mpi4py"}
 
 
-def table(rows):
+def table(rows, anchor_names=None, interrupt_anchor=None):
+    """Markdown table, one row per target; the Ctrl-C/interrupt anchor is described in words."""
+    names = {**ANCHOR_NAMES, **(anchor_names or {})}
     lines = [
         "| benchmark | anchor | anchor value | mpikernel | ratio (ours/anchor) | target | met? |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -72,8 +74,9 @@ def table(rows):
         ours = fmt_value(t.kind, row.ours)
         if row.note:
             ours += f" ({row.note})"
+        anchor = interrupt_anchor(row) if interrupt_anchor and t.kind == "interrupt" else fmt_anchor(row)
         lines.append(
-            f"| {t.label} | {ANCHOR_NAMES[t.anchor_impl]} | {fmt_anchor(row)} | {ours} | "
+            f"| {t.label} | {names[t.anchor_impl]} | {anchor} | {ours} | "
             f"{fmt_ratio(row)} | {t.target_text} | {fmt_met(row)} |"
         )
     return "\n".join(lines)
