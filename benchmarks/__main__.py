@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -14,6 +15,16 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
+
+
+def wait_for_quiet(limit, max_wait):
+    """Wait (at most max_wait s) until the 1-minute load average is below `limit`."""
+    if limit is None:
+        return
+    deadline = time.monotonic() + max_wait
+    while os.getloadavg()[0] >= limit and time.monotonic() < deadline:
+        log(f"load average {os.getloadavg()[0]:.2f} >= {limit}: waiting for a quieter machine")
+        time.sleep(15)
 
 
 def run_binding(args):
@@ -29,7 +40,7 @@ def run_binding(args):
         f"## Binding ({res.mode} mode, {time.monotonic() - t0:.0f} s)",
         "",
         f"- command: `{args.command_line}` (git {report.git_revision() or '?'})",
-        f"- machine: {report.machine_text(m)}",
+        f"- machine: {report.machine_text(m)}, at end {os.getloadavg()[0]:.2f}",
         f"- libmpi: {'same library for all' if same else '**NOT the same library**'} ({libs})",
         "- values: median ±half the interquartile range over all samples; ratio = median(ours) / "
         "median(anchor) of the quantity shown (time or throughput)",
@@ -54,9 +65,14 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, help="override the number of interleaved rounds")
     parser.add_argument("--json", type=Path, help="write raw samples and the table rows here")
     parser.add_argument("--markdown", type=Path, help="write the markdown report here")
+    parser.add_argument("--quiet-load", type=float, metavar="L",
+                        help="first wait until the 1-minute load average is below L")
+    parser.add_argument("--quiet-wait", type=float, default=600, metavar="S",
+                        help="wait at most S seconds for --quiet-load (default 600)")
     args = parser.parse_args(argv)
     args.command_line = "python -m benchmarks " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    wait_for_quiet(args.quiet_load, args.quiet_wait)
     if args.suite == "binding":
         text, data = run_binding(args)
     else:

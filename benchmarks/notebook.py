@@ -258,7 +258,7 @@ def main(args, log=print):
         f"## Notebook layer ({mode} mode, {res['ranks']} ranks, {time.monotonic() - t0:.0f} s)",
         "",
         f"- command: `{args.command_line}` (git {report.git_revision() or '?'})",
-        f"- machine: {report.machine_text(m)}",
+        f"- machine: {report.machine_text(m)}, at end {os.getloadavg()[0]:.2f}",
         "- values: median ±half the interquartile range; ratio = median(ours) / median(anchor)",
         "",
         text_rows,
