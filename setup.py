@@ -225,6 +225,15 @@ class BuildMPI(build_ext):
         out = Path(self.get_ext_fullpath("mpikernel.MPI")).parent / "_build_config.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(cfg, indent=2) + "\n")
+        self._config_record = out
+
+    def run(self):
+        super().run()
+        # in-place and editable builds copy the extension into the source tree: the record of
+        # the MPI it was built against goes with it
+        record = getattr(self, "_config_record", None)
+        if record and (self.inplace or getattr(self, "editable_mode", False)):
+            shutil.copyfile(record, HERE / "mpikernel" / "_build_config.json")
 
 
 def cython_extensions():

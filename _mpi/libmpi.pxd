@@ -161,6 +161,7 @@ cdef extern from "mpi.h" nogil:
     int MPI_Comm_rank(MPI_Comm, int *)
     int MPI_Comm_size(MPI_Comm, int *)
     int MPI_Comm_dup(MPI_Comm, MPI_Comm *)
+    int MPI_Comm_idup(MPI_Comm, MPI_Comm *, MPI_Request *)
     int MPI_Comm_split(MPI_Comm, int, int, MPI_Comm *)
     int MPI_Comm_free(MPI_Comm *)
     int MPI_Comm_compare(MPI_Comm, MPI_Comm, int *)
@@ -201,7 +202,7 @@ cdef extern from "mpi.h" nogil:
     int MPI_Get_elements(MPI_Status *, MPI_Datatype, int *)
 
     # operations
-    ctypedef void MPI_User_function(void *, void *, int *, MPI_Datatype *)
+    ctypedef void MPI_User_function(void *, void *, int *, MPI_Datatype *) noexcept
     int MPI_Op_create(MPI_User_function *, int, MPI_Op *)
     int MPI_Op_free(MPI_Op *)
     int MPI_Op_commutative(MPI_Op, int *)

@@ -1,0 +1,228 @@
+# Start-up and shut-down, and the module-level functions (Wtime, Get_processor_name, ...).
+# MPI is initialised at import; COMM_WORLD/COMM_SELF report errors instead of aborting; a pristine
+# duplicate of the world is kept for _reset_world(); MPI is finalised at interpreter exit.
+
+import atexit as _atexit
+import os as _os
+
+ANY_SOURCE = MPI_ANY_SOURCE
+ANY_TAG = MPI_ANY_TAG
+PROC_NULL = MPI_PROC_NULL
+ROOT = MPI_ROOT
+UNDEFINED = MPI_UNDEFINED
+TAG_UB = MPI_TAG_UB
+IDENT = MPI_IDENT
+CONGRUENT = MPI_CONGRUENT
+SIMILAR = MPI_SIMILAR
+UNEQUAL = MPI_UNEQUAL
+CART = MPI_CART
+GRAPH = MPI_GRAPH
+DIST_GRAPH = MPI_DIST_GRAPH
+THREAD_SINGLE = MPI_THREAD_SINGLE
+THREAD_FUNNELED = MPI_THREAD_FUNNELED
+THREAD_SERIALIZED = MPI_THREAD_SERIALIZED
+THREAD_MULTIPLE = MPI_THREAD_MULTIPLE
+VERSION = MPI_VERSION
+SUBVERSION = MPI_SUBVERSION
+MAX_PROCESSOR_NAME = MPI_MAX_PROCESSOR_NAME
+MAX_ERROR_STRING = MPI_MAX_ERROR_STRING
+MAX_LIBRARY_VERSION_STRING = MPI_MAX_LIBRARY_VERSION_STRING
+
+
+class _Bottom:
+    def __repr__(self):
+        return "MPI.BOTTOM"
+
+BOTTOM = _Bottom()
+
+COMM_NULL = Comm()
+COMM_SELF = Intracomm()
+COMM_WORLD = Intracomm()
+
+cdef MPI_Comm _pristine = MPI_COMM_NULL
+cdef bint _we_initialized = False
+
+
+cdef bint _initialized_ok() noexcept:
+    cdef int flag = 0
+    MPI_Initialized(&flag)
+    return flag and not _finalized_flag
+
+
+cdef int _thread_level() except -1:
+    level = _os.environ.get("MPIKERNEL_THREAD_LEVEL", "multiple").strip().lower()
+    levels = {"single": MPI_THREAD_SINGLE, "funneled": MPI_THREAD_FUNNELED,
+              "serialized": MPI_THREAD_SERIALIZED, "multiple": MPI_THREAD_MULTIPLE}
+    if level not in levels:
+        raise ValueError(f"MPIKERNEL_THREAD_LEVEL={level!r}: use one of {', '.join(levels)}")
+    return levels[level]
+
+
+cdef int _startup() except -1:
+    global _pristine, _we_initialized, _tag_ub
+    cdef int flag = 0, provided = 0, ierr
+    cdef void *value = NULL
+    cdef int required = _thread_level()
+    CHKERR(MPI_Initialized(&flag))
+    if not flag:
+        with nogil:
+            ierr = MPI_Init_thread(NULL, NULL, required, &provided)
+        CHKERR(ierr)
+        _we_initialized = True
+    (<Comm>COMM_WORLD).ob_mpi = MPI_COMM_WORLD
+    (<Comm>COMM_WORLD).flags = COMM_PREDEFINED
+    (<Comm>COMM_SELF).ob_mpi = MPI_COMM_SELF
+    (<Comm>COMM_SELF).flags = COMM_PREDEFINED
+    CHKERR(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN))
+    CHKERR(MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN))
+    if MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &value, &flag) == MPI_SUCCESS and flag:
+        _tag_ub = (<int *>value)[0]
+    # never used by user code: after an interrupt every rank dups it to get a clean world
+    CHKERR(MPI_Comm_dup(MPI_COMM_WORLD, &_pristine))
+    CHKERR(MPI_Comm_set_errhandler(_pristine, MPI_ERRORS_RETURN))
+    _init_fast_ops()
+    return 0
+
+
+def _reset_world():
+    """Collective on all ranks: point COMM_WORLD at a fresh dup of the pristine communicator.
+
+    Operations an interrupt left pending stay on the old handle and can no longer match new
+    ones. Communicators made from the old world become stale (a clear error if used).
+    """
+    global _interrupt_count
+    cdef MPI_Comm newcomm = MPI_COMM_NULL
+    cdef MPI_Request req = MPI_REQUEST_NULL
+    cdef Comm c
+    if _finalized_flag:
+        usage_error(MPI_ERR_OTHER, "MPI has been finalized")
+    CHKERR(MPI_Comm_idup(_pristine, &newcomm, &req))
+    wait_requests(1, &req, MPI_STATUS_IGNORE, b"_reset_world", MPI_PROC_NULL, 0, 0, None,
+                  False, None)
+    CHKERR(MPI_Comm_set_errhandler(newcomm, MPI_ERRORS_RETURN))
+    CHKERR(MPI_Comm_set_name(newcomm, b"MPI_COMM_WORLD"))
+    (<Comm>COMM_WORLD).ob_mpi = newcomm
+    for obj in list(_derived):
+        c = <Comm>obj
+        c.ob_mpi = MPI_COMM_NULL
+        c.stale = True
+    _derived.clear()
+    _interrupt_count = 0
+
+
+def _finalize_at_exit():
+    global _finalized_flag
+    cdef int flag = 0
+    if _finalized_flag or not _we_initialized:
+        return
+    MPI_Finalized(&flag)
+    if flag:
+        return
+    _finalized_flag = True
+    if _abandoned:
+        # Operations an interrupt left pending could make MPI_Finalize wait for peers that
+        # never come: finalize (the launcher counts a rank that skips it as failed), but do
+        # not let the process hang at exit for it.
+        import threading
+        t = threading.Timer(_FINALIZE_GRACE, _os._exit, (0,))
+        t.daemon = True
+        t.start()
+    with nogil:
+        MPI_Finalize()
+
+
+_FINALIZE_GRACE = 5.0
+
+
+def Init():
+    """MPI is initialised when mpikernel.MPI is imported; kept for mpi4py compatibility."""
+    if _finalized_flag:
+        usage_error(MPI_ERR_OTHER, "MPI cannot be initialised again after Finalize")
+
+
+def Init_thread(int required=MPI_THREAD_MULTIPLE):
+    Init()
+    return Query_thread()
+
+
+def Finalize():
+    """Finalize MPI now; afterwards every MPI call raises MPI.Exception."""
+    global _finalized_flag
+    cdef int ierr
+    if _finalized_flag:
+        usage_error(MPI_ERR_OTHER, "MPI has already been finalized")
+    _finalized_flag = True
+    with nogil:
+        ierr = MPI_Finalize()
+    CHKERR(ierr)
+
+
+def Is_initialized():
+    cdef int flag = 0
+    CHKERR(MPI_Initialized(&flag))
+    return bool(flag)
+
+
+def Is_finalized():
+    cdef int flag = 0
+    CHKERR(MPI_Finalized(&flag))
+    return bool(flag)
+
+
+def Query_thread():
+    cdef int level = 0
+    _check_alive()
+    CHKERR(MPI_Query_thread(&level))
+    return level
+
+
+cdef int _check_alive() except -1:
+    if _finalized_flag:
+        usage_error(MPI_ERR_OTHER, "MPI has been finalized: no MPI call is possible after "
+                    "MPI.Finalize()")
+    return 0
+
+
+def Wtime():
+    """Seconds since an arbitrary moment (for timing)."""
+    return MPI_Wtime()
+
+
+def Wtick():
+    return MPI_Wtick()
+
+
+def Get_processor_name():
+    cdef char name[MPI_MAX_PROCESSOR_NAME + 1]
+    cdef int n = 0
+    _check_alive()
+    CHKERR(MPI_Get_processor_name(name, &n))
+    return name[:n].decode("utf-8", "replace")
+
+
+def Get_version():
+    """(version, subversion) of the MPI standard the library implements."""
+    cdef int version = 0, subversion = 0
+    CHKERR(MPI_Get_version(&version, &subversion))
+    return (version, subversion)
+
+
+def Get_library_version():
+    cdef char text[MPI_MAX_LIBRARY_VERSION_STRING + 1]
+    cdef int n = 0
+    CHKERR(MPI_Get_library_version(text, &n))
+    return text[:n].decode("utf-8", "replace")
+
+
+def Get_error_string(int errorcode):
+    return error_string(errorcode)
+
+
+def Get_error_class(int errorcode):
+    cdef int cls = 0
+    CHKERR(MPI_Error_class(errorcode, &cls))
+    return cls
+
+
+_startup()
+_atexit.register(_finalize_at_exit)

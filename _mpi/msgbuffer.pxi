@@ -1,0 +1,298 @@
+# Buffers for uppercase calls: a Python buffer (numpy array, bytearray, ...) or an mpi4py-style
+# message spec ([buf, MPI.DOUBLE], [buf, count, MPI.INT], [buf, (counts, displs), MPI.DOUBLE])
+# becomes (address, count, datatype) before any MPI call, with bounds checked so a wrong count
+# raises instead of corrupting memory.
+
+cdef object _IN_PLACE_TOKEN = object()
+
+
+class _InPlace:
+    """MPI.IN_PLACE: use the receive buffer as the send buffer in a collective."""
+    def __repr__(self):
+        return "MPI.IN_PLACE"
+
+IN_PLACE = _InPlace()
+
+
+@cython.freelist(8)
+cdef class _Buf:
+    """One Python buffer described for one MPI call; keeps the export alive until released."""
+    cdef Py_buffer view
+    cdef bint exported
+    cdef void *addr
+    cdef Py_ssize_t nbytes
+    cdef int count
+    cdef MPI_Datatype dtype
+    cdef MPI_Aint extent
+    cdef bint untyped           # format had no MPI type: described as bytes
+    cdef int *counts            # v-variants: per-rank counts and displacements
+    cdef int *displs
+    cdef object obj
+
+    def __cinit__(self):
+        self.exported = False
+        self.addr = NULL
+        self.nbytes = 0
+        self.count = 0
+        self.dtype = MPI_BYTE
+        self.extent = 1
+        self.untyped = False
+        self.counts = NULL
+        self.displs = NULL
+        self.obj = None
+
+    def __dealloc__(self):
+        if self.exported:
+            PyBuffer_Release(&self.view)
+        free(self.counts)
+        free(self.displs)
+
+
+cdef inline bint is_in_place(object obj):
+    return obj is IN_PLACE
+
+
+cdef _Buf _export(object obj, bint writable, const char *what):
+    """Export obj's memory (contiguous; writable when MPI writes into it)."""
+    cdef _Buf b = _Buf.__new__(_Buf)
+    cdef int flags = PyBUF_ANY_CONTIGUOUS | PyBUF_FORMAT
+    if writable:
+        flags |= PyBUF_WRITABLE
+    if not PyObject_CheckBuffer(obj):
+        raise TypeError(
+            f"{what.decode()}: expected a buffer (numpy array, bytearray, ...) or a list like "
+            f"[buffer, MPI.DOUBLE], got {type(obj).__name__}"
+        )
+    try:
+        PyObject_GetBuffer(obj, &b.view, flags)
+    except (BufferError, ValueError) as exc:
+        if writable and "writ" in str(exc).lower():
+            raise BufferError(
+                f"{what.decode()}: MPI writes into this buffer, so it must be writable; "
+                f"got a read-only {type(obj).__name__} (use a bytearray or a numpy array)"
+            ) from None
+        raise BufferError(f"{what.decode()}: {exc} (MPI needs a contiguous buffer; "
+                          "use numpy.ascontiguousarray)") from None
+    b.exported = True
+    b.obj = obj
+    b.addr = b.view.buf
+    b.nbytes = b.view.len
+    return b
+
+
+cdef inline MPI_Datatype _fmt_type(const char *fmt, Py_ssize_t itemsize) noexcept:
+    """The common one-letter native formats, without touching Python objects (hot path)."""
+    if fmt == NULL:
+        return MPI_BYTE if itemsize == 1 else MPI_DATATYPE_NULL
+    if fmt[0] == c'@':
+        fmt += 1
+    if fmt[0] == 0 or fmt[1] != 0:
+        return MPI_DATATYPE_NULL
+    cdef char c = fmt[0]
+    if c == c'd' and itemsize == sizeof(double): return MPI_DOUBLE
+    if c == c'f' and itemsize == sizeof(float): return MPI_FLOAT
+    if c == c'i' and itemsize == sizeof(int): return MPI_INT
+    if c == c'l' and itemsize == sizeof(long): return MPI_LONG
+    if c == c'q' and itemsize == sizeof(long long): return MPI_LONG_LONG
+    if c == c'B' and itemsize == 1: return MPI_UNSIGNED_CHAR
+    if c == c'b' and itemsize == 1: return MPI_SIGNED_CHAR
+    return MPI_DATATYPE_NULL
+
+
+cdef int _set_type(_Buf b, object o_type) except -1:
+    cdef Datatype t
+    cdef MPI_Aint lb = 0
+    if o_type is not None:
+        t = as_datatype(o_type)
+        b.dtype = t.ob_mpi
+        CHKERR(MPI_Type_get_extent(b.dtype, &lb, &b.extent))
+        if b.extent <= 0:
+            raise ValueError("message: datatype has no extent")
+        return 0
+    b.dtype = _fmt_type(b.view.format, b.view.itemsize)
+    if b.dtype != MPI_DATATYPE_NULL:
+        b.extent = b.view.itemsize       # basic types: extent == size == itemsize
+        return 0
+    fmt = b.view.format
+    t = typemap(None if fmt == NULL else (<bytes>fmt).decode("ascii", "replace"))
+    if t is None or (t.ob_mpi != MPI_BYTE and b.view.itemsize > 0 and _type_size(t.ob_mpi) != b.view.itemsize):
+        b.untyped = True
+        b.dtype = MPI_BYTE
+        b.extent = 1
+    else:
+        b.dtype = t.ob_mpi
+        CHKERR(MPI_Type_get_extent(b.dtype, &lb, &b.extent))
+    return 0
+
+
+cdef inline int _type_size(MPI_Datatype t) noexcept:
+    cdef int size = 0
+    MPI_Type_size(t, &size)
+    return size
+
+
+cdef int _as_count(object value, const char *what) except? -1:
+    cdef Py_ssize_t n
+    try:
+        n = value
+    except (TypeError, OverflowError):
+        raise TypeError(f"{what.decode()}: count must be an int, got {value!r}") from None
+    if n < 0:
+        raise ValueError(f"{what.decode()}: count must be >= 0, got {n}")
+    if n > 0x7fffffff:
+        raise OverflowError(f"{what.decode()}: count {n} is larger than MPI's int limit (2**31-1); "
+                            "split the message")
+    return <int>n
+
+
+cdef _Buf msg_simple(object msg, bint writable, int blocks, const char *what):
+    """buf | [buf] | [buf, type] | [buf, count] | [buf, count, type] |
+    [buf, (count, displ), type] | [buf, count, displ, type] | None.
+
+    `blocks` > 1 (Scatter/Gather/Allgather/Alltoall) means the buffer holds that many equal
+    parts and an inferred count is per part.
+    """
+    cdef object obj = msg, o_count = None, o_displ = None, o_type = None
+    cdef _Buf b
+    cdef Py_ssize_t displ = 0, need, avail
+    if msg is None:
+        b = _Buf.__new__(_Buf)
+        return b
+    if isinstance(msg, (list, tuple)):
+        n = len(msg)
+        if n == 1:
+            obj = msg[0]
+        elif n == 2:
+            obj, second = msg
+            if isinstance(second, (Datatype, str)):
+                o_type = second
+            elif isinstance(second, (list, tuple)):
+                o_count, o_displ = second
+            else:
+                o_count = second
+        elif n == 3:
+            obj, second, o_type = msg
+            if isinstance(second, (list, tuple)):
+                o_count, o_displ = second
+            else:
+                o_count = second
+        elif n == 4:
+            obj, o_count, o_displ, o_type = msg
+        else:
+            raise TypeError(f"{what.decode()}: a message is a buffer or [buffer, count, displ, datatype], "
+                            f"got a {type(msg).__name__} of {n} items")
+    b = _export(obj, writable, what)
+    _set_type(b, o_type)
+    if o_displ is not None:
+        displ = _as_count(o_displ, what)
+    avail = b.nbytes // b.extent - displ
+    if o_count is None:
+        if b.nbytes % b.extent:
+            raise ValueError(f"{what.decode()}: buffer of {b.nbytes} bytes is not a whole number "
+                             f"of {b.extent}-byte elements")
+        if blocks > 1 and avail % blocks:
+            raise ValueError(f"{what.decode()}: buffer of {avail} elements cannot be split into "
+                             f"{blocks} equal parts (one per rank)")
+        b.count = _as_count(avail // blocks, what)
+    else:
+        b.count = _as_count(o_count, what)
+    need = <Py_ssize_t>b.count * blocks
+    if need > avail:
+        raise ValueError(f"{what.decode()}: buffer too small: {need} elements of {b.extent} bytes "
+                         f"needed (count {b.count}" + (f" x {blocks} ranks" if blocks > 1 else "")
+                         + f"), the buffer holds {avail}")
+    b.addr = <char *>b.addr + displ * b.extent
+    return b
+
+
+cdef _Buf msg_in_place():
+    cdef _Buf b = _Buf.__new__(_Buf)
+    b.addr = MPI_IN_PLACE
+    return b
+
+
+cdef int *_int_array(object seq, int size, const char *what, const char *name) except NULL:
+    cdef int *arr = <int *>malloc((size if size > 0 else 1) * sizeof(int))
+    cdef int i
+    if arr == NULL:
+        raise MemoryError()
+    try:
+        if isinstance(seq, int):
+            for i in range(size):
+                arr[i] = _as_count(seq, what)
+        else:
+            values = list(seq)
+            if len(values) != size:
+                raise ValueError(f"{what.decode()}: {name.decode()} must have one entry per rank "
+                                 f"({size}), got {len(values)}")
+            for i in range(size):
+                arr[i] = _as_count(values[i], what)
+    except BaseException:
+        free(arr)
+        raise
+    return arr
+
+
+cdef _Buf msg_vector(object msg, bint writable, int size, const char *what):
+    """v-variant message: buf | [buf, type] | [buf, counts] | [buf, counts, type] |
+    [buf, (counts, displs), type] | [buf, counts, displs] | [buf, counts, displs, type]."""
+    cdef object obj = msg, o_counts = None, o_displs = None, o_type = None
+    cdef _Buf b
+    cdef int i
+    cdef Py_ssize_t avail, end
+    if msg is None:
+        return _Buf.__new__(_Buf)
+    if isinstance(msg, (list, tuple)):
+        n = len(msg)
+        if n == 1:
+            obj = msg[0]
+        elif n == 2:
+            obj, second = msg
+            if isinstance(second, (Datatype, str)):
+                o_type = second
+            elif isinstance(second, tuple) and len(second) == 2 and not isinstance(second[0], int):
+                o_counts, o_displs = second
+            else:
+                o_counts = second
+        elif n == 3:
+            obj, second, third = msg
+            if isinstance(third, (Datatype, str)):
+                o_type = third
+                if isinstance(second, tuple) and len(second) == 2 and not isinstance(second[0], int):
+                    o_counts, o_displs = second
+                else:
+                    o_counts = second
+            else:
+                o_counts, o_displs = second, third
+        elif n == 4:
+            obj, o_counts, o_displs, o_type = msg
+        else:
+            raise TypeError(f"{what.decode()}: a v-message is [buffer, counts, displs, datatype], "
+                            f"got a {type(msg).__name__} of {n} items")
+    b = _export(obj, writable, what)
+    _set_type(b, o_type)
+    avail = b.nbytes // b.extent
+    if o_counts is None:
+        if avail % size:
+            raise ValueError(f"{what.decode()}: buffer of {avail} elements cannot be split into "
+                             f"{size} equal parts; give counts: [buf, counts, displs, datatype]")
+        o_counts = avail // size
+    b.counts = _int_array(o_counts, size, what, b"counts")
+    if o_displs is None:
+        b.displs = <int *>malloc((size if size > 0 else 1) * sizeof(int))
+        if b.displs == NULL:
+            raise MemoryError()
+        end = 0
+        for i in range(size):
+            if end > 0x7fffffff:
+                raise OverflowError(f"{what.decode()}: displacement beyond 2**31-1 elements")
+            b.displs[i] = <int>end
+            end += b.counts[i]
+    else:
+        b.displs = _int_array(o_displs, size, what, b"displs")
+    for i in range(size):
+        end = <Py_ssize_t>b.displs[i] + b.counts[i]
+        if end > avail:
+            raise ValueError(f"{what.decode()}: buffer too small: rank {i}'s part ends at element "
+                             f"{end}, the buffer holds {avail}")
+    return b

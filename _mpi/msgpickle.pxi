@@ -1,0 +1,81 @@
+# Pickling for lowercase calls: pickle protocol 5 with out-of-band buffers. A large contiguous
+# buffer inside the object (a numpy array's data) is not copied into the pickle: it travels as
+# its own MPI message(s) straight from the array's memory into a fresh buffer on the receiver,
+# which the unpickled array then uses without another copy.
+#
+# Wire format of the first message: the pickle bytes. If out-of-band buffers follow, the pickle
+# is followed by a trailer: their sizes (uint64 each), their number (uint64) and an 8-byte
+# magic. A plain pickle always ends with the STOP opcode '.', never with the magic's last byte.
+
+import pickle as _pickle_module
+
+cdef object _dumps = _pickle_module.dumps
+cdef object _loads = _pickle_module.loads
+cdef object _PickleBuffer = _pickle_module.PickleBuffer
+cdef int PICKLE_PROTOCOL = 5
+cdef Py_ssize_t OOB_THRESHOLD = 64 * 1024         # smaller buffers stay in the pickle
+cdef Py_ssize_t CHUNK = 1 << 30                    # one MPI message carries at most 1 GiB
+cdef bytes OOB_MAGIC = b"MPIKOOB\x00"
+
+
+class _OOBCollector:
+    """buffer_callback for pickle.dumps: keep big buffers out of band, small ones in band."""
+    __slots__ = ("buffers",)
+
+    def __init__(self):
+        self.buffers = []
+
+    def __call__(self, pb):
+        view = pb.raw()
+        if view.nbytes < OOB_THRESHOLD:
+            return True
+        self.buffers.append(view)
+        return False
+
+
+cdef tuple pickle_dumps(object obj):
+    """(bytes to send first, list of memoryviews to send after it, or None)."""
+    collector = _OOBCollector()
+    try:
+        data = _dumps(obj, PICKLE_PROTOCOL, buffer_callback=collector)
+    except (_pickle_module.PicklingError, TypeError, AttributeError) as exc:
+        raise type(exc)(
+            f"cannot send a {type(obj).__name__} object: it cannot be pickled ({exc}). "
+            "Send plain data (numbers, strings, lists, dicts, numpy arrays) instead."
+        ) from exc
+    bufs = collector.buffers
+    if not bufs:
+        return data, None
+    import struct
+    trailer = struct.pack(f"<{len(bufs)}QQ", *[v.nbytes for v in bufs], len(bufs)) + OOB_MAGIC
+    return data + trailer, bufs
+
+
+cdef tuple pickle_split(object data):
+    """For received bytes: (pickle part, list of out-of-band buffer sizes or None)."""
+    cdef Py_ssize_t n = len(data)
+    if n >= 16 and data[n - 8:] == OOB_MAGIC:
+        import struct
+        (count,) = struct.unpack_from("<Q", data, n - 16)
+        start = n - 16 - 8 * count
+        return memoryview(data)[:start], list(struct.unpack_from(f"<{count}Q", data, start))
+    return data, None
+
+
+cdef object pickle_loads(object data, object buffers):
+    if buffers is None:
+        return _loads(data)
+    return _loads(data, buffers=buffers)
+
+
+cdef inline object new_bytes(Py_ssize_t n):
+    return PyBytes_FromStringAndSize(NULL, n)
+
+
+cdef inline object new_bytearray(Py_ssize_t n):
+    """Uninitialised, writable storage for a received buffer (no zero-fill of big arrays)."""
+    return PyByteArray_FromStringAndSize(NULL, n)
+
+
+cdef int n_chunks(Py_ssize_t nbytes) noexcept:
+    return <int>((nbytes + CHUNK - 1) // CHUNK) if nbytes > 0 else 1

@@ -1,0 +1,430 @@
+# Requests of nonblocking calls. A request may stand for several MPI requests (a lowercase isend
+# with out-of-band buffers) or for a small state machine (a lowercase irecv: probe, receive the
+# pickle, then its out-of-band buffers). Every wait goes through wait_until (waiting.pxi).
+
+cdef enum:
+    RQ_PLAIN = 0          # ob_mpi (+ more): complete when all are complete
+    RQ_RECV_PROBE = 1     # lowercase irecv, message not matched yet
+    RQ_RECV_DATA = 2      # lowercase irecv, receiving the pickle
+    RQ_RECV_OOB = 3       # lowercase irecv, receiving out-of-band buffers (in `more`)
+    RQ_DONE = 4
+
+
+cdef class Request:
+    """A pending nonblocking operation (``Isend``, ``irecv``, ``Ibcast``, ...)."""
+    cdef MPI_Request ob_mpi
+    cdef MPI_Request *more
+    cdef int n_more
+    cdef int state
+    cdef bint is_recv          # cancellable on interrupt
+    cdef object keep           # buffers MPI reads from / writes into until completion
+    cdef object result         # lowercase irecv: the received object
+    cdef MPI_Status status
+    # lowercase irecv state
+    cdef int source
+    cdef int tag
+    cdef Comm comm
+    cdef MPI_Message message
+    cdef object data
+    cdef object oob
+
+    def __cinit__(self):
+        self.ob_mpi = MPI_REQUEST_NULL
+        self.more = NULL
+        self.n_more = 0
+        self.state = RQ_PLAIN
+        self.is_recv = False
+        self.keep = None
+        self.result = None
+        self.message = MPI_MESSAGE_NULL
+        memset(&self.status, 0, sizeof(MPI_Status))
+        self.status.MPI_SOURCE = MPI_PROC_NULL
+        self.status.MPI_TAG = MPI_ANY_TAG
+
+    def __dealloc__(self):
+        free(self.more)
+
+    def __bool__(self):
+        return self.state != RQ_DONE and (self.ob_mpi != MPI_REQUEST_NULL or self.n_more > 0
+                                          or self.state != RQ_PLAIN)
+
+    def __repr__(self):
+        return f"<mpikernel.MPI.Request {'active' if self else 'null'}>"
+
+    @property
+    def handle(self):
+        return <intptr_t>self.ob_mpi
+
+    # -- progress, one step, never blocking ------------------------------------------------
+
+    cdef int _progress(self) except -1:
+        """Advance without blocking; return 1 once complete."""
+        cdef int flag = 0, count = 0
+        cdef int i, k, nc
+        cdef Py_ssize_t size, off
+        cdef char *base
+        if self.state == RQ_DONE:
+            return 1
+        if _finalized_flag:
+            _check_alive()
+        if self.state == RQ_PLAIN:
+            if self.ob_mpi != MPI_REQUEST_NULL:
+                CHKERR(MPI_Test(&self.ob_mpi, &flag, &self.status))
+                if not flag:
+                    return 0
+            if self.n_more:
+                CHKERR(MPI_Testall(self.n_more, self.more, &flag, MPI_STATUSES_IGNORE))
+                if not flag:
+                    return 0
+            self._finish()
+            return 1
+        if self.state == RQ_RECV_PROBE:
+            check_comm(self.comm)
+            CHKERR(MPI_Improbe(self.source, self.tag, self.comm.ob_mpi, &flag,
+                               &self.message, &self.status))
+            if not flag:
+                return 0
+            CHKERR(MPI_Get_count(&self.status, MPI_BYTE, &count))
+            self.data = new_bytes(count)
+            CHKERR(MPI_Imrecv(PyBytes_AS_STRING(self.data), count, MPI_BYTE,
+                              &self.message, &self.ob_mpi))
+            self.state = RQ_RECV_DATA
+        if self.state == RQ_RECV_DATA:
+            CHKERR(MPI_Test(&self.ob_mpi, &flag, MPI_STATUS_IGNORE))
+            if not flag:
+                return 0
+            payload, sizes = pickle_split(self.data)
+            if sizes is None:
+                self.result = pickle_loads(payload, None)
+                self.data = None
+                self._finish()
+                return 1
+            self.data = payload
+            self.oob = [new_bytearray(s) for s in sizes]
+            nc = 0
+            for s in sizes:
+                nc += n_chunks(s)
+            self.more = <MPI_Request *>malloc(nc * sizeof(MPI_Request))
+            if self.more == NULL:
+                raise MemoryError()
+            self.n_more = nc
+            for i in range(nc):
+                self.more[i] = MPI_REQUEST_NULL
+            k = 0
+            for buf in self.oob:
+                base = PyByteArray_AS_STRING(buf)
+                size = len(buf)
+                off = 0
+                while True:
+                    nc = <int>(size - off if size - off < CHUNK else CHUNK)
+                    CHKERR(MPI_Irecv(base + off, nc, MPI_BYTE, self.status.MPI_SOURCE,
+                                     self.status.MPI_TAG, self.comm.ob_mpi, &self.more[k]))
+                    k += 1
+                    off += nc
+                    if off >= size:
+                        break
+            self.state = RQ_RECV_OOB
+        if self.state == RQ_RECV_OOB:
+            CHKERR(MPI_Testall(self.n_more, self.more, &flag, MPI_STATUSES_IGNORE))
+            if not flag:
+                return 0
+            self.result = pickle_loads(self.data, self.oob)
+            self.data = self.oob = None
+            self._finish()
+            return 1
+        return 0
+
+    cdef void _finish(self):
+        self.state = RQ_DONE
+        self.ob_mpi = MPI_REQUEST_NULL
+        self.keep = None
+
+    cdef bint _plain(self):
+        return self.state == RQ_PLAIN or self.state == RQ_DONE
+
+    cdef int _abandon(self) except -1:
+        """After an interrupt: cancel a pending receive, keep anything else alive."""
+        cdef MPI_Request r
+        if self.state == RQ_RECV_PROBE:
+            self._finish()
+            return 0
+        if self.ob_mpi != MPI_REQUEST_NULL:
+            r = self.ob_mpi
+            abandon(1, &r, self.is_recv or self.state == RQ_RECV_DATA, (self, self.keep, self.data))
+        if self.n_more:
+            abandon(self.n_more, self.more, self.is_recv or self.state == RQ_RECV_OOB,
+                    (self, self.keep, self.oob))
+        self._finish()
+        return 0
+
+    # -- blocking and testing, mpi4py's API ------------------------------------------------
+
+    def Wait(self, Status status=None):
+        """Wait for completion (interruptible with Ctrl-C). Returns True."""
+        _wait_list([self], 0)
+        fill_status(status, &self.status)
+        return True
+
+    def Test(self, Status status=None):
+        cdef int done = self._progress()
+        if done:
+            fill_status(status, &self.status)
+        return bool(done)
+
+    def wait(self, Status status=None):
+        """Wait and return the received object (None for sends)."""
+        self.Wait(status)
+        result, self.result = self.result, None
+        return result
+
+    def test(self, Status status=None):
+        if self.Test(status):
+            result, self.result = self.result, None
+            return (True, result)
+        return (False, None)
+
+    def Get_status(self, Status status=None):
+        cdef int done = self._progress()
+        if done:
+            fill_status(status, &self.status)
+        return bool(done)
+
+    def Cancel(self):
+        if self.ob_mpi != MPI_REQUEST_NULL:
+            CHKERR(MPI_Cancel(&self.ob_mpi))
+        elif self.state == RQ_RECV_PROBE:
+            self._finish()
+
+    def Free(self):
+        if self.ob_mpi != MPI_REQUEST_NULL:
+            CHKERR(MPI_Request_free(&self.ob_mpi))
+        self._finish()
+
+    cancel = Cancel
+
+    @staticmethod
+    def Waitall(requests, statuses=None):
+        reqs = list(requests)
+        _wait_list(reqs, 0)
+        _fill_statuses(reqs, statuses)
+        return True
+
+    @staticmethod
+    def waitall(requests, statuses=None):
+        reqs = list(requests)
+        _wait_list(reqs, 0)
+        _fill_statuses(reqs, statuses)
+        out = []
+        for r in reqs:
+            out.append((<Request>r).result)
+            (<Request>r).result = None
+        return out
+
+    @staticmethod
+    def Testall(requests, statuses=None):
+        reqs = list(requests)
+        cdef bint alldone = True
+        for r in reqs:
+            if not (<Request?>r)._progress():
+                alldone = False
+        if alldone:
+            _fill_statuses(reqs, statuses)
+        return alldone
+
+    @staticmethod
+    def testall(requests, statuses=None):
+        reqs = list(requests)
+        if Request.Testall(reqs, statuses):
+            out = [(<Request>r).result for r in reqs]
+            for r in reqs:
+                (<Request>r).result = None
+            return (True, out)
+        return (False, None)
+
+    @staticmethod
+    def Waitany(requests, Status status=None):
+        reqs = list(requests)
+        cdef int index = _wait_list(reqs, 1)
+        if index != MPI_UNDEFINED:
+            fill_status(status, &(<Request>reqs[index]).status)
+        return index
+
+    @staticmethod
+    def waitany(requests, Status status=None):
+        reqs = list(requests)
+        cdef int index = Request.Waitany(reqs, status)
+        if index == MPI_UNDEFINED:
+            return (index, None)
+        result = (<Request>reqs[index]).result
+        (<Request>reqs[index]).result = None
+        return (index, result)
+
+    @staticmethod
+    def Testany(requests, Status status=None):
+        reqs = list(requests)
+        cdef int i
+        if not any(reqs):
+            return (MPI_UNDEFINED, True)
+        for i in range(len(reqs)):
+            if reqs[i] and (<Request?>reqs[i])._progress():
+                fill_status(status, &(<Request>reqs[i]).status)
+                return (i, True)
+        return (MPI_UNDEFINED, False)
+
+    @staticmethod
+    def testany(requests, Status status=None):
+        reqs = list(requests)
+        index, flag = Request.Testany(reqs, status)
+        if flag and index != MPI_UNDEFINED:
+            result = (<Request>reqs[index]).result
+            (<Request>reqs[index]).result = None
+            return (index, True, result)
+        return (index, flag, None)
+
+    @staticmethod
+    def Waitsome(requests, statuses=None):
+        reqs = list(requests)
+        if not any(reqs):
+            return None
+        Request.Waitany(reqs)
+        done = [i for i in range(len(reqs)) if (<Request>reqs[i]).state == RQ_DONE
+                or not reqs[i]]
+        return done
+
+    @staticmethod
+    def Testsome(requests, statuses=None):
+        reqs = list(requests)
+        if not any(reqs):
+            return None
+        return [i for i in range(len(reqs)) if not reqs[i] or (<Request>reqs[i])._progress()]
+
+
+REQUEST_NULL = Request()
+
+
+cdef int _fill_statuses(list reqs, statuses) except -1:
+    if statuses is None:
+        return 0
+    cdef Py_ssize_t i
+    for i in range(len(reqs)):
+        if i < len(statuses):
+            fill_status(statuses[i], &(<Request>reqs[i]).status)
+        else:
+            statuses.append(Status())
+            fill_status(statuses[i], &(<Request>reqs[i]).status)
+    return 0
+
+
+cdef struct _ObjPoll:
+    void *reqs          # borrowed list of Request
+    int any             # return when any one is complete
+    int index
+    int error
+
+
+cdef int _poll_objects(void *ctx, int *done) noexcept nogil:
+    """Poll Python-level requests (state machines); takes the GIL for each step."""
+    cdef _ObjPoll *p = <_ObjPoll *>ctx
+    global _poll_exc
+    with gil:
+        try:
+            done[0] = _progress_list(<list>p.reqs, p.any, &p.index)
+        except BaseException as exc:
+            _poll_exc = exc
+            p.error = 1
+            done[0] = 1
+    return MPI_SUCCESS
+
+
+cdef object _poll_exc = None
+
+
+cdef int _progress_list(list reqs, int any, int *index) except -1:
+    cdef Py_ssize_t i
+    cdef int alldone = 1
+    cdef int active = 0
+    for i in range(len(reqs)):
+        r = <Request>reqs[i]
+        if not r:
+            continue
+        active += 1
+        if r._progress():
+            if any:
+                index[0] = <int>i
+                return 1
+        else:
+            alldone = 0
+    if any and not active:
+        index[0] = MPI_UNDEFINED
+        return 1
+    return alldone
+
+
+cdef int _wait_list(list reqs, int any) except? -2:
+    """Wait for all (or any) of a list of Requests. Returns the index for `any`."""
+    cdef Py_ssize_t i, n = len(reqs), k = 0, total = 0
+    cdef MPI_Request *handles
+    cdef Request r
+    cdef bint plain = not any
+    cdef _ObjPoll p
+    _check_alive()
+    for i in range(n):
+        r = <Request?>reqs[i]
+        if not r._plain():
+            plain = False
+        total += (1 if r.ob_mpi != MPI_REQUEST_NULL else 0) + r.n_more
+    if plain:
+        # the common case: only MPI requests; one Testall over all their handles
+        if total == 0:
+            for i in range(n):
+                (<Request>reqs[i])._progress()
+            return 0
+        handles = <MPI_Request *>malloc(total * sizeof(MPI_Request))
+        if handles == NULL:
+            raise MemoryError()
+        try:
+            if n == 1 and (<Request>reqs[0]).n_more == 0:
+                r = <Request>reqs[0]
+                wait_requests(1, &r.ob_mpi, &r.status, b"Wait", MPI_PROC_NULL, 0, 0,
+                              None, r.is_recv, r.keep)
+                r._finish()
+                return 0
+            for i in range(n):
+                r = <Request>reqs[i]
+                if r.ob_mpi != MPI_REQUEST_NULL:
+                    handles[k] = r.ob_mpi
+                    k += 1
+                memcpy(&handles[k], r.more, r.n_more * sizeof(MPI_Request))
+                k += r.n_more
+            try:
+                wait_requests(<int>total, handles, MPI_STATUSES_IGNORE, b"Waitall",
+                              MPI_PROC_NULL, 0, 0, None, False, list(reqs))
+            except BaseException:
+                for i in range(n):
+                    (<Request>reqs[i])._finish()
+                raise
+            for i in range(n):
+                r = <Request>reqs[i]
+                r.ob_mpi = MPI_REQUEST_NULL
+                for k in range(r.n_more):
+                    r.more[k] = MPI_REQUEST_NULL
+                r._finish()
+        finally:
+            free(handles)
+        return 0
+    p.reqs = <void *>reqs
+    p.any = any
+    p.index = MPI_UNDEFINED
+    p.error = 0
+    try:
+        wait_until(_poll_objects, &p, b"Waitall" if not any else b"Waitany",
+                   MPI_PROC_NULL, 0, 0, None)
+    except BaseException:
+        for i in range(n):
+            (<Request>reqs[i])._abandon()
+        raise
+    if p.error:
+        global _poll_exc
+        exc, _poll_exc = _poll_exc, None
+        raise exc
+    return p.index

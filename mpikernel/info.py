@@ -1,0 +1,103 @@
+"""`python -m mpikernel info`: which MPI we were built with, which is loaded, which launches.
+
+The classic failure this catches: an extension built against MPICH started by Open MPI's mpiexec
+(or the reverse) runs every rank as rank 0 of 1. The facts are printed side by side and a
+mismatch is named in one sentence with the fix.
+"""
+
+import os
+import subprocess
+import sys
+
+from . import _libmpi, launcher
+
+
+def _loaded_library():
+    """MPI.Get_library_version() from a fresh process (importing MPI initialises it)."""
+    code = "from mpikernel import MPI; print(MPI.Get_library_version().strip())"
+    env = dict(os.environ)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+        )
+    except subprocess.TimeoutExpired:
+        return None, "importing mpikernel.MPI did not finish within 60 s"
+    if out.returncode != 0:
+        lines = (out.stderr or out.stdout).strip().splitlines()
+        return None, lines[-1] if lines else f"exit code {out.returncode}"
+    return out.stdout.strip(), None
+
+
+def _vendor_of(text):
+    text = text or ""
+    if "Open MPI" in text:
+        return "Open MPI"
+    if "MPICH" in text or "Intel(R) MPI" in text:
+        return "MPICH"
+    return "unknown"
+
+
+def collect():
+    """All the facts, as a dict (also used by tests and the kernel banner)."""
+    cfg = _libmpi.build_config()
+    lib, lib_error = _loaded_library()
+    try:
+        mpiexec = launcher.find_mpiexec()
+        mpiexec_vendor = launcher.mpiexec_vendor(mpiexec)
+        mpiexec_error = None
+    except launcher.LauncherError as exc:
+        mpiexec, mpiexec_vendor, mpiexec_error = None, "unknown", str(exc)
+    return dict(
+        built_vendor=cfg.get("vendor", "unknown"),
+        built_version=cfg.get("version", ""),
+        built_mpicc=cfg.get("mpicc", "?"),
+        built_found_by=cfg.get("found_by", "?"),
+        libmpi=cfg.get("libmpi", "?"),
+        library=lib,
+        library_error=lib_error,
+        mpiexec=mpiexec,
+        mpiexec_vendor=mpiexec_vendor,
+        mpiexec_error=mpiexec_error,
+    )
+
+
+def problems(facts):
+    """One sentence per problem found, with its fix."""
+    out = []
+    fix = ("reinstall against the MPI you launch with: "
+           "`MPICC=/path/to/mpicc pip install --no-cache-dir --force-reinstall mpikernel`, "
+           "or set MPIKERNEL_MPIEXEC to the mpiexec of the MPI it was built with")
+    if facts["library_error"]:
+        out.append(f"the MPI library cannot be loaded ({facts['library_error']}); {fix}.")
+    built = facts["built_vendor"]
+    loaded = _vendor_of(facts["library"]) if facts["library"] else "unknown"
+    if facts["library"] and built != "unknown" and loaded != "unknown" and built != loaded:
+        out.append(f"built against {built} but {loaded} is loaded; {fix}.")
+    if facts["mpiexec_error"]:
+        out.append(facts["mpiexec_error"])
+    elif built != "unknown" and facts["mpiexec_vendor"] not in ("unknown", built):
+        out.append(
+            f"built against {built} but {facts['mpiexec']} is {facts['mpiexec_vendor']}'s "
+            f"launcher: every rank would think it is rank 0 of 1; {fix}."
+        )
+    return out
+
+
+def format_info(facts):
+    lines = [
+        f"mpikernel {__import__('mpikernel').__version__} (Python {sys.version.split()[0]}, {sys.executable})",
+        f"built against : {facts['built_vendor']} {facts['built_version']} "
+        f"(mpicc: {facts['built_mpicc']}, found via {facts['built_found_by']}; {facts['libmpi']})",
+        "loaded library: " + (facts["library"].splitlines()[0] if facts["library"] else
+                             f"NOT LOADED ({facts['library_error']})"),
+        f"mpiexec       : {facts['mpiexec'] or 'not found'} ({facts['mpiexec_vendor']})",
+    ]
+    for p in problems(facts):
+        lines.append(f"WARNING: {p}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    facts = collect()
+    print(format_info(facts))
+    return 1 if problems(facts) else 0
