@@ -1,0 +1,71 @@
+"""Die with the owner: every process a World starts watches the process that owns it.
+
+The owner (a notebook kernel, an IPython session) may vanish without cleaning up — killed by
+SIGKILL, by the OOM killer, by a kernel restart. The controller and the engines then must not
+linger. Each of them runs `watch_owner(pid)`: a daemon thread that blocks on a pidfd of the
+owner (Linux ≥ 5.3: readable the moment the owner exits, no polling, no pid-reuse race) and
+falls back to polling the pid twice a second elsewhere. When the owner is gone it ends this
+process at once with os._exit (no MPI_Finalize: the other ranks are going away too).
+"""
+
+import os
+import select
+import threading
+import time
+
+EXIT_CODE = 75  # distinct, so logs show that the watchdog ended the process
+
+
+def owner_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wait_pidfd(pid):
+    """Block until `pid` exits, via pidfd; False if pidfds are not available here."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return False
+    try:
+        fd = opener(pid)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [])
+            if ready:
+                return True
+    finally:
+        os.close(fd)
+
+
+def _wait_polling(pid, interval):
+    while owner_alive(pid):
+        time.sleep(interval)
+
+
+def wait_for_exit(pid, interval=0.5):
+    """Return when process `pid` no longer exists."""
+    if not _wait_pidfd(pid):
+        _wait_polling(pid, interval)
+
+
+def watch_owner(pid, on_gone=None, interval=0.5):
+    """Start the daemon thread; `on_gone()` (default: os._exit) runs when the owner has exited."""
+
+    def run():
+        wait_for_exit(pid, interval)
+        if on_gone is not None:
+            on_gone()
+        os._exit(EXIT_CODE)
+
+    t = threading.Thread(target=run, name="mpikernel-owner-watchdog", daemon=True)
+    t.start()
+    return t

@@ -1,0 +1,435 @@
+"""The MPI world: ONE owner for the controller, the mpiexec job and its engines.
+
+A `World` starts, in its own process groups:
+
+- the ipyparallel controller as ONE process (schedulers in threads, `mpikernel._controller`),
+  listening on 127.0.0.1;
+- ONE `mpiexec -n N python -m mpikernel.engine ...` job, so engine id == MPI rank.
+
+That is N + 3 processes for N ranks with MPICH (controller, mpiexec, hydra's proxy, engines)
+instead of ipyparallel's default 2N + 11. Each engine says hello on a control socket of ours
+(`ControlChannel`) with its pid and host; the World signals engines by those pids (a SIGINT to
+mpiexec does not reach them) and asks them where they are while they are busy.
+
+Nothing outlives the owner: `stop()` kills both process groups and reaps them; an `atexit` hook
+does the same when the owner exits normally; and every process we start also watches the owner
+(`_watchdog`), so a SIGKILLed notebook kernel leaves nothing behind either.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import launcher
+
+START_TIMEOUT = 120.0  # seconds for all engines to connect (4 ranks take ~3 s here)
+
+
+class WorldError(RuntimeError):
+    """The world could not do what was asked; the message says why and what to do."""
+
+
+@dataclass
+class Engine:
+    rank: int
+    pid: int
+    host: str
+
+    @property
+    def local(self) -> bool:
+        return self.host in (socket.gethostname(), "localhost", "127.0.0.1")
+
+
+class ControlChannel:
+    """The owner's side of the agents' sockets: a zmq ROUTER bound on loopback (see engine.EngineAgent)."""
+
+    def __init__(self, ip="127.0.0.1"):
+        import zmq
+
+        self._zmq = zmq
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        port = self.sock.bind_to_random_port(f"tcp://{ip}")
+        self.url = f"tcp://{ip}:{port}"
+        self.hellos: dict[int, dict] = {}
+        self._seq = 0
+
+    def _recv(self, timeout):
+        """One (rank, message) or None after `timeout` seconds."""
+        if not self.sock.poll(max(0, int(timeout * 1000))):
+            return None
+        ident, raw = self.sock.recv_multipart()
+        msg = json.loads(raw)
+        if msg.get("op") == "hello":
+            self.hellos[int(msg["rank"])] = msg
+        return int(ident.decode().split("-")[1]), msg
+
+    def wait_hellos(self, n, until):
+        while len(self.hellos) < n and time.monotonic() < until:
+            self._recv(min(0.1, max(0.0, until - time.monotonic())))
+        return len(self.hellos)
+
+    def request(self, ranks, op, timeout=1.0):
+        """Send {"op": op} to each rank; {rank: reply or None} once all answered or `timeout` passed."""
+        self._seq += 1
+        seq = self._seq
+        for r in ranks:
+            self.sock.send_multipart([f"rank-{r}".encode(), json.dumps({"op": op, "seq": seq}).encode()])
+        replies: dict[int, dict | None] = {r: None for r in ranks}
+        until = time.monotonic() + timeout
+        while any(v is None for v in replies.values()):
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            got = self._recv(left)
+            if got is None:
+                break
+            rank, msg = got
+            if msg.get("seq") == seq and rank in replies:
+                replies[rank] = msg
+        return replies
+
+    def close(self):
+        self.sock.close(linger=0)
+        self.ctx.term()
+
+
+@dataclass
+class World:
+    """N MPI ranks as ipyparallel engines, owned by this process.
+
+    n: ranks; hostfile: passed to mpiexec; env: extra environment variables for the ranks;
+    launcher: "mpiexec" (the only one available so far).
+    """
+
+    n: int = 4
+    hostfile: str | None = None
+    env: dict = field(default_factory=dict)
+    launcher: str = "mpiexec"
+
+    def __post_init__(self):
+        self.n = int(self.n)
+        if self.n < 1:
+            raise WorldError(f"a world needs at least 1 rank, not {self.n}")
+        if self.launcher != "mpiexec":
+            raise WorldError(f"the {self.launcher!r} launcher is not available yet; use mpiexec")
+        self.engines: dict[int, Engine] = {}
+        self.client = None
+        self.library = ""
+        self.started_in = None
+        self.needs_reset = False
+        self._dir = None
+        self._control = None
+        self._controller = None
+        self._mpiexec = None
+        self._log = None
+
+    # ----------------------------------------------------------------------------- life cycle
+
+    @property
+    def running(self) -> bool:
+        return self._mpiexec is not None
+
+    def start(self, progress=None, timeout=START_TIMEOUT):
+        """Start controller and engines; return when all N engines are connected (or raise WorldError)."""
+        if self.running:
+            raise WorldError("this world is already running; stop it first")
+        say = progress or (lambda text: None)
+        t0 = time.monotonic()
+        self._dir = Path(tempfile.mkdtemp(prefix="mpikernel-world-"))
+        self._log = self._dir / "world.log"
+        profile = self._dir / "profile"
+        engine_json = profile / "security" / "ipcontroller-engine.json"
+        client_json = profile / "security" / "ipcontroller-client.json"
+        atexit.register(self.stop)
+        try:
+            self._control = ControlChannel()
+            log = open(self._log, "ab")
+            owner = str(os.getpid())
+            self._controller = subprocess.Popen(
+                [sys.executable, "-m", "mpikernel._controller", owner, "--ip=127.0.0.1",
+                 f"--profile-dir={profile}", "--log-level=WARN", "--nodb",
+                 "--HeartMonitor.period=500"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            )
+            # the engines start at the same time; each waits for the controller's connection file
+            self._mpiexec = subprocess.Popen(
+                launcher.mpiexec_command(self.n, hostfile=self.hostfile)
+                + [sys.executable, "-m", "mpikernel.engine", "--owner", owner,
+                   "--control", self._control.url, "--file", str(engine_json)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                env=self._engine_env(),
+            )
+            log.close()
+            until = t0 + timeout
+            say(f"starting {self.n} MPI ranks…")
+            while len(self._control.hellos) < self.n:
+                self._check_alive("while starting")
+                if time.monotonic() > until:
+                    raise WorldError(self._failure(f"only {len(self._control.hellos)} of {self.n} ranks "
+                                                   f"started within {timeout:.0f} s"))
+                before = len(self._control.hellos)
+                self._control.wait_hellos(self.n, min(until, time.monotonic() + 0.2))
+                if len(self._control.hellos) != before:
+                    say(f"{len(self._control.hellos)}/{self.n} ranks initialized MPI…")
+            self.engines = {r: Engine(r, int(h["pid"]), h["host"]) for r, h in self._control.hellos.items()}
+            while not client_json.exists():
+                self._check_alive("while the controller started")
+                if time.monotonic() > until:
+                    raise WorldError(self._failure("the controller did not start"))
+                time.sleep(0.05)
+            from ipyparallel import Client
+
+            self.client = Client(str(client_json), timeout=max(1.0, until - time.monotonic()))
+            seen = -1
+            while len(self.client.ids) < self.n:
+                self._check_alive("while the engines connected")
+                if time.monotonic() > until:
+                    raise WorldError(self._failure(f"only {len(self.client.ids)} of {self.n} engines "
+                                                   f"connected within {timeout:.0f} s"))
+                if len(self.client.ids) != seen:
+                    seen = len(self.client.ids)
+                    say(f"{seen}/{self.n} engines connected…")
+                time.sleep(0.05)
+            if sorted(self.client.ids) != list(range(self.n)):
+                raise WorldError(self._failure(f"engine ids {sorted(self.client.ids)} do not match the ranks"))
+            self.library = self._library_version()
+        except BaseException:
+            self.stop()
+            raise
+        self.needs_reset = False
+        self.started_in = time.monotonic() - t0
+        return self
+
+    def _engine_env(self):
+        env = dict(os.environ)
+        env.update(launcher.mpiexec_env())
+        # figures drawn on a rank become display_data that the notebook shows (labelled)
+        env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        env.update({str(k): str(v) for k, v in (self.env or {}).items()})
+        return env
+
+    def _library_version(self):
+        try:
+            text = self.client[0].apply_sync(_library_version)
+        except Exception:
+            return ""
+        return text
+
+    def _check_alive(self, when):
+        for name, proc in (("mpiexec", self._mpiexec), ("the controller", self._controller)):
+            if proc is not None and proc.poll() is not None:
+                raise WorldError(self._failure(f"{name} exited with code {proc.returncode} {when}"))
+
+    def _failure(self, what):
+        tail = ""
+        try:
+            lines = self._log.read_text(errors="replace").splitlines()[-15:]
+            tail = "\n".join(lines)
+        except (OSError, AttributeError):
+            pass
+        return f"{what}." + (f"\nLast lines of the log:\n{tail}" if tail else "")
+
+    def stop(self):
+        """Kill controller, mpiexec and engines (by process group, then by recorded pid) and reap them."""
+        atexit.unregister(self.stop)
+        if self.client is not None:
+            try:
+                self.client.close(linger=0)
+            except Exception:
+                pass
+            self.client = None
+        pids = [e.pid for e in self.engines.values() if e.local]
+        descendants = _descendants(self._mpiexec.pid if self._mpiexec else None)
+        for proc in (self._mpiexec, self._controller):
+            if proc is not None:
+                _killpg(proc.pid)
+        for pid in set(pids) | set(descendants):
+            _kill(pid)
+        for proc in (self._mpiexec, self._controller):
+            if proc is not None:
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+        _wait_gone(set(pids) | set(descendants), timeout=5)
+        self._mpiexec = self._controller = None
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        self.engines = {}
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def restart(self, progress=None):
+        self.stop()
+        return self.start(progress=progress)
+
+    # ----------------------------------------------------------------------------- the ranks
+
+    def require_running(self):
+        if not self.running or self.client is None:
+            raise WorldError("the MPI world is not running; start it with %mpi_start")
+        if self._mpiexec.poll() is not None:
+            raise WorldError(
+                f"the MPI ranks are gone (mpiexec exited with code {self._mpiexec.returncode}); "
+                "start a new world with %mpi_restart"
+            )
+
+    def view(self, ranks=None):
+        """ipyparallel DirectView on `ranks` (default: all)."""
+        self.require_running()
+        targets = list(range(self.n)) if ranks is None else [int(r) for r in ranks]
+        return self.client[targets]
+
+    def where(self, ranks=None, timeout=1.0):
+        """{rank: status dict or None} from the agents: busy, line, code, waiting, rss, pid, host."""
+        self.require_running()
+        ranks = list(range(self.n)) if ranks is None else list(ranks)
+        replies = self._control.request(ranks, "status", timeout)
+        return {r: (m or {}).get("status") for r, m in replies.items()}
+
+    def interrupt(self, ranks=None):
+        """SIGINT to the engines of `ranks` (default all), straight to their pids; remote ones via their agent."""
+        self.require_running()
+        ranks = list(range(self.n)) if ranks is None else list(ranks)
+        remote = []
+        for r in ranks:
+            e = self.engines.get(r)
+            if e is not None and e.local:
+                _kill(e.pid, signal.SIGINT)
+            else:
+                remote.append(r)
+        if remote:
+            self._control.request(remote, "interrupt", timeout=1.0)
+        self.needs_reset = True
+
+    def reset_if_needed(self, timeout=10.0):
+        """After an interrupt: every rank re-creates COMM_WORLD from the pristine communicator."""
+        if not self.needs_reset:
+            return False
+        from .engine import reset_world
+
+        ar = self.view().apply_async(reset_world)
+        if not ar.wait(timeout):
+            busy = self.where()
+            raise WorldError(
+                "the ranks could not be reset after the interrupt "
+                f"({', '.join(f'rank {r} is still busy' for r, s in busy.items() if not s or s.get('busy'))}); "
+                "restart the world with %mpi_restart"
+            )
+        ar.get()
+        self.needs_reset = False
+        return True
+
+    def status(self):
+        """One dict per rank: rank, alive, busy, host, pid, rss (bytes), where (line/call if busy)."""
+        self.require_running()
+        agents = self.where(timeout=1.0)
+        rows = []
+        for r in range(self.n):
+            e = self.engines[r]
+            st = agents.get(r)
+            rows.append({
+                "rank": r, "pid": e.pid, "host": e.host,
+                "alive": (_alive(e.pid) if e.local else st is not None),
+                "busy": None if st is None else bool(st.get("busy")),
+                "rss": None if st is None else st.get("rss"),
+                "status": st,
+            })
+        return rows
+
+    def processes(self):
+        """Pids of every process this world runs (controller, mpiexec and all it started)."""
+        pids = []
+        for proc in (self._controller, self._mpiexec):
+            if proc is not None and proc.poll() is None:
+                pids.append(proc.pid)
+                pids += _descendants(proc.pid)
+        return pids
+
+    # --------------------------------------------------------------------- data in and out
+
+    def push(self, namespace: dict, ranks=None):
+        """Copy names from here to every rank: world.push({"x": 1})."""
+        self.view(ranks).push(dict(namespace), block=True)
+
+    def pull(self, name: str, ranks=None):
+        """[value on rank r for r in ranks] of a variable named `name`."""
+        return self.view(ranks).pull(name, block=True)
+
+    def scatter(self, name: str, seq, ranks=None):
+        """Split `seq` into contiguous parts, one per rank (rank order), bound to `name` on each."""
+        self.view(ranks).scatter(name, seq, block=True)
+
+    def gather(self, name: str, ranks=None):
+        """The parts bound to `name` on the ranks, concatenated in rank order (inverse of scatter)."""
+        return self.view(ranks).gather(name, block=True)
+
+
+def _library_version():
+    from mpikernel import MPI
+
+    try:
+        return " ".join(MPI.Get_library_version().strip().splitlines()[0].split())
+    except Exception:
+        return ""
+
+
+def _killpg(pid, sig=signal.SIGKILL):
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill(pid, sig=signal.SIGKILL):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _wait_gone(pids, timeout):
+    """Wait until none of `pids` is alive (zombies of reparented ranks count as gone)."""
+    until = time.monotonic() + timeout
+    while any(_alive(p) for p in pids) and time.monotonic() < until:
+        time.sleep(0.02)
+
+
+def _descendants(pid):
+    if pid is None:
+        return []
+    try:
+        import psutil
+
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except Exception:
+        return []

@@ -1,0 +1,408 @@
+"""The MPI magics, and the Python entry points the MPI kernel and users call.
+
+`%load_ext mpikernel` registers:
+
+    %mpi_start [-n 4] [--launcher mpiexec|slurm] [--hostfile F] [--env K=V ...]
+    %mpi_stop   %mpi_restart   %mpi_status
+    %%px_mpi [--ranks 0,2-3] [--timeout S] [--no-collapse] [--grace S]     (cell on the ranks)
+    %px_mpi [options] statement                                           (one line on the ranks)
+    %mpi_push name ...   %mpi_pull name [--ranks R]                       (copy variables)
+
+The magics are thin: the world lives in `mpikernel.cluster.World`, running a cell in
+`mpikernel.runner.run_cell`, merging outputs in `mpikernel.output`. One World per process,
+reachable as `world()`; the MPI kernel runs every cell through `run_cell_on_ranks`.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from .cluster import World, WorldError
+from .output import parse_ranks
+from .runner import CellOptions, CellResult, RanksError, RanksInterrupted, run_cell
+
+__all__ = [
+    "MPIMagics", "world", "current_world", "start_world", "stop_world", "run_cell_on_ranks",
+    "cell_options", "CellOptions", "CellResult", "RanksError", "RanksInterrupted",
+]
+
+_WORLD: World | None = None
+NOT_RUNNING = "no MPI world is running: start one first with %mpi_start (for example %mpi_start -n 4)"
+
+
+# ------------------------------------------------------------------------------ Python API
+
+
+def current_world() -> World | None:
+    """The running World of this process, or None."""
+    return _WORLD if _WORLD is not None and _WORLD.running else None
+
+
+def world() -> World:
+    """The running World (push/pull/scatter/gather, status, interrupt); UsageError if none runs."""
+    w = current_world()
+    if w is None:
+        raise UsageError(NOT_RUNNING)
+    return w
+
+
+def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None) -> World:
+    """Start this process's world (UsageError if one runs already or the request is impossible)."""
+    global _WORLD
+    if current_world() is not None:
+        raise UsageError(
+            f"an MPI world with {_WORLD.n} ranks is already running; use %mpi_restart, "
+            "or %mpi_stop before starting another"
+        )
+    n = _check_ranks_count(n)
+    if launcher not in ("mpiexec", "slurm"):
+        raise UsageError(f"unknown launcher {launcher!r}: use mpiexec or slurm")
+    if launcher == "slurm":
+        raise UsageError("the slurm launcher is not available yet; use --launcher mpiexec (the default)")
+    if hostfile is not None:
+        slots = hostfile_slots(hostfile)
+        if n > slots:
+            raise UsageError(f"the hostfile {hostfile} allows {slots} rank{'s' if slots != 1 else ''}, not {n}; "
+                             f"ask for fewer ranks (-n {slots}) or add slots to the hostfile")
+    w = World(n=n, hostfile=hostfile, env=dict(env or {}), launcher=launcher)
+    try:
+        w.start(progress=progress)
+    except WorldError as e:
+        raise UsageError(f"the MPI world did not start: {e}") from None
+    _WORLD = w
+    return w
+
+
+def stop_world() -> bool:
+    """Stop the world if one runs; True if there was one."""
+    global _WORLD
+    w, _WORLD = _WORLD, None
+    if w is None:
+        return False
+    w.stop()
+    return True
+
+
+def cell_options(line: str = "", **overrides) -> CellOptions:
+    """CellOptions from an option line like '--ranks 0,2 --timeout 5' (UsageError when wrong)."""
+    args = parse_argstring(MPIMagics.px_mpi, line or "")
+    if args.code:
+        raise UsageError(f"unexpected text after the options: {' '.join(args.code)!r}")
+    return _options_from_args(args, **overrides)
+
+
+def run_cell_on_ranks(code: str, options: CellOptions | str | None = None, shell=None) -> CellResult:
+    """Run `code` on the ranks as `%%px_mpi` does (the MPI kernel calls this for every cell).
+
+    options: CellOptions, an option line ('--ranks 0,2'), or None for the defaults.
+    Output is shown in the current IPython shell (live, then merged). Errors on ranks raise
+    RanksError / RanksInterrupted, whose `_render_traceback_` IPython and ipykernel show as one
+    labelled error.
+    """
+    w = current_world()
+    if w is None:
+        raise UsageError(NOT_RUNNING)
+    if options is None:
+        options = CellOptions()
+    elif isinstance(options, str):
+        options = cell_options(options)
+    if options.ranks is not None:
+        bad = [r for r in options.ranks if not 0 <= r < w.n]
+        if bad:
+            raise UsageError(f"rank {bad[0]} does not exist: this world has {w.n} ranks (0-{w.n - 1})")
+    if options.cell_label is None and shell is not None:
+        options.cell_label = str(getattr(shell, "execution_count", "") or "") or None
+    try:
+        return run_cell(w, code, options)
+    except WorldError as e:
+        raise UsageError(str(e)) from None
+
+
+# ------------------------------------------------------------------------------- parsing
+
+
+def _check_ranks_count(n) -> int:
+    try:
+        n = int(str(n).strip())
+    except ValueError:
+        raise UsageError(f"-n needs a whole number of ranks, like -n 4 (got {n!r})") from None
+    if n < 1:
+        raise UsageError(f"an MPI world needs at least 1 rank (got -n {n})")
+    return n
+
+
+_ENV = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.S)
+
+
+def parse_env(items) -> dict:
+    """['K=V', ...] -> {K: V}; a name must be a valid environment variable name."""
+    env = {}
+    for item in items or ():
+        m = _ENV.fullmatch(item)
+        if not m:
+            raise UsageError(f"--env needs NAME=VALUE with a name made of letters, digits and _ (got {item!r})")
+        env[m.group(1)] = m.group(2)
+    return env
+
+
+def hostfile_slots(path) -> int:
+    """Ranks a hostfile allows: MPICH `host[:n]` or Open MPI `host slots=n` lines; # comments."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise UsageError(f"the hostfile {path} does not exist")
+    total = 0
+    for raw in p.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        m = re.search(r"slots\s*=\s*(\d+)", line) or re.fullmatch(r"[^\s:]+:(\d+)", line.split()[0])
+        total += int(m.group(1)) if m else 1
+    if total == 0:
+        raise UsageError(f"the hostfile {path} names no hosts")
+    return total
+
+
+def _options_from_args(args, **overrides) -> CellOptions:
+    ranks = None
+    if args.ranks is not None:
+        w = current_world()
+        try:
+            ranks = parse_ranks(args.ranks, size=w.n if w is not None else None)
+        except ValueError as e:
+            raise UsageError(f"--ranks: {e}") from None
+    for name in ("timeout", "grace"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise UsageError(f"--{name} must be a number of seconds, 0 or more (got {value:g})")
+    opts = CellOptions(ranks=ranks, timeout=args.timeout, collapse=not args.no_collapse)
+    if args.grace is not None:
+        opts.grace = args.grace
+    for k, v in overrides.items():
+        setattr(opts, k, v)
+    return opts
+
+
+_VALUE_OPTIONS = {"--ranks", "--timeout", "--grace"}
+_FLAG_OPTIONS = {"--no-collapse"}
+
+
+def split_line_options(line: str) -> tuple[str, str]:
+    """'--ranks 0 print(rank)' -> ('--ranks 0', 'print(rank)'): leading known options, then the statement."""
+    rest = line.lstrip()
+    taken = []
+    while rest.startswith("--"):
+        m = re.match(r"(--[\w-]+)(=\S+)?\s*", rest)
+        name = m.group(1)
+        if name in _FLAG_OPTIONS and not m.group(2):
+            taken.append(name)
+            rest = rest[m.end():]
+        elif name in _VALUE_OPTIONS:
+            if m.group(2):
+                taken.append(name + m.group(2))
+                rest = rest[m.end():]
+            else:
+                v = re.match(r"(\S+)\s*", rest[m.end():])
+                if not v:
+                    raise UsageError(f"{name} needs a value")
+                taken.append(f"{name} {v.group(1)}")
+                rest = rest[m.end() + v.end():]
+        else:
+            raise UsageError(f"unknown option {name} (options are --ranks, --timeout, --grace, --no-collapse)")
+    return " ".join(taken), rest
+
+
+# --------------------------------------------------------------------------------- progress
+
+
+class _Progress:
+    """One updating line: a display area in a notebook, a carriage-return line in a terminal."""
+
+    def __init__(self, shell):
+        self.notebook = shell is not None and getattr(shell, "kernel", None) is not None
+        self.handle = None
+        self.width = 0
+
+    def __call__(self, text):
+        if self.notebook:
+            from IPython.display import display
+
+            if self.handle is None:
+                self.handle = display({"text/plain": text}, raw=True, display_id=True)
+            else:
+                self.handle.update({"text/plain": text}, raw=True)
+        else:
+            sys.stdout.write("\r" + text.ljust(self.width))
+            sys.stdout.flush()
+            self.width = len(text)
+
+    def done(self, text):
+        if self.notebook:
+            if self.handle is not None:
+                self.handle.update({"text/plain": text}, raw=True)
+            else:
+                print(text)
+        else:
+            sys.stdout.write("\r" + text.ljust(self.width) + "\n")
+            sys.stdout.flush()
+
+
+def _format_bytes(n):
+    if n is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit in ("B", "KB") else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def status_table(rows) -> str:
+    """The text %mpi_status prints: one line per rank."""
+    from .output import describe_where
+
+    lines = [f"{'rank':>4}  {'state':<5}  {'host':<12} {'pid':>7}  {'memory':>9}  where"]
+    for row in rows:
+        st = row["status"]
+        if not row["alive"]:
+            state = "dead"
+        elif st is None:
+            state = "busy"  # alive but not answering: holding the interpreter in a long call
+        else:
+            state = "busy" if row["busy"] else "idle"
+        where = describe_where(st) if row["alive"] and (st is None or row["busy"]) else ""
+        lines.append(f"{row['rank']:>4}  {state:<5}  {row['host'][:12]:<12} {row['pid']:>7}  "
+                     f"{_format_bytes(row['rss']):>9}  {where}".rstrip())
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------- magics
+
+
+@magics_class
+class MPIMagics(Magics):
+    """%mpi_start, %mpi_stop, %mpi_restart, %mpi_status, %%px_mpi / %px_mpi, %mpi_push, %mpi_pull."""
+
+    @magic_arguments()
+    @argument("-n", "--np", dest="n", default="4", help="number of MPI ranks (default 4)")
+    @argument("--launcher", default="mpiexec", help="mpiexec (default) or slurm")
+    @argument("--hostfile", default=None, help="hostfile passed to mpiexec")
+    @argument("--env", action="append", default=[], metavar="K=V", help="environment variable for the ranks (repeatable)")
+    @line_magic
+    def mpi_start(self, line=""):
+        """Start N MPI ranks (one mpiexec job) with MPI, comm, rank, size and np predefined."""
+        args = parse_argstring(self.mpi_start, line)
+        env = parse_env(args.env)
+        progress = _Progress(self.shell)
+        t0 = time.monotonic()
+        w = start_world(args.n, launcher=args.launcher, hostfile=args.hostfile, env=env, progress=progress)
+        progress.done(_ready_line(w, time.monotonic() - t0))
+
+    @line_magic
+    def mpi_stop(self, line=""):
+        """Stop the MPI world (controller, mpiexec and every rank)."""
+        if line.strip():
+            raise UsageError("%mpi_stop takes no arguments")
+        if stop_world():
+            print("MPI world stopped")
+        else:
+            print("no MPI world was running")
+
+    @line_magic
+    def mpi_restart(self, line=""):
+        """Stop the world and start it again with the same ranks and settings."""
+        if line.strip():
+            raise UsageError("%mpi_restart takes no arguments (use %mpi_stop and %mpi_start to change them)")
+        old = _WORLD
+        if old is None:
+            raise UsageError(NOT_RUNNING)
+        n, hostfile, env, launcher = old.n, old.hostfile, old.env, old.launcher
+        stop_world()
+        progress = _Progress(self.shell)
+        t0 = time.monotonic()
+        w = start_world(n, launcher=launcher, hostfile=hostfile, env=env, progress=progress)
+        progress.done(_ready_line(w, time.monotonic() - t0, verb="restarted"))
+
+    @line_magic
+    def mpi_status(self, line=""):
+        """Ranks alive, busy or idle, host, pid and memory."""
+        w = current_world()
+        if w is None:
+            print("no MPI world is running (start one with %mpi_start)")
+            return
+        try:
+            rows = w.status()
+        except WorldError as e:
+            raise UsageError(str(e)) from None
+        print(f"MPI world: {w.n} ranks, {w.library or 'MPI'}")
+        print(status_table(rows))
+
+    @magic_arguments()
+    @argument("--ranks", default=None, help="ranks to run on, like 0,2-3 (default: all)")
+    @argument("--timeout", type=float, default=None, help="interrupt all ranks after S seconds")
+    @argument("--no-collapse", action="store_true", help="show every rank's output separately")
+    @argument("--grace", type=float, default=None,
+              help="seconds ranks blocked in MPI may wait after another rank failed (default 2)")
+    @argument("code", nargs="*", help="(line form) the statement to run")
+    @line_cell_magic
+    def px_mpi(self, line="", cell=None):
+        """Run the cell (or the statement after the options) on the MPI ranks; output merged by rank."""
+        if cell is None:
+            opts_line, code = split_line_options(line)
+            if not code.strip():
+                raise UsageError("%px_mpi needs a statement to run, like %px_mpi print(rank)")
+            options = cell_options(opts_line)
+        else:
+            options = cell_options(line, header=f"%%px_mpi {line}".rstrip())
+            code = cell
+        self.run_cell_on_ranks(code, options)
+
+    def run_cell_on_ranks(self, code, options=None):
+        """Entry point for the MPI kernel: run `code` like %%px_mpi (see run_cell_on_ranks)."""
+        return run_cell_on_ranks(code, options, shell=self.shell)
+
+    @line_magic
+    def mpi_push(self, line=""):
+        """Copy variables of this session to every rank: %mpi_push x y."""
+        names = line.split()
+        if not names:
+            raise UsageError("name the variables to copy to the ranks, like %mpi_push x y")
+        ns = self.shell.user_ns
+        missing = [n for n in names if n not in ns]
+        if missing:
+            raise UsageError(f"{missing[0]!r} is not defined here, so it cannot be copied to the ranks")
+        world().push({n: ns[n] for n in names})
+
+    @line_magic
+    def mpi_pull(self, line=""):
+        """Fetch a variable from the ranks: %mpi_pull x -> [x on rank 0, x on rank 1, ...]."""
+        opts, rest = split_line_options(line)
+        names = rest.split()
+        if len(names) != 1:
+            raise UsageError("name one variable to fetch from the ranks, like %mpi_pull x")
+        ranks = cell_options(opts).ranks if opts else None
+        try:
+            return world().pull(names[0], ranks=ranks)
+        except Exception as e:  # NameError on a rank arrives as a RemoteError
+            if type(e).__name__ in ("RemoteError", "CompositeError") and "NameError" in str(e):
+                raise UsageError(f"{names[0]!r} is not defined on every rank") from None
+            raise
+
+
+def _ready_line(w, seconds, verb="ready"):
+    lib = f" ({w.library})" if w.library else ""
+    return f"MPI world {verb}: {w.n} rank{'s' if w.n != 1 else ''}{lib} in {seconds:.1f} s"
+
+
+def load_ipython_extension(ipython):
+    ipython.register_magics(MPIMagics)
+
+
+def unload_ipython_extension(ipython):
+    stop_world()

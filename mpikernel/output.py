@@ -1,0 +1,329 @@
+"""Merging per-rank outputs into what a person reads: the ONE place that decides labels and collapse.
+
+A cell run on N ranks produces N outputs. Shown raw they drown the reader, so:
+
+- identical outputs of several ranks collapse under one header, ``[ranks 0-3]``;
+- different ones are shown per rank, in rank order, each under its own header (``[rank 1]``);
+- rich outputs (images, HTML, DataFrames) are labelled the same way;
+- errors are grouped once per distinct traceback with the ranks it happened on, and explanatory
+  notes ("rank 2 was waiting in comm.recv(source=1) at line 4 when rank 1 failed") follow them.
+
+Everything here is a pure function of plain data (`RankOutput`), so it is tested without MPI.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_CELL_NUMBER = re.compile(r"(Cell In\s*)\[\d*\]")
+# the same, in IPython's coloured tracebacks (escape codes may sit between the words)
+_CELL_NUMBER_COLOURED = re.compile(r"(Cell(?:\x1b\[[0-9;]*m|\s)*In)\[\d*\]")
+_INPUT_NAME = re.compile(r"<ipython-input-\d+-[0-9a-f]+>")
+
+
+@dataclass
+class RankError:
+    """An exception raised by user code on one rank (as reported by the engine)."""
+
+    ename: str
+    evalue: str
+    traceback: list[str] = field(default_factory=list)
+
+    def key(self) -> tuple:
+        """What two errors must share to be shown once: the traceback without colours or cell numbers."""
+        return (self.ename, self.evalue, tuple(normalize_traceback_line(t) for t in self.traceback))
+
+
+@dataclass
+class RankOutput:
+    """Everything one rank produced for one cell, in the form the engines report it."""
+
+    rank: int
+    stdout: str = ""
+    stderr: str = ""
+    displays: list[dict] = field(default_factory=list)  # display_data contents: {"data", "metadata"}
+    result: dict | None = None  # execute_result content: {"data", "metadata"}
+    error: RankError | None = None
+    note: str | None = None  # replaces the error, e.g. why we interrupted this rank
+
+
+@dataclass
+class Block:
+    """One labelled piece of merged output.
+
+    kind: "stdout" | "stderr" | "display" | "result"; payload is text for streams and a
+    {"data", "metadata"} dict for the rich kinds.
+    """
+
+    kind: str
+    ranks: list[int]
+    payload: Any
+
+    @property
+    def header(self) -> str:
+        return rank_header(self.ranks)
+
+
+@dataclass
+class ErrorGroup:
+    """One distinct traceback and the ranks that raised it."""
+
+    ranks: list[int]
+    error: RankError
+
+
+# ---------------------------------------------------------------------------------------- labels
+
+
+def rank_ranges(ranks: Iterable[int]) -> str:
+    """'0-3', '2', '0,2,5-7': sorted, de-duplicated, runs of 2+ consecutive ranks as a-b."""
+    rs = sorted(set(int(r) for r in ranks))
+    if not rs:
+        raise ValueError("no ranks")
+    parts = []
+    start = prev = rs[0]
+    for r in rs[1:] + [None]:
+        if r is not None and r == prev + 1:
+            prev = r
+            continue
+        parts.append(f"{start}" if start == prev else f"{start}-{prev}")
+        if r is not None:
+            start = prev = r
+    return ",".join(parts)
+
+
+def rank_label(ranks: Iterable[int]) -> str:
+    """'rank 2' or 'ranks 0-3' (the words used in headers and in sentences)."""
+    rs = sorted(set(ranks))
+    return ("rank " if len(rs) == 1 else "ranks ") + rank_ranges(rs)
+
+
+def rank_header(ranks: Iterable[int]) -> str:
+    """'[rank 2]', '[ranks 0-3]', '[ranks 0,2,5-7]': the line printed before a rank's output."""
+    return f"[{rank_label(ranks)}]"
+
+
+def parse_ranks(text: str, size: int | None = None) -> list[int]:
+    """'0,2-3' -> [0, 2, 3]. Strict: digits, commas and a-b ranges only; ValueError says what is wrong."""
+    if text is None or not str(text).strip():
+        raise ValueError("no ranks given; write them like 0,2-3")
+    out: set[int] = set()
+    for part in str(text).replace(" ", "").split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise ValueError(f"{part!r} is not a rank or a range of ranks (write them like 0,2-3)")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise ValueError(f"the range {part!r} goes backwards (write the smaller rank first)")
+        out.update(range(lo, hi + 1))
+    if size is not None:
+        bad = sorted(r for r in out if r >= size)
+        if bad:
+            which = rank_label(bad)
+            raise ValueError(
+                f"{which} {'does' if len(bad) == 1 else 'do'} not exist: this world has {size} "
+                f"rank{'s' if size != 1 else ''} (0-{size - 1})" if size > 1 else
+                f"{which} {'does' if len(bad) == 1 else 'do'} not exist: this world has 1 rank (0)"
+            )
+    return sorted(out)
+
+
+# --------------------------------------------------------------------------------------- merging
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def normalize_traceback_line(line: str) -> str:
+    """A traceback line without colours and without the engine's cell number (ranks count differently)."""
+    line = strip_ansi(line)
+    line = _CELL_NUMBER.sub(r"\1[ ]", line)
+    return _INPUT_NAME.sub("<cell>", line)
+
+
+def group_identical(values: dict[int, Any], collapse: bool = True) -> list[tuple[list[int], Any]]:
+    """[(ranks, value)] for {rank: value}: equal values share one entry; entries in order of first rank.
+
+    With collapse=False every rank gets its own entry (still in rank order).
+    """
+    groups: list[tuple[list[int], Any]] = []
+    if not collapse:
+        return [([r], values[r]) for r in sorted(values)]
+    for r in sorted(values):
+        for ranks, v in groups:
+            if v == values[r]:
+                ranks.append(r)
+                break
+        else:
+            groups.append(([r], values[r]))
+    return groups
+
+
+def _rich_key(content: dict) -> Any:
+    """Equality of two display contents: their data (metadata like sizes goes along with it)."""
+    return _freeze(content.get("data", {}))
+
+
+def _freeze(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in obj.items()))
+    if isinstance(obj, (list, tuple)):
+        return tuple(_freeze(v) for v in obj)
+    return obj
+
+
+def merge_outputs(outputs: Sequence[RankOutput], collapse: bool = True) -> list[Block]:
+    """The labelled blocks to show for one cell: stdout, then rich displays, results, stderr.
+
+    Streams are compared as whole texts per rank (a rank whose text differs is shown alone).
+    Rich outputs are compared as each rank's whole sequence of displays, so a figure per rank
+    stays labelled with its rank while the same HTML from every rank is shown once.
+    """
+    blocks: list[Block] = []
+    for kind in ("stdout",):
+        blocks += _stream_blocks(outputs, kind, collapse)
+    shown = {o.rank: tuple(_rich_key(d) for d in o.displays) for o in outputs if o.displays}
+    by_rank = {o.rank: o for o in outputs}
+    for ranks, _key in group_identical(shown, collapse):
+        for content in by_rank[ranks[0]].displays:
+            blocks.append(Block("display", list(ranks), _rich_content(content)))
+    results = {o.rank: _rich_key(o.result) for o in outputs if o.result}
+    for ranks, _key in group_identical(results, collapse):
+        blocks.append(Block("result", list(ranks), _rich_content(by_rank[ranks[0]].result)))
+    blocks += _stream_blocks(outputs, "stderr", collapse)
+    return blocks
+
+
+def _rich_content(content: dict) -> dict:
+    return {"data": dict(content.get("data", {})), "metadata": dict(content.get("metadata", {}) or {})}
+
+
+def _stream_blocks(outputs: Sequence[RankOutput], name: str, collapse: bool) -> list[Block]:
+    texts = {o.rank: getattr(o, name) for o in outputs if getattr(o, name)}
+    return [Block(name, ranks, text) for ranks, text in group_identical(texts, collapse)]
+
+
+def render_stream(block: Block) -> str:
+    """Header on its own line, then the text, ending with a newline."""
+    text = block.payload if block.payload.endswith("\n") else block.payload + "\n"
+    return f"{block.header}\n{text}"
+
+
+def render_text(blocks: Sequence[Block], kind: str) -> str:
+    """All blocks of one stream kind as the text to print."""
+    return "".join(render_stream(b) for b in blocks if b.kind == kind)
+
+
+def group_errors(outputs: Sequence[RankOutput], collapse: bool = True) -> list[ErrorGroup]:
+    """One ErrorGroup per distinct traceback (ranks that merely carry a note are left out)."""
+    errs = {o.rank: o.error for o in outputs if o.error is not None and o.note is None}
+    keyed = {r: e.key() for r, e in errs.items()}
+    return [ErrorGroup(ranks, errs[ranks[0]]) for ranks, _ in group_identical(keyed, collapse)]
+
+
+def error_summary(groups: Sequence[ErrorGroup]) -> str:
+    """One line: 'rank 1 raised ZeroDivisionError: division by zero' (first group, plus a count)."""
+    if not groups:
+        return ""
+    g = groups[0]
+    text = f"{rank_label(g.ranks)} raised {g.error.ename}"
+    if g.error.evalue:
+        text += f": {g.error.evalue}"
+    if len(groups) > 1:
+        text += f" (and {len(groups) - 1} other error{'s' if len(groups) > 2 else ''})"
+    return text
+
+
+def render_errors(
+    groups: Sequence[ErrorGroup], notes: dict[int, str] | None = None, cell_label: str | None = None
+) -> list[str]:
+    """Traceback lines for the owner's error display: each distinct traceback once, under its ranks.
+
+    `notes` maps ranks to explanations (for ranks that were interrupted on purpose); identical
+    notes are grouped like everything else. `cell_label`, e.g. '12', replaces the engines'
+    own cell numbers so tracebacks point at the cell the person typed.
+    """
+    lines: list[str] = []
+    for g in groups:
+        title = f"{g.error.ename}: {g.error.evalue}" if g.error.evalue else g.error.ename
+        lines.append(f"{rank_header(g.ranks)} {title}")
+        tb = g.error.traceback or [title]
+        for entry in tb:
+            if cell_label:
+                entry = _CELL_NUMBER_COLOURED.sub(rf"\g<1>[{cell_label}]", entry)
+            lines.extend(entry.rstrip("\n").split("\n"))
+        lines.append("")
+    if notes:
+        for ranks, note in group_identical(notes):
+            lines.append(note if len(ranks) == 1 else f"{rank_label(ranks)}: {note}")
+    while lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+# ------------------------------------------------------------------------------- where ranks are
+
+
+def describe_call(waiting: dict | None) -> str | None:
+    """'comm.recv(source=1)' from the binding's MPI._waiting() dict (None when not in MPI).
+
+    The engine has already turned PROC_NULL into None and ANY_SOURCE/ANY_TAG into names.
+    """
+    if not waiting:
+        return None
+    call = str(waiting.get("call") or "an MPI call")
+    comm = waiting.get("comm") or "COMM_WORLD"
+    obj = "comm" if comm in ("COMM_WORLD", "MPI_COMM_WORLD", "comm") else str(comm)
+    peer = waiting.get("peer")
+    args = ""
+    if peer is not None:
+        name = call.lower().lstrip("i")
+        if name in ("recv", "probe", "mprobe", "improbe"):
+            key = "source"
+        elif name in ("send", "ssend", "bsend", "rsend"):
+            key = "dest"
+        elif name in ("sendrecv",):
+            key = "peer"
+        else:
+            key = "root"
+        args = f"{key}={_peer_text(peer)}"
+        tag = waiting.get("tag")
+        if tag not in (None, 0, "ANY_TAG") and key in ("source", "dest"):  # the defaults say nothing
+            args += f", tag={tag}"
+    return f"{obj}.{call}({args})"
+
+
+def _peer_text(peer: Any) -> str:
+    if peer == "ANY_SOURCE":  # the engine names the MPI's special values (they differ by MPI)
+        return "MPI.ANY_SOURCE"
+    return str(peer)
+
+
+def describe_where(status: dict | None) -> str:
+    """'waiting in comm.recv(source=1) at line 4' / 'running line 7' / 'busy' from an engine status."""
+    if not status:
+        return "not answering"
+    call = describe_call(status.get("waiting"))
+    line = status.get("line")
+    where = f" at line {line}" if line else ""
+    if call:
+        return f"waiting in {call}{where}"
+    if status.get("busy"):
+        return f"running line {line}" if line else "busy"
+    return "idle"
+
+
+def busy_summary(statuses: dict[int, dict | None]) -> str:
+    """'ranks 1,3 waiting in comm.barrier() at line 3; rank 0 running line 5' (grouped by place)."""
+    places = {r: describe_where(s) for r, s in statuses.items()}
+    return "; ".join(f"{rank_label(rs)} {place}" for rs, place in group_identical(places))
+
+
+def deadlock_note(rank: int, status: dict | None, failed: Sequence[int]) -> str:
+    """'rank 2 was waiting in comm.recv(source=1) at line 4 when rank 1 failed'."""
+    return f"rank {rank} was {describe_where(status)} when {rank_label(failed)} failed"

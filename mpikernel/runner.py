@@ -1,0 +1,369 @@
+"""Running one cell on the ranks: live output, deadlock grace rule, timeout, interrupt, merged result.
+
+`run_cell(world, code, options, screen)` is the one implementation behind `%%px_mpi`, `%px_mpi`
+and the MPI kernel. While the ranks work it polls every 50 ms:
+
+- output that arrived is shown live once the cell has run for `live_after` seconds (fast cells
+  only show the merged result, so nothing is printed twice);
+- if some ranks raised and others are still blocked in an MPI call `grace` seconds later, the
+  blocked ones are interrupted and reported ("rank 2 was waiting in comm.recv(source=1) at
+  line 4 when rank 1 failed"); ranks still computing are left alone;
+- after `slow_notice` seconds (and every `slow_notice` seconds after) it says which ranks are
+  still busy and where;
+- after `timeout` seconds every rank still busy is interrupted;
+- Ctrl-C (KeyboardInterrupt here) interrupts the busy ranks and waits for them to stop.
+
+At the end, the merged output (mpikernel.output) is shown and, if any rank raised or was
+interrupted, `RanksError` (or `RanksInterrupted`) is raised. Both render as ONE labelled error
+in IPython and ipykernel through `_render_traceback_`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+from . import output as out
+
+POLL = 0.05
+INTERRUPT_WAIT = 5.0  # seconds ranks get to stop after SIGINT before we call them unresponsive
+
+
+@dataclass
+class CellOptions:
+    """How to run a cell; every magic option maps to one field."""
+
+    ranks: list[int] | None = None  # None: all ranks
+    timeout: float | None = None
+    collapse: bool = True
+    grace: float = 2.0
+    slow_notice: float = 10.0
+    live_after: float = 1.0
+    header: str | None = None  # what the person typed above `code` (the %%px_mpi line): sent as a
+    # comment line so the ranks' line numbers and traceback context match the cell as typed
+    cell_label: str | None = None  # the owner's execution count, shown in tracebacks as In[...]
+
+
+@dataclass
+class CellResult:
+    outputs: list[out.RankOutput]
+    notes: dict[int, str] = field(default_factory=dict)
+    reason: str | None = None  # None, "failed", "timeout", "interrupted"
+    elapsed: float = 0.0
+    unresponsive: list[int] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[out.ErrorGroup]:
+        return out.group_errors(self.outputs)
+
+
+class RanksError(Exception):
+    """Some ranks raised (or had to be stopped). Shown as the merged, labelled tracebacks."""
+
+    def __init__(self, result: CellResult, lines: list[str], summary: str):
+        super().__init__(summary)
+        self.result = result
+        self.lines = lines
+
+    def _render_traceback_(self):
+        return list(self.lines)
+
+
+class RanksInterrupted(KeyboardInterrupt):
+    """The person interrupted the cell; ranks were stopped. Renders where each rank was."""
+
+    def __init__(self, result: CellResult, lines: list[str]):
+        super().__init__("interrupted")
+        self.result = result
+        self.lines = lines
+
+    def _render_traceback_(self):
+        return list(self.lines)
+
+
+class Screen:
+    """Where a running cell shows things. This base prints to stdout/stderr (a terminal)."""
+
+    def live(self, rank: int, text: str):
+        for line in text.splitlines(keepends=True):
+            sys.stdout.write(f"[rank {rank}] {line}" + ("" if line.endswith("\n") else "\n"))
+        sys.stdout.flush()
+
+    def notice(self, text: str):
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    def end_live(self):
+        pass
+
+    def show(self, blocks: list[out.Block]):
+        """The merged output: streams as text under their headers, rich outputs after a header line."""
+        for b in blocks:
+            if b.kind == "stdout":
+                sys.stdout.write(out.render_stream(b))
+            elif b.kind == "stderr":
+                sys.stdout.flush()
+                sys.stderr.write(out.render_stream(b))
+                sys.stderr.flush()
+            else:
+                sys.stdout.write(b.header + "\n")
+                sys.stdout.flush()
+                self.rich(b.payload)
+        sys.stdout.flush()
+
+    def rich(self, content: dict):
+        from IPython.display import publish_display_data
+
+        publish_display_data(content["data"], content.get("metadata") or {})
+
+
+class NotebookScreen(Screen):
+    """In a Jupyter kernel: live output in ONE display area that is updated, then emptied at the end."""
+
+    MAX_LINES = 40
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.status = ""
+        self.handle = None
+        self._last = 0.0
+
+    def live(self, rank, text):
+        for line in text.splitlines():
+            self.lines.append(f"[rank {rank}] {line}")
+        del self.lines[: -self.MAX_LINES]
+        self._refresh()
+
+    def notice(self, text):
+        self.status = text
+        self._refresh(force=True)
+
+    def _refresh(self, force=False):
+        from IPython.display import display
+
+        now = time.monotonic()
+        if not force and now - self._last < 0.2:
+            return
+        self._last = now
+        body = "\n".join(self.lines + ([self.status] if self.status else []))
+        bundle = {"text/plain": body}
+        if self.handle is None:
+            self.handle = display(bundle, raw=True, display_id=True)
+        else:
+            self.handle.update(bundle, raw=True)
+
+    def flush(self):
+        if self.handle is not None or self.lines:
+            self._refresh(force=True)
+
+    def end_live(self):
+        if self.handle is not None:
+            self.handle.update({"text/plain": ""}, raw=True)
+            self.handle = None
+
+
+def default_screen():
+    """NotebookScreen inside a Jupyter kernel, the plain Screen in a terminal."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except Exception:
+        shell = None
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        return NotebookScreen()
+    return Screen()
+
+
+def _with_header(code: str, header: str | None) -> str:
+    """Put the typed header line(s) back above the code, commented out, so line numbers match."""
+    if header is None:
+        return code
+    return "".join(f"# {line}\n" for line in header.splitlines() or [""]) + code
+
+
+class _RankRun:
+    """Book-keeping of one rank's part of a running cell."""
+
+    def __init__(self, rank, future):
+        self.rank = rank
+        self.future = future
+        self.shown = 0  # characters of stdout already shown live
+
+    @property
+    def md(self):
+        return self.future.output.metadata
+
+    @property
+    def done(self):
+        return self.future.done() and self.future.output.done()
+
+    @property
+    def failed(self):
+        """The exception this rank's cell ended with (ipyparallel delivers it as the result), or None."""
+        if not self.future.done():
+            return None
+        exc = self.future.exception()
+        if exc is None:
+            res = self.future.result()
+            exc = res if isinstance(res, BaseException) else None
+        return exc
+
+    def output(self) -> out.RankOutput:
+        md = self.md
+        exc = self.failed
+        error = _rank_error(exc) if exc is not None else None
+        return out.RankOutput(
+            rank=self.rank,
+            stdout=md.get("stdout") or "",
+            stderr=md.get("stderr") or "",
+            displays=list(md.get("outputs") or []),
+            result=md.get("execute_result") or None,
+            error=error,
+        )
+
+
+def _rank_error(exc) -> out.RankError:
+    ename = getattr(exc, "ename", None) or type(exc).__name__
+    evalue = getattr(exc, "evalue", None)
+    if evalue is None:
+        evalue = str(exc)
+    tb = getattr(exc, "traceback", None)
+    lines = tb.split("\n") if isinstance(tb, str) else list(tb or [])
+    return out.RankError(ename, evalue, lines)
+
+
+def run_cell(world, code: str, options: CellOptions | None = None, screen: Screen | None = None) -> CellResult:
+    """Run `code` on the chosen ranks; show live and merged output; raise RanksError on failures."""
+    opts = options or CellOptions()
+    screen = screen or default_screen()
+    world.require_running()
+    ranks = list(range(world.n)) if opts.ranks is None else sorted(opts.ranks)
+    world.reset_if_needed()
+    t0 = time.monotonic()
+    ar = world.view(ranks).execute(_with_header(code, opts.header), block=False, silent=False)
+    runs = {r: _RankRun(r, f) for r, f in zip(ar._targets, ar._children)}
+    result = CellResult(outputs=[])
+    failed_at = None
+    next_notice = t0 + opts.slow_notice
+    next_grace_check = 0.0
+    stopped: set[int] = set()  # ranks we interrupted
+    live = False
+    try:
+        while True:
+            pending = [r for r, run in runs.items() if not run.done]
+            now = time.monotonic()
+            if not live and now - t0 >= opts.live_after:
+                live = True
+            if live:
+                _show_live(runs, screen)
+            if not pending:
+                break
+            failed = [r for r, run in runs.items() if run.done and run.failed is not None]
+            if failed and failed_at is None:
+                failed_at = now
+            if failed_at is not None and now - failed_at >= opts.grace and now >= next_grace_check:
+                next_grace_check = now + 0.5
+                _stop_blocked(world, pending, failed, stopped, result)
+            if opts.timeout is not None and now - t0 >= opts.timeout and result.reason != "timeout":
+                result.reason = "timeout"
+                _stop_all(world, pending, stopped, result,
+                          lambda r, where: f"rank {r} was {where} when the cell timed out after {opts.timeout:g} s")
+                break
+            if now >= next_notice:
+                next_notice = now + opts.slow_notice
+                where = world.where(pending, timeout=0.5)
+                live = True
+                screen.notice(f"still running after {now - t0:.0f} s: {out.busy_summary(where)}")
+            time.sleep(POLL)
+    except KeyboardInterrupt:
+        result.reason = "interrupted"
+        pending = [r for r, run in runs.items() if not run.done]
+        _stop_all(world, pending, stopped, result, lambda r, where: f"rank {r} was {where} when interrupted")
+    if result.reason in ("timeout", "interrupted"):
+        _wait_stopped(runs, result)
+    result.elapsed = time.monotonic() - t0
+    if live:
+        _show_live(runs, screen)
+    if isinstance(screen, NotebookScreen):
+        screen.end_live()
+    result.outputs = [runs[r].output() for r in sorted(runs)]
+    for o in result.outputs:
+        o.note = result.notes.get(o.rank)
+    screen.show(out.merge_outputs(result.outputs, collapse=opts.collapse))
+    _raise_for(result, opts)
+    return result
+
+
+def _show_live(runs, screen):
+    for r in sorted(runs):
+        run = runs[r]
+        text = run.md.get("stdout") or ""
+        if len(text) > run.shown:
+            new = text[run.shown:]
+            cut = new.rfind("\n") + 1  # show whole lines only; the rest comes with the next line
+            if cut:
+                screen.live(r, new[:cut])
+                run.shown += cut
+    if hasattr(screen, "flush"):
+        screen.flush()
+
+
+def _stop_blocked(world, pending, failed, stopped, result):
+    """The grace rule: interrupt pending ranks that sit in a blocking MPI call after others failed."""
+    candidates = [r for r in pending if r not in stopped]
+    if not candidates:
+        return
+    where = world.where(candidates, timeout=0.5)
+    blocked = [r for r in candidates if where.get(r) and where[r].get("waiting")]
+    for r in blocked:
+        result.notes[r] = out.deadlock_note(r, where[r], failed)
+    if blocked:
+        result.reason = result.reason or "failed"
+        stopped.update(blocked)
+        world.interrupt(blocked)
+
+
+def _stop_all(world, pending, stopped, result, note):
+    candidates = [r for r in pending if r not in stopped]
+    if not candidates:
+        return
+    where = world.where(candidates, timeout=0.5)
+    for r in candidates:
+        result.notes[r] = note(r, out.describe_where(where.get(r)))
+    stopped.update(candidates)
+    world.interrupt(candidates)
+
+
+def _wait_stopped(runs, result):
+    until = time.monotonic() + INTERRUPT_WAIT
+    while time.monotonic() < until:
+        if all(run.done for run in runs.values()):
+            return
+        try:
+            time.sleep(POLL)
+        except KeyboardInterrupt:
+            break
+    late = [r for r, run in runs.items() if not run.done]
+    result.unresponsive = late
+    for r in late:
+        result.notes[r] = (result.notes.get(r, f"rank {r} was busy")
+                           + "; it did not stop when interrupted (use %mpi_restart if it stays stuck)")
+
+
+def _raise_for(result: CellResult, opts: CellOptions):
+    groups = out.group_errors(result.outputs, collapse=opts.collapse)
+    if not groups and not result.notes and result.reason is None:
+        return
+    lines = out.render_errors(groups, result.notes, cell_label=opts.cell_label)
+    if result.reason == "interrupted":
+        raise RanksInterrupted(result, lines + ["KeyboardInterrupt"])
+    if result.reason == "timeout":
+        summary = f"the cell timed out after {opts.timeout:g} s"
+        lines = lines + [f"TimeoutError: {summary}"]
+    else:
+        summary = out.error_summary(groups) or "ranks were stopped"
+    if not groups and not result.notes:
+        return
+    raise RanksError(result, lines, summary)

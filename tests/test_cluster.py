@@ -1,0 +1,145 @@
+"""The World: one mpiexec job of engines whose ids are the MPI ranks, lean, owned, and cleaned up."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from mpikernel.cluster import World, WorldError
+from world_helpers import alive, kill_all, wait_all_gone
+
+pytestmark = pytest.mark.mpi
+
+
+@pytest.fixture(scope="module")
+def world():
+    w = World(4)
+    w.start()
+    pids = w.processes()
+    yield w
+    w.stop()
+    assert wait_all_gone(pids, 5) == []
+
+
+def test_engine_id_is_the_mpi_rank(world):
+    world.view().execute("_r = MPI.COMM_WORLD.Get_rank()", block=True)
+    assert world.view().pull("_r", block=True) == [0, 1, 2, 3]
+    assert sorted(world.client.ids) == [0, 1, 2, 3]
+
+
+def test_namespace_is_predefined(world):
+    out = world.view().execute(
+        "_check = (type(MPI).__name__, MPI.__name__, comm is MPI.COMM_WORLD, rank, size, np.__name__)",
+        block=True,
+    )
+    assert out is not None
+    checks = world.view().pull("_check", block=True)
+    assert [c[3] for c in checks] == [0, 1, 2, 3]
+    assert {(c[1], c[2], c[4], c[5]) for c in checks} == {("mpikernel.MPI", True, 4, "numpy")}
+
+
+def test_engines_report_their_pid_and_host(world):
+    pids = world.view().apply_sync(os.getpid)
+    assert pids == [world.engines[r].pid for r in range(4)]
+    assert all(e.local for e in world.engines.values())
+
+
+def test_a_four_rank_world_is_at_most_eight_processes(world):
+    procs = world.processes()
+    assert len(procs) <= 8, procs
+    for e in world.engines.values():
+        assert e.pid in procs
+
+
+def test_status_reports_each_rank(world):
+    rows = world.status()
+    assert [r["rank"] for r in rows] == [0, 1, 2, 3]
+    for row in rows:
+        assert row["alive"] and row["busy"] is False
+        assert row["rss"] > 10_000_000
+        assert row["pid"] == world.engines[row["rank"]].pid
+
+
+def test_where_shows_a_busy_rank_and_its_line(world):
+    ar = world.view([1]).execute("import time\nx = 1\ntime.sleep(1.5)\n", block=False)
+    try:
+        time.sleep(0.6)
+        where = world.where([0, 1])
+        assert where[0]["busy"] is False
+        assert where[1]["busy"] is True and where[1]["line"] == 3 and "sleep" in where[1]["code"]
+    finally:
+        ar.get(timeout=10)
+
+
+def test_interrupt_reaches_a_busy_rank_and_leaves_the_others(world):
+    ar = world.view().execute("import time\nif rank == 2:\n    time.sleep(30)\n", block=False)
+    time.sleep(0.8)
+    t0 = time.monotonic()
+    world.interrupt([2])
+    with pytest.raises(Exception) as info:
+        ar.get(timeout=10)
+    assert time.monotonic() - t0 < 5
+    assert "KeyboardInterrupt" in str(info.value)
+    assert world.needs_reset
+    assert world.reset_if_needed() is True
+    assert world.view().apply_sync(int) == [0, 0, 0, 0]
+
+
+def test_push_pull_scatter_gather(world):
+    world.push({"a": 5})
+    assert world.pull("a") == [5, 5, 5, 5]
+    world.scatter("part", list(range(10)))
+    assert world.pull("part", ranks=[0]) == [[0, 1, 2]]
+    assert world.gather("part") == list(range(10))
+
+
+def test_bad_requests_are_refused_clearly():
+    with pytest.raises(WorldError, match="at least 1 rank"):
+        World(0)
+    with pytest.raises(WorldError, match="not available yet"):
+        World(2, launcher="slurm")
+    with pytest.raises(WorldError, match="not running"):
+        World(2).view()
+
+
+def test_stop_leaves_nothing_behind():
+    w = World(2).start()
+    pids = w.processes()
+    assert len(pids) >= 4
+    w.stop()
+    assert wait_all_gone(pids, 5) == []
+    assert not w.running
+
+
+OWNER = textwrap.dedent(
+    """
+    import sys, time
+    from mpikernel.cluster import World
+    w = World(2).start()
+    print(" ".join(map(str, w.processes())), flush=True)
+    time.sleep(120)
+    """
+)
+
+
+def test_sigkill_of_the_owner_leaves_nothing_within_5_seconds():
+    owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    pids = []
+    try:
+        line = owner.stdout.readline()
+        pids = [int(p) for p in line.split()]
+        assert len(pids) >= 4, line
+        assert all(alive(p) for p in pids)
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait(5)
+        t0 = time.monotonic()
+        left = wait_all_gone(pids, 5)
+        assert left == [], f"still running {time.monotonic() - t0:.1f} s after SIGKILL: {left}"
+    finally:
+        kill_all([owner.pid] + pids)
+        owner.wait(5)

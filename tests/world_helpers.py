@@ -1,0 +1,39 @@
+"""Helpers shared by the world/magics/kernel tests: process checks that never go by name."""
+
+import os
+import time
+
+
+def alive(pid):
+    """True while `pid` runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_all_gone(pids, timeout):
+    """The pids still alive after waiting up to `timeout` seconds (empty list: all gone)."""
+    until = time.monotonic() + timeout
+    left = [p for p in pids if alive(p)]
+    while left and time.monotonic() < until:
+        time.sleep(0.05)
+        left = [p for p in left if alive(p)]
+    return left
+
+
+def kill_all(pids):
+    import signal
+
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
