@@ -14,7 +14,11 @@ from mpikernel import launcher
 
 
 class LaunchError(RuntimeError):
-    """A benchmark program failed or timed out; carries what it printed for the report."""
+    """A benchmark program failed or timed out; `records` holds what it measured before."""
+
+    def __init__(self, message, records=()):
+        super().__init__(message)
+        self.records = list(records)
 
 
 def mpi_env(extra=None):
@@ -38,7 +42,8 @@ def run_ranks(n, argv, timeout, env=None):
         kill_group(proc)
         out, err = proc.communicate()
         raise LaunchError(
-            f"timed out after {timeout:.0f}s: {' '.join(cmd)}\n{tail(out)}\n{tail(err)}"
+            f"timed out after {timeout:.0f}s: {' '.join(cmd)}\n{tail(out)}\n{tail(err)}",
+            parse_records(out),
         ) from None
     finally:
         kill_group(proc)
@@ -46,7 +51,8 @@ def run_ranks(n, argv, timeout, env=None):
     if proc.returncode != 0:
         raise LaunchError(
             f"exit status {proc.returncode} after {time.monotonic() - t0:.1f}s: {' '.join(cmd)}\n"
-            f"{tail(out)}\n{tail(err)}"
+            f"{tail(out)}\n{tail(err)}",
+            records,
         )
     return records
 

@@ -42,7 +42,7 @@ TARGETS = [
     Target("cold start to first cell result", "cold_start", "ipyparallel", "cold_start", "time", 0.35),
     Target("cell round trip: print(rank)", "cell_print", "ipyparallel", "cell_print", "time", 1.0),
     Target("cell round trip: allreduce", "cell_allreduce", "ipyparallel", "cell_allreduce", "time", 1.0),
-    Target("push then pull of numpy data, all ranks (throughput)", "push_pull", "ipyparallel", "push_pull", "rate", 2.0),
+    Target("push then pull of one numpy array, all ranks (data moved / time)", "push_pull", "ipyparallel", "push_pull", "rate", 2.0),
     Target("interrupt a cell hung in a collective, until the next cell ran", "interrupt", "ipyparallel", "interrupt", "interrupt", 1.0),
 ]
 
@@ -158,8 +158,9 @@ def evaluate(res):
             continue
         nbytes = 0
         if t.kind == "rate":
+            # data moved: the array to every rank and back from every rank
             m = res["meta"].get("mpikernel", {}).get(t.ours) or res["meta"].get(t.anchor_impl, {}).get(t.anchor)
-            nbytes = m[0]["nbytes"] if m else 0
+            nbytes = 2 * m[0]["nbytes"] * m[0]["ranks"] if m else 0
         vals = {}
         for impl, key in (("mpikernel", t.ours), (t.anchor_impl, t.anchor)):
             v = res["samples"].get(impl, {}).get(key)
