@@ -42,8 +42,9 @@ def run_binding(args):
         f"- command: `{args.command_line}` (git {report.git_revision() or '?'})",
         f"- machine: {report.machine_text(m)}, at end {os.getloadavg()[0]:.2f}",
         f"- libmpi: {'same library for all' if same else '**NOT the same library**'} ({libs})",
-        "- values: median ±half the interquartile range over all samples; ratio = median(ours) / "
-        "median(anchor) of the quantity shown (time or throughput)",
+        "- values: median ±half the interquartile range over all samples; ratio = ours / anchor "
+        "of the quantity shown (time or throughput), computed per round from the round's medians; "
+        "the table gives the median over rounds and (in brackets) the lowest and highest round",
         "",
         report.table(rows),
     ]
@@ -54,7 +55,8 @@ def run_binding(args):
             "results": res.to_json(),
             "rows": [{"label": r.target.label, "anchor_impl": r.target.anchor_impl,
                       "target": r.target.target_text, "anchor": r.anchor, "ours": r.ours,
-                      "ratio": r.ratio, "met": r.met, "note": r.note} for r in rows]}
+                      "ratio": r.ratio, "round_ratios": r.round_ratios, "met": r.met,
+                      "note": r.note} for r in rows]}
     return text, data
 
 

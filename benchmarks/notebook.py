@@ -113,12 +113,15 @@ def run(mode="quick", rounds=None, impls=IMPLS, log=print):
     meta = {i: {} for i in impls}
     errors = {i: [] for i in impls}
     scaling = {i: {} for i in impls}
+    by_round = {i: {} for i in impls}
 
-    def add(impl, records, ranks):
+    def add(impl, records, ranks, round_=None):
         for rec in records:
             key = rec["case"]
             if ranks == p["ranks"]:
                 samples[impl].setdefault(key, []).extend(rec["samples"])
+                if round_ is not None:
+                    by_round[impl].setdefault(key, {}).setdefault(str(round_), []).extend(rec["samples"])
                 meta[impl].setdefault(key, []).append(
                     {k: v for k, v in rec.items() if k not in ("case", "samples", "unit")})
             if key in ("cold_start", "cell_print"):
@@ -130,7 +133,7 @@ def run(mode="quick", rounds=None, impls=IMPLS, log=print):
             log(f"[round {r + 1}/{rounds}] {impl} on {p['ranks']} ranks")
             t0 = time.monotonic()
             records, err = launch(impl, p["ranks"], p["cases"], p["timeout"], log)
-            add(impl, records, p["ranks"])
+            add(impl, records, p["ranks"], r)
             if err:
                 errors[impl].append(err)
             else:
@@ -145,7 +148,7 @@ def run(mode="quick", rounds=None, impls=IMPLS, log=print):
             if err:
                 errors[impl].append(err)
     return {"mode": mode, "ranks": p["ranks"], "samples": samples, "meta": meta,
-            "errors": errors, "scaling": scaling}
+            "errors": errors, "scaling": scaling, "by_round": by_round}
 
 
 def evaluate(res):
@@ -169,11 +172,25 @@ def evaluate(res):
             vals[impl] = summary(v) if v else None
         so, sa = vals["mpikernel"], vals[t.anchor_impl]
         ratio = met = None
+        ratios = paired_ratios(res, t, nbytes)
         if so and sa:
-            ratio = so["median"] / sa["median"]
+            ratio = summary(ratios)["median"] if ratios else so["median"] / sa["median"]
             met = ratio <= t.bound if t.kind == "time" else ratio >= t.bound
-        rows.append(Row(t, sa, so, ratio, met))
+        rows.append(Row(t, sa, so, ratio, met, round_ratios=ratios))
     return rows
+
+
+def paired_ratios(res, t, nbytes):
+    """ours/anchor per round, from each round's medians (see binding.paired_ratios)."""
+    o_rounds = res.get("by_round", {}).get("mpikernel", {}).get(t.ours, {})
+    a_rounds = res.get("by_round", {}).get(t.anchor_impl, {}).get(t.anchor, {})
+    ratios = []
+    for r in sorted(set(o_rounds) & set(a_rounds), key=int):
+        if not (o_rounds[r] and a_rounds[r]):
+            continue
+        o, a = summary(o_rounds[r])["median"], summary(a_rounds[r])["median"]
+        ratios.append(a / o if t.kind == "rate" else o / a)
+    return ratios
 
 
 def evaluate_interrupt(res, t):
@@ -260,7 +277,8 @@ def main(args, log=print):
         "",
         f"- command: `{args.command_line}` (git {report.git_revision() or '?'})",
         f"- machine: {report.machine_text(m)}, at end {os.getloadavg()[0]:.2f}",
-        "- values: median ±half the interquartile range; ratio = median(ours) / median(anchor)",
+        "- values: median ±half the interquartile range; ratio = ours / anchor per round (from the "
+        "round's medians), median over rounds, lowest–highest round in brackets",
         "",
         text_rows,
     ]

@@ -50,6 +50,9 @@ def fmt_anchor(row):
 def fmt_ratio(row):
     if row.ratio is None:
         return "—"
+    rr = getattr(row, "round_ratios", None) or []
+    if len(rr) > 1:
+        return f"{row.ratio:.2f}× ({min(rr):.2f}–{max(rr):.2f})"
     return f"{row.ratio:.2f}×"
 
 
