@@ -32,7 +32,8 @@ def run_binding(args):
 
     m = report.machine()
     t0 = time.monotonic()
-    res = binding.run("quick" if args.quick else "full", rounds=args.rounds, log=log)
+    res = binding.run("quick" if args.quick else "full", rounds=args.rounds, log=log,
+                      interleaved=args.interleaved)
     rows = binding.evaluate(res)
     same, libs = binding.same_library(res)
     errors = {impl: errs for impl, errs in res.errors.items() if errs}
@@ -64,7 +65,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("suite", choices=["binding", "notebook"])
     parser.add_argument("--quick", action="store_true", help="seconds, few repetitions (CI)")
-    parser.add_argument("--rounds", type=int, help="override the number of interleaved rounds")
+    parser.add_argument("--rounds", type=int, help="override the number of rounds")
+    parser.add_argument("--interleaved", action="store_true",
+                        help="binding: alternate C, mpi4py and mpikernel samples inside one run "
+                             "(robust on a busy machine) instead of one process per side")
     parser.add_argument("--json", type=Path, help="write raw samples and the table rows here")
     parser.add_argument("--markdown", type=Path, help="write the markdown report here")
     parser.add_argument("--quiet-load", type=float, metavar="L",

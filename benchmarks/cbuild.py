@@ -45,20 +45,22 @@ def cache_dir():
     return Path(base) / "mpikernel-bench"
 
 
-def compile_program(name, mpicc=None, directory=None):
-    """Path of the executable built from benchmarks/c/<name>.c (built if not cached)."""
+def compile_program(name, mpicc=None, directory=None, shared=False):
+    """Path of the executable (or, with shared=True, the .so) built from benchmarks/c/<name>.c."""
     mpicc = mpicc or find_mpicc()
     source = C_DIR / f"{name}.c"
     show = subprocess.run([mpicc, "-show"], capture_output=True, text=True, timeout=30).stdout
     key = hashlib.sha256(source.read_bytes() + mpicc.encode() + show.encode()).hexdigest()[:16]
     out_dir = Path(directory) if directory else cache_dir() / key
-    exe = out_dir / name
+    exe = out_dir / (f"lib{name}.so" if shared else name)
     if exe.is_file():
         return exe
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".{name}.{os.getpid()}"
+    flags = ["-shared", "-fPIC"] if shared else []
     proc = subprocess.run(
-        [mpicc, "-O2", "-o", str(tmp), str(source)], capture_output=True, text=True, timeout=120
+        [mpicc, "-O2", *flags, "-o", str(tmp), str(source)], capture_output=True, text=True,
+        timeout=120,
     )
     if proc.returncode != 0:
         raise BuildError(f"{mpicc} failed on {source}:\n{proc.stderr.strip()}")
