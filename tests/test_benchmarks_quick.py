@@ -122,3 +122,29 @@ def test_quick_mode_runs_end_to_end(tmp_path):
         if row["ratio"] is not None:
             assert math.isfinite(row["ratio"]) and row["ratio"] > 0, row
     assert "| benchmark |" in stdout
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(60)
+def test_interleaved_program_pairs_samples(tmp_path):
+    """The interleaved program gives every impl the same number of samples per case, taken in
+    the same repetitions, from one libmpi (C through ctypes, mpi4py, mpikernel)."""
+    pytest.importorskip("mpi4py")
+    from benchmarks import cbuild
+    from benchmarks.launch import run_ranks
+
+    kernels = cbuild.compile_program("kernels", shared=True, directory=tmp_path)
+    cases = [["pingpong", {"sizes": [[8, 50]], "warmup": 5, "reps": 3}],
+             ["pickle_small", {"iters": 20, "warmup": 2, "reps": 3}]]
+    argv = [sys.executable, str(binding.INTERLEAVED), "--kernels", str(kernels),
+            "--config", json.dumps({"cases": cases})]
+    records = run_ranks(2, argv, timeout=45)
+    res = binding.Results("test")
+    res.add("all", records, 0)
+    assert res.samples["c"]["pingpong:8"] and len(res.samples["c"]["pingpong:8"]) == 3
+    assert len(res.samples["mpi4py"]["pingpong:8"]) == len(res.samples["mpikernel"]["pingpong:8"]) == 3
+    assert "pickle_small" not in res.samples["c"]
+    assert sorted(res.by_round["mpikernel"]["pickle_small"]) == ["0.0", "0.1", "0.2"]
+    assert all(0 < x < 1 for x in res.samples["mpikernel"]["pingpong:8"])
+    ok, libs = binding.same_library(res)
+    assert ok, libs
