@@ -304,6 +304,7 @@ cdef class Comm:
 
     def sendrecv(self, sendobj, int dest, int sendtag=0, recvbuf=None,
                  int source=MPI_ANY_SOURCE, int recvtag=MPI_ANY_TAG, Status status=None):
+        check_comm(self)
         check_source(self, source, b"sendrecv")
         check_recv_tag(recvtag, b"sendrecv")
         cdef Request r = _isend_obj(self, sendobj, dest, sendtag, False)
@@ -644,7 +645,7 @@ cdef class Cartcomm(Intracomm):
         cdef int *d = <int *>malloc(3 * (n or 1) * sizeof(int))
         try:
             CHKERR(MPI_Cart_get(self.ob_mpi, n, d, d + n, d + 2 * n))
-            return ([d[i] for i in range(n)], [bool(d[n + i]) for i in range(n)],
+            return ([d[i] for i in range(n)], [d[n + i] for i in range(n)],
                     [d[2 * n + i] for i in range(n)])
         finally:
             free(d)
@@ -937,6 +938,7 @@ cdef object _recv_obj(Comm comm, int source, int tag, Status status):
     p.matched = 1
     p.message = MPI_MESSAGE_NULL
     wait_until(poll_probe, &p, b"recv", source, tag, 0, comm)
+    p.status.MPI_ERROR = MPI_SUCCESS
     CHKERR(MPI_Get_count(&p.status, MPI_BYTE, &count))
     data = new_bytes(count)
     CHKERR(MPI_Imrecv(PyBytes_AS_STRING(data), count, MPI_BYTE, &p.message, &req))

@@ -124,7 +124,7 @@ def _finalize_at_exit():
         # never come: finalize (the launcher counts a rank that skips it as failed), but do
         # not let the process hang at exit for it.
         import threading
-        t = threading.Timer(_FINALIZE_GRACE, _os._exit, (0,))
+        t = threading.Timer(_FINALIZE_GRACE, _os._exit, (_exit_status[0],))
         t.daemon = True
         t.start()
     with nogil:
@@ -132,6 +132,16 @@ def _finalize_at_exit():
 
 
 _FINALIZE_GRACE = 5.0
+_exit_status = [0]     # what the interpreter will exit with, as far as we can tell
+
+
+def _remember_failure(exc_type, exc, tb, _previous=__import__("sys").excepthook):
+    """sys.excepthook: an uncaught exception means the process fails (130 for Ctrl-C)."""
+    _exit_status[0] = 130 if issubclass(exc_type, KeyboardInterrupt) else 1
+    _previous(exc_type, exc, tb)
+
+
+__import__("sys").excepthook = _remember_failure
 
 
 def Init():
@@ -224,5 +234,53 @@ def Get_error_class(int errorcode):
     return cls
 
 
+# (variable a launcher sets to the job size, that launcher)
+_LAUNCHER_SIZE_VARS = (("OMPI_COMM_WORLD_SIZE", "Open MPI's mpiexec"),
+                       ("PMI_SIZE", "an MPICH-style (PMI) mpiexec or srun"),
+                       ("PMIX_SIZE", "a PMIx launcher (Open MPI's mpiexec, srun --mpi=pmix)"))
+
+
+def _launcher_error(who, ranks):
+    import mpikernel._libmpi as _lib
+    cfg = _lib.build_config()
+    built = f"{cfg.get('vendor', 'an MPI')} {cfg.get('version', '')}".strip()
+    return RuntimeError(
+        f"mpikernel.MPI was built against {built} but this process was started by {who}"
+        + (f" for {ranks} ranks, so every rank would be rank 0 of 1" if ranks else "")
+        + f"; launch with the mpiexec of {built} (`python -m mpikernel info` shows it) or "
+        "rebuild against the other MPI: `MPICC=/path/to/mpicc pip install --no-cache-dir "
+        "--force-reinstall mpikernel`."
+    )
+
+
+def _check_launcher_before_init():
+    """Each MPI aborts inside MPI_Init when started by the other's launcher: say why first."""
+    if _os.environ.get("MPIKERNEL_SKIP_LAUNCHER_CHECK"):
+        return
+    import mpikernel._libmpi as _lib
+    env = _os.environ
+    vendor = _lib.build_config().get("vendor")
+    pmix = "OMPI_COMM_WORLD_SIZE" in env or "PMIX_RANK" in env
+    if vendor == "MPICH" and "PMI_RANK" not in env and pmix:
+        size = env.get("OMPI_COMM_WORLD_SIZE") or env.get("PMIX_SIZE") or ""
+        raise _launcher_error("a PMIx launcher (Open MPI's mpiexec, or srun --mpi=pmix)", size)
+    if vendor == "Open MPI" and "PMI_RANK" in env and not pmix:
+        raise _launcher_error("an MPICH-style (PMI) mpiexec", env.get("PMI_SIZE", ""))
+
+
+def _check_launcher():
+    """The classic mix-up: started by another MPI's mpiexec, every rank is rank 0 of 1."""
+    if _os.environ.get("MPIKERNEL_SKIP_LAUNCHER_CHECK"):
+        return
+    if COMM_WORLD.Get_size() != 1:
+        return
+    for var, who in _LAUNCHER_SIZE_VARS:
+        value = _os.environ.get(var, "")
+        if value.isdigit() and int(value) > 1:
+            raise _launcher_error(who, value)
+
+
+_check_launcher_before_init()
 _startup()
 _atexit.register(_finalize_at_exit)
+_check_launcher()

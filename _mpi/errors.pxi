@@ -76,6 +76,9 @@ class MPIException(RuntimeError):
         return self.ob_mpi if 0 <= self.ob_mpi <= MPI_ERR_LASTCODE else MPI_ERR_UNKNOWN
 
     def Get_error_string(self):
+        """MPI's own string for the error code (str(exc) may say more)."""
+        if _initialized_ok():
+            return error_string(self.ob_mpi)
         return str(self)
 
     error_code = property(Get_error_code)

@@ -135,6 +135,8 @@ cdef extern from "mpi.h" nogil:
     MPI_Datatype MPI_C_DOUBLE_COMPLEX
     MPI_Datatype MPI_C_LONG_DOUBLE_COMPLEX
     MPI_Datatype MPI_AINT
+    MPI_Datatype MPI_OFFSET
+    MPI_Datatype MPI_COUNT
     MPI_Datatype MPI_FLOAT_INT
     MPI_Datatype MPI_DOUBLE_INT
     MPI_Datatype MPI_LONG_INT

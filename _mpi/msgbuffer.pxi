@@ -66,7 +66,8 @@ cdef _Buf _export(object obj, bint writable, const char *what):
     try:
         PyObject_GetBuffer(obj, &b.view, flags)
     except (BufferError, ValueError) as exc:
-        if writable and "writ" in str(exc).lower():
+        text = str(exc).lower()
+        if writable and ("writ" in text or "read-only" in text or "readonly" in text):
             raise BufferError(
                 f"{what.decode()}: MPI writes into this buffer, so it must be writable; "
                 f"got a read-only {type(obj).__name__} (use a bytearray or a numpy array)"

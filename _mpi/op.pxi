@@ -64,13 +64,13 @@ def _op_prod(x, y):
     return x * y
 
 def _op_land(x, y):
-    return x and y
+    return bool(x) and bool(y)
 
 def _op_lor(x, y):
-    return x or y
+    return bool(x) or bool(y)
 
 def _op_lxor(x, y):
-    return (x or y) and not (x and y)
+    return bool(x) != bool(y)
 
 def _op_band(x, y):
     return x & y
@@ -85,18 +85,18 @@ def _op_maxloc(x, y):
     u, i = x
     v, j = y
     if u > v:
-        return x
+        return (u, i)
     if v > u:
-        return y
+        return (v, j)
     return (u, i if i < j else j)
 
 def _op_minloc(x, y):
     u, i = x
     v, j = y
     if u < v:
-        return x
+        return (u, i)
     if v < u:
-        return y
+        return (v, j)
     return (u, i if i < j else j)
 
 def _op_replace(x, y):

@@ -51,6 +51,19 @@ cdef class Request:
     def __repr__(self):
         return f"<mpikernel.MPI.Request {'active' if self else 'null'}>"
 
+    def __eq__(self, other):
+        """Like mpi4py: every completed (inactive) request equals MPI.REQUEST_NULL."""
+        if not isinstance(other, Request):
+            return NotImplemented
+        if self is other:
+            return True
+        if not self and not other:
+            return True
+        return self.ob_mpi != MPI_REQUEST_NULL and self.ob_mpi == (<Request>other).ob_mpi
+
+    def __hash__(self):
+        return 0 if not self else id(self)
+
     @property
     def handle(self):
         return <intptr_t>self.ob_mpi
@@ -84,6 +97,7 @@ cdef class Request:
                                &self.message, &self.status))
             if not flag:
                 return 0
+            self.status.MPI_ERROR = MPI_SUCCESS
             CHKERR(MPI_Get_count(&self.status, MPI_BYTE, &count))
             self.data = new_bytes(count)
             CHKERR(MPI_Imrecv(PyBytes_AS_STRING(self.data), count, MPI_BYTE,
@@ -364,6 +378,7 @@ cdef int _wait_list(list reqs, int any) except? -2:
     """Wait for all (or any) of a list of Requests. Returns the index for `any`."""
     cdef Py_ssize_t i, n = len(reqs), k = 0, total = 0
     cdef MPI_Request *handles
+    cdef MPI_Status *sts = NULL
     cdef Request r
     cdef bint plain = not any
     cdef _ObjPoll p
@@ -380,7 +395,10 @@ cdef int _wait_list(list reqs, int any) except? -2:
                 (<Request>reqs[i])._progress()
             return 0
         handles = <MPI_Request *>malloc(total * sizeof(MPI_Request))
-        if handles == NULL:
+        sts = <MPI_Status *>malloc(total * sizeof(MPI_Status))
+        if handles == NULL or sts == NULL:
+            free(handles)
+            free(sts)
             raise MemoryError()
         try:
             if n == 1 and (<Request>reqs[0]).n_more == 0:
@@ -397,12 +415,19 @@ cdef int _wait_list(list reqs, int any) except? -2:
                 memcpy(&handles[k], r.more, r.n_more * sizeof(MPI_Request))
                 k += r.n_more
             try:
-                wait_requests(<int>total, handles, MPI_STATUSES_IGNORE, b"Waitall",
+                wait_requests(<int>total, handles, sts, b"Waitall",
                               MPI_PROC_NULL, 0, 0, None, False, list(reqs))
             except BaseException:
                 for i in range(n):
                     (<Request>reqs[i])._finish()
                 raise
+            k = 0
+            for i in range(n):
+                r = <Request>reqs[i]
+                if r.ob_mpi != MPI_REQUEST_NULL:
+                    memcpy(&r.status, &sts[k], sizeof(MPI_Status))
+                    k += 1
+                k += r.n_more
             for i in range(n):
                 r = <Request>reqs[i]
                 r.ob_mpi = MPI_REQUEST_NULL
@@ -411,6 +436,7 @@ cdef int _wait_list(list reqs, int any) except? -2:
                 r._finish()
         finally:
             free(handles)
+            free(sts)
         return 0
     p.reqs = <void *>reqs
     p.any = any

@@ -270,6 +270,8 @@ C_LONG_DOUBLE_COMPLEX: Datatype
 COMPLEX: Datatype
 DOUBLE_COMPLEX: Datatype
 AINT: Datatype
+OFFSET: Datatype
+COUNT: Datatype
 FLOAT_INT: Datatype
 DOUBLE_INT: Datatype
 LONG_INT: Datatype

@@ -8,6 +8,8 @@ mismatch is named in one sentence with the fix.
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from . import _libmpi, launcher
 
@@ -15,10 +17,13 @@ from . import _libmpi, launcher
 def _loaded_library():
     """MPI.Get_library_version() from a fresh process (importing MPI initialises it)."""
     code = "from mpikernel import MPI; print(MPI.Get_library_version().strip())"
-    env = dict(os.environ)
+    # the package's parent directory first on sys.path: this same mpikernel, whatever the cwd
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1])] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     try:
         out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env,
+            cwd=tempfile.gettempdir(),
         )
     except subprocess.TimeoutExpired:
         return None, "importing mpikernel.MPI did not finish within 60 s"

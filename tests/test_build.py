@@ -55,9 +55,11 @@ def test_launcher_rejects_zero_ranks():
         launcher.mpiexec_command(0)
 
 
-def test_info_reports_build_library_and_launcher():
+def test_info_reports_build_library_and_launcher(tmp_path):
+    # cwd elsewhere: `-m` would otherwise import the source tree, not the installed package
     out = subprocess.run(
-        [sys.executable, "-m", "mpikernel", "info"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "mpikernel", "info"], capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout
@@ -106,3 +108,21 @@ def test_broken_mpicc_fails_the_build_with_one_clear_message(tmp_path):
     assert out.returncode != 0
     assert "mpikernel build failed: MPICC='/nonexistent/mpicc' is not an executable" in out.stderr
     assert "unset it to use the mpich wheel" in out.stderr
+
+
+def test_started_by_another_mpis_launcher_is_a_clear_error(tmp_path):
+    """Built against one MPI, started by the other's mpiexec: one sentence, no hang."""
+    vendor = _libmpi.build_config()["vendor"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI", "OMPI_", "PMIX"))}
+    if vendor == "MPICH":   # what Open MPI's mpiexec (PMIx) sets
+        env.update(OMPI_COMM_WORLD_SIZE="4", PMIX_RANK="0", PMIX_SIZE="4")
+    else:                   # what MPICH's hydra would set, minus its PMI socket
+        env.update(PMI_SIZE="4", PMI_RANK="0")
+    out = subprocess.run(
+        [sys.executable, "-c", "from mpikernel import MPI"], env=env,
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert f"built against {vendor}" in last
+    assert "--force-reinstall" in last and "mpikernel info" in last
