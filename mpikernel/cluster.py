@@ -173,6 +173,8 @@ class World:
                 env=self._engine_env(),
             )
             log.close()
+            from ipyparallel import Client  # (slow import: overlaps with the processes starting)
+
             until = t0 + timeout
             say(f"starting {self.n} MPI ranks…")
             while len(self._control.hellos) < self.n:
@@ -190,8 +192,7 @@ class World:
                 if time.monotonic() > until:
                     raise WorldError(self._failure("the controller did not start"))
                 time.sleep(0.05)
-            from ipyparallel import Client
-
+            say("controller ready…")
             self.client = Client(str(client_json), timeout=max(1.0, until - time.monotonic()))
             seen = -1
             while len(self.client.ids) < self.n:
@@ -283,11 +284,8 @@ class World:
     def require_running(self):
         if not self.running or self.client is None:
             raise WorldError("the MPI world is not running; start it with %mpi_start")
-        if self._mpiexec.poll() is not None:
-            raise WorldError(
-                f"the MPI ranks are gone (mpiexec exited with code {self._mpiexec.returncode}); "
-                "start a new world with %mpi_restart"
-            )
+        if self.lost():
+            raise WorldError(self.lost())
 
     def view(self, ranks=None):
         """ipyparallel DirectView on `ranks` (default: all)."""
@@ -303,19 +301,32 @@ class World:
         return {r: (m or {}).get("status") for r, m in replies.items()}
 
     def interrupt(self, ranks=None):
-        """SIGINT to the engines of `ranks` (default all), straight to their pids; remote ones via their agent."""
+        """Raise KeyboardInterrupt in the cells running on `ranks` (default all); returns the ranks signalled.
+
+        Each rank's agent checks that a user cell is running and sends SIGINT to its own process,
+        so the signal cannot land in ipyparallel's code between two cells (where it would end the
+        engine). A rank whose agent does not answer within 0.5 s (its interpreter is held by a
+        long call) gets SIGINT straight to its pid, as it is certainly busy; that is also the
+        measured way that works (a SIGINT to mpiexec does not reach the ranks).
+        """
         self.require_running()
         ranks = list(range(self.n)) if ranks is None else list(ranks)
-        remote = []
-        for r in ranks:
-            e = self.engines.get(r)
-            if e is not None and e.local:
-                _kill(e.pid, signal.SIGINT)
-            else:
-                remote.append(r)
-        if remote:
-            self._control.request(remote, "interrupt", timeout=1.0)
         self.needs_reset = True
+        replies = self._control.request(ranks, "interrupt", timeout=0.5)
+        signalled = [r for r, m in replies.items() if m and m.get("sent")]
+        for r, m in replies.items():
+            e = self.engines.get(r)
+            if m is None and e is not None and e.local:
+                _kill(e.pid, signal.SIGINT)
+                signalled.append(r)
+        return sorted(signalled)
+
+    def lost(self):
+        """None while the MPI job runs; else a sentence saying that it ended."""
+        if self._mpiexec is None or self._mpiexec.poll() is None:
+            return None
+        return (f"the MPI job ended (mpiexec exited with code {self._mpiexec.returncode}); "
+                "start a new world with %mpi_restart")
 
     def reset_if_needed(self, timeout=10.0):
         """After an interrupt: every rank re-creates COMM_WORLD from the pristine communicator."""

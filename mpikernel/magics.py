@@ -16,7 +16,6 @@ reachable as `world()`; the MPI kernel runs every cell through `run_cell_on_rank
 from __future__ import annotations
 
 import re
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .cluster import World, WorldError
+from .launcher import LauncherError
 from .output import parse_ranks
 from .runner import CellOptions, CellResult, RanksError, RanksInterrupted, run_cell
 
@@ -57,6 +57,8 @@ def world() -> World:
 def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None) -> World:
     """Start this process's world (UsageError if one runs already or the request is impossible)."""
     global _WORLD
+    if current_world() is not None and current_world().lost():
+        stop_world()  # its MPI job ended (a rank died): clean up and start afresh
     if current_world() is not None:
         raise UsageError(
             f"an MPI world with {_WORLD.n} ranks is already running; use %mpi_restart, "
@@ -68,6 +70,12 @@ def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None)
     if launcher == "slurm":
         raise UsageError("the slurm launcher is not available yet; use --launcher mpiexec (the default)")
     if hostfile is not None:
+        others = [h for h in read_hostfile(hostfile) if not _is_this_machine(h)]
+        if others:
+            raise UsageError(
+                f"the hostfile {hostfile} names other machines ({', '.join(others)}); ranks on other "
+                "machines are not supported yet (the controller listens on this machine only)"
+            )
         slots = hostfile_slots(hostfile)
         if n > slots:
             raise UsageError(f"the hostfile {hostfile} allows {slots} rank{'s' if slots != 1 else ''}, not {n}; "
@@ -75,7 +83,7 @@ def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None)
     w = World(n=n, hostfile=hostfile, env=dict(env or {}), launcher=launcher)
     try:
         w.start(progress=progress)
-    except WorldError as e:
+    except (WorldError, LauncherError) as e:
         raise UsageError(f"the MPI world did not start: {e}") from None
     _WORLD = w
     return w
@@ -119,11 +127,22 @@ def run_cell_on_ranks(code: str, options: CellOptions | str | None = None, shell
         if bad:
             raise UsageError(f"rank {bad[0]} does not exist: this world has {w.n} ranks (0-{w.n - 1})")
     if options.cell_label is None and shell is not None:
-        options.cell_label = str(getattr(shell, "execution_count", "") or "") or None
+        options.cell_label = _cell_number(shell)
     try:
         return run_cell(w, code, options)
     except WorldError as e:
         raise UsageError(str(e)) from None
+
+
+def _cell_number(shell) -> str | None:
+    """The In[n] number of the cell running now (shell.execution_count is ahead by one in ipykernel 7)."""
+    try:
+        n = len(shell.history_manager.input_hist_raw) - 1
+    except AttributeError:
+        n = 0
+    if n < 1:
+        n = getattr(shell, "execution_count", 0) or 0
+    return str(n) if n else None
 
 
 # ------------------------------------------------------------------------------- parsing
@@ -153,21 +172,36 @@ def parse_env(items) -> dict:
     return env
 
 
-def hostfile_slots(path) -> int:
-    """Ranks a hostfile allows: MPICH `host[:n]` or Open MPI `host slots=n` lines; # comments."""
+def read_hostfile(path) -> dict[str, int]:
+    """{host: slots} of a hostfile: MPICH `host[:n]` or Open MPI `host slots=n` lines; # comments."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise UsageError(f"the hostfile {path} does not exist")
-    total = 0
+    hosts: dict[str, int] = {}
     for raw in p.read_text().splitlines():
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        m = re.search(r"slots\s*=\s*(\d+)", line) or re.fullmatch(r"[^\s:]+:(\d+)", line.split()[0])
-        total += int(m.group(1)) if m else 1
-    if total == 0:
+        first = line.split()[0]
+        m = re.search(r"slots\s*=\s*(\d+)", line) or re.fullmatch(r"[^\s:]+:(\d+)", first)
+        host = first.split(":")[0]
+        hosts[host] = hosts.get(host, 0) + (int(m.group(1)) if m else 1)
+    if not hosts:
         raise UsageError(f"the hostfile {path} names no hosts")
-    return total
+    return hosts
+
+
+def hostfile_slots(path) -> int:
+    """Ranks a hostfile allows (the sum of its slots)."""
+    return sum(read_hostfile(path).values())
+
+
+def _is_this_machine(host: str) -> bool:
+    import socket
+
+    names = {"localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn(),
+             socket.gethostname().split(".")[0]}
+    return host in names
 
 
 def _options_from_args(args, **overrides) -> CellOptions:
@@ -335,6 +369,9 @@ class MPIMagics(Magics):
         w = current_world()
         if w is None:
             print("no MPI world is running (start one with %mpi_start)")
+            return
+        if w.lost():
+            print(f"MPI world: {w.n} ranks, all gone: {w.lost()}")
             return
         try:
             rows = w.status()

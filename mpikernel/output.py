@@ -277,6 +277,10 @@ def describe_call(waiting: dict | None) -> str | None:
     if not waiting:
         return None
     call = str(waiting.get("call") or "an MPI call")
+    if call.lower() in ("wait", "test"):  # a request's wait: no communicator to name
+        return f"req.{call}()"
+    if call.lower() in ("waitall", "waitany", "waitsome", "testall", "testany"):
+        return f"MPI.Request.{call}()"
     comm = waiting.get("comm") or "COMM_WORLD"
     obj = "comm" if comm in ("COMM_WORLD", "MPI_COMM_WORLD", "comm") else str(comm)
     peer = waiting.get("peer")

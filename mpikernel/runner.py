@@ -21,6 +21,7 @@ in IPython and ipykernel through `_render_traceback_`.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -119,43 +120,42 @@ class Screen:
 
 
 class NotebookScreen(Screen):
-    """In a Jupyter kernel: live output in ONE display area that is updated, then emptied at the end."""
+    """In a Jupyter kernel: live output in ONE display area, updated at most 5 times a second and
+    emptied when the merged output is shown."""
 
     MAX_LINES = 40
+    MIN_INTERVAL = 0.2
 
     def __init__(self):
         self.lines: list[str] = []
         self.status = ""
         self.handle = None
+        self.dirty = False
         self._last = 0.0
 
     def live(self, rank, text):
-        for line in text.splitlines():
-            self.lines.append(f"[rank {rank}] {line}")
+        self.lines.extend(f"[rank {rank}] {line}" for line in text.splitlines())
         del self.lines[: -self.MAX_LINES]
-        self._refresh()
+        self.dirty = True
 
     def notice(self, text):
         self.status = text
-        self._refresh(force=True)
+        self.dirty = True
+        self.flush(force=True)
 
-    def _refresh(self, force=False):
+    def flush(self, force=False):
+        """Show what changed since the last update (called by the runner after each poll)."""
+        now = time.monotonic()
+        if not self.dirty or (not force and now - self._last < self.MIN_INTERVAL):
+            return
         from IPython.display import display
 
-        now = time.monotonic()
-        if not force and now - self._last < 0.2:
-            return
-        self._last = now
-        body = "\n".join(self.lines + ([self.status] if self.status else []))
-        bundle = {"text/plain": body}
+        self._last, self.dirty = now, False
+        bundle = {"text/plain": "\n".join(self.lines + ([self.status] if self.status else []))}
         if self.handle is None:
             self.handle = display(bundle, raw=True, display_id=True)
         else:
             self.handle.update(bundle, raw=True)
-
-    def flush(self):
-        if self.handle is not None or self.lines:
-            self._refresh(force=True)
 
     def end_live(self):
         if self.handle is not None:
@@ -244,6 +244,10 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     t0 = time.monotonic()
     ar = world.view(ranks).execute(_with_header(code, opts.header), block=False, silent=False)
     runs = {r: _RankRun(r, f) for r, f in zip(ar._targets, ar._children)}
+    wake = threading.Event()  # set when any rank's reply or output completes: no polling latency
+    for run in runs.values():
+        run.future.add_done_callback(lambda _f: wake.set())
+        run.future.output.add_done_callback(lambda _f: wake.set())
     result = CellResult(outputs=[])
     failed_at = None
     next_notice = t0 + opts.slow_notice
@@ -252,6 +256,7 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     live = False
     try:
         while True:
+            wake.clear()
             pending = [r for r, run in runs.items() if not run.done]
             now = time.monotonic()
             if not live and now - t0 >= opts.live_after:
@@ -259,6 +264,11 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
             if live:
                 _show_live(runs, screen)
             if not pending:
+                break
+            if world.lost():  # a rank died and took the MPI job with it: nobody will answer
+                result.reason = result.reason or "failed"
+                for r in pending:
+                    result.notes[r] = f"rank {r} was lost: {world.lost()}"
                 break
             failed = [r for r, run in runs.items() if run.done and run.failed is not None]
             if failed and failed_at is None:
@@ -271,12 +281,12 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
                 _stop_all(world, pending, stopped, result,
                           lambda r, where: f"rank {r} was {where} when the cell timed out after {opts.timeout:g} s")
                 break
-            if now >= next_notice:
+            if now >= next_notice and not world.lost():
                 next_notice = now + opts.slow_notice
                 where = world.where(pending, timeout=0.5)
                 live = True
                 screen.notice(f"still running after {now - t0:.0f} s: {out.busy_summary(where)}")
-            time.sleep(POLL)
+            wake.wait(POLL)
     except KeyboardInterrupt:
         result.reason = "interrupted"
         pending = [r for r, run in runs.items() if not run.done]
@@ -286,14 +296,25 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     result.elapsed = time.monotonic() - t0
     if live:
         _show_live(runs, screen)
-    if isinstance(screen, NotebookScreen):
-        screen.end_live()
+    screen.end_live()
     result.outputs = [runs[r].output() for r in sorted(runs)]
+    if any(o.error is not None and o.error.ename == "KeyboardInterrupt" for o in result.outputs):
+        world.needs_reset = True  # however it came, an interrupt may have left MPI calls pending
     for o in result.outputs:
         o.note = result.notes.get(o.rank)
+    _forget(world, ar)
     screen.show(out.merge_outputs(result.outputs, collapse=opts.collapse))
     _raise_for(result, opts)
     return result
+
+
+def _forget(world, ar):
+    """Drop the cell's outputs from ipyparallel's caches (they would pile up over a long session)."""
+    try:
+        if all(f.done() for f in ar._children):
+            world.client.purge_local_results(jobs=list(ar.msg_ids))
+    except Exception:
+        pass  # still outstanding (an unresponsive rank): keep them
 
 
 def _show_live(runs, screen):
@@ -306,14 +327,15 @@ def _show_live(runs, screen):
             if cut:
                 screen.live(r, new[:cut])
                 run.shown += cut
-    if hasattr(screen, "flush"):
-        screen.flush()
+    flush = getattr(screen, "flush", None)
+    if flush is not None:
+        flush()
 
 
 def _stop_blocked(world, pending, failed, stopped, result):
     """The grace rule: interrupt pending ranks that sit in a blocking MPI call after others failed."""
     candidates = [r for r in pending if r not in stopped]
-    if not candidates:
+    if not candidates or world.lost():
         return
     where = world.where(candidates, timeout=0.5)
     blocked = [r for r in candidates if where.get(r) and where[r].get("waiting")]
@@ -327,7 +349,7 @@ def _stop_blocked(world, pending, failed, stopped, result):
 
 def _stop_all(world, pending, stopped, result, note):
     candidates = [r for r in pending if r not in stopped]
-    if not candidates:
+    if not candidates or world.lost():
         return
     where = world.where(candidates, timeout=0.5)
     for r in candidates:

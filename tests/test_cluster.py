@@ -10,7 +10,7 @@ import time
 import pytest
 
 from mpikernel.cluster import World, WorldError
-from world_helpers import alive, kill_all, wait_all_gone
+from world_helpers import alive, kill_all, processes_owned_by, wait_all_gone
 
 pytestmark = pytest.mark.mpi
 
@@ -106,13 +106,34 @@ def test_bad_requests_are_refused_clearly():
         World(2).view()
 
 
-def test_stop_leaves_nothing_behind():
-    w = World(2).start()
+def test_env_and_hostfile_reach_mpiexec_and_stop_leaves_nothing_behind(tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("localhost:2\n")
+    w = World(2, env={"MPIKERNEL_TEST_SETTING": "42"}, hostfile=str(hosts)).start()
     pids = w.processes()
     assert len(pids) >= 4
+    w.view().execute("import os\n_v = os.environ.get('MPIKERNEL_TEST_SETTING')", block=True)
+    assert w.pull("_v") == ["42", "42"]
     w.stop()
     assert wait_all_gone(pids, 5) == []
     assert not w.running
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.0])
+def test_ctrl_c_during_start_leaves_nothing(delay):
+    import threading
+
+    w = World(4)
+    timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            w.start()
+    finally:
+        timer.cancel()
+        w.stop()
+    assert not w.running
+    assert wait_all_gone(processes_owned_by(os.getpid()), 5) == []
 
 
 OWNER = textwrap.dedent(

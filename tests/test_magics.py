@@ -78,11 +78,21 @@ def test_mpi_start_mistakes(shell, line, words):
     assert magics.current_world() is None
 
 
+def test_a_missing_mpiexec_is_a_usage_error(shell, monkeypatch):
+    monkeypatch.setenv("MPIKERNEL_MPIEXEC", "/nonexistent/mpiexec")
+    with pytest.raises(UsageError, match="did not start: MPIKERNEL_MPIEXEC='/nonexistent/mpiexec' is not an executable"):
+        shell.run_line_magic("mpi_start", "-n 2")
+    assert magics.current_world() is None
+
+
 def test_more_ranks_than_the_hostfile_allows(shell, tmp_path):
     hosts = tmp_path / "hosts"
     hosts.write_text("# two machines\nlocalhost:2\nlocalhost slots=1\n")
     assert magics.hostfile_slots(hosts) == 3
     with pytest.raises(UsageError, match="allows 3 ranks, not 4"):
+        shell.run_line_magic("mpi_start", f"-n 4 --hostfile {hosts}")
+    hosts.write_text("localhost:2\nnode17.example.org slots=8\n")
+    with pytest.raises(UsageError, match=r"names other machines \(node17.example.org\)"):
         shell.run_line_magic("mpi_start", f"-n 4 --hostfile {hosts}")
 
 
@@ -121,6 +131,8 @@ def test_partly_identical_and_selected_ranks(shell, world):
     assert cap.stdout == "[ranks 0,2]\n0\n[ranks 1,3]\n1\n"
     cap, _ = run(shell, "%%px_mpi --ranks 0,2-3\nprint('here')")
     assert cap.stdout == "[ranks 0,2-3]\nhere\n"
+    cap, _ = run(shell, "%px_mpi --ranks 1 --no-collapse print('one', rank)")
+    assert cap.stdout == "[rank 1]\none 1\n"
 
 
 def test_stderr_and_results(shell, world):
@@ -221,6 +233,18 @@ def test_ctrl_c_interrupts_the_ranks_and_the_next_allreduce_is_right(shell, worl
     assert err is None and cap.stdout == "[ranks 0-3]\n6\n"
 
 
+def test_a_stale_receive_from_an_interrupted_cell_does_not_swallow_new_messages(shell, world):
+    cell = ("%%px_mpi --timeout 1\nimport time\nif rank == 1:\n    stale = comm.irecv(source=0, tag=5)\n"
+            "if rank == 0:\n    time.sleep(60)\ncomm.barrier()")
+    _, err = run(shell, cell)
+    assert isinstance(err, RanksError)
+    cap, err = run(shell, "%%px_mpi --ranks 0,1\nif rank == 0:\n    comm.send('fresh', dest=1, tag=5)\n"
+                          "else:\n    print(comm.recv(source=0, tag=5))")
+    assert err is None and cap.stdout == "[rank 1]\nfresh\n"
+    cap, err = run(shell, "%px_mpi print(comm.allreduce(rank))")
+    assert err is None and cap.stdout == "[ranks 0-3]\n6\n"
+
+
 # --------------------------------------------------------------------- live output and notices
 
 
@@ -313,6 +337,18 @@ def test_entry_point_for_the_kernel(shell, world):
         with capture_output():
             magics.run_cell_on_ranks("1/0", magics.CellOptions(ranks=[0]))
     assert info.value._render_traceback_()[0] == "[rank 0] ZeroDivisionError: division by zero"
+
+
+def test_a_rank_that_dies_ends_the_cell_and_restart_recovers(shell, world):
+    t0 = time.monotonic()
+    _, err = run(shell, "%%px_mpi\nimport os\nif rank == 1:\n    os._exit(3)\ncomm.barrier()")
+    assert time.monotonic() - t0 < 15
+    assert isinstance(err, RanksError)
+    assert "the MPI job ended" in traceback_text(err)
+    _, err = run(shell, "%px_mpi print(rank)")
+    assert isinstance(err, UsageError) and "%mpi_restart" in str(err)
+    cap, err = run(shell, "%mpi_status")
+    assert err is None and "all gone: the MPI job ended" in cap.stdout
 
 
 def test_restart_gives_fresh_processes(shell, world):

@@ -189,6 +189,8 @@ def test_traceback_normalization():
         ({"call": "recv", "peer": "ANY_SOURCE", "tag": "ANY_TAG", "comm": "MPI_COMM_WORLD"},
          "comm.recv(source=MPI.ANY_SOURCE)"),
         ({"call": "Allreduce", "comm": "row_comm"}, "row_comm.Allreduce()"),
+        ({"call": "Wait", "peer": None, "comm": None}, "req.Wait()"),
+        ({"call": "Waitall", "peer": None, "comm": None}, "MPI.Request.Waitall()"),
         ({"call": "recv", "peer": "ANY_SOURCE", "comm": "COMM_WORLD"}, "comm.recv(source=MPI.ANY_SOURCE)"),
     ],
 )

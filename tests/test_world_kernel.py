@@ -11,7 +11,11 @@ from jupyter_client.manager import start_new_kernel
 from mpikernel.output import strip_ansi
 from world_helpers import kill_all, wait_all_gone
 
-pytestmark = pytest.mark.mpi
+# kernels and worlds start slowly when the 2 cores are shared: generous limits, still finite
+pytestmark = [pytest.mark.mpi, pytest.mark.timeout(300)]
+
+
+LAST = {}  # execution_count of the last cell run by execute()
 
 
 def execute(kc, code, timeout=60, interrupt_after=None, km=None):
@@ -39,6 +43,8 @@ def execute(kc, code, timeout=60, interrupt_after=None, km=None):
             rich.append(c["data"])
         elif t == "error":
             error = c
+        elif t == "execute_input":
+            LAST["execution_count"] = c["execution_count"]
         elif t == "status" and c["execution_state"] == "idle":
             break
     while kc.get_shell_msg(timeout=10)["parent_header"].get("msg_id") != msg_id:
@@ -54,7 +60,7 @@ def world_pids(kc):
 
 @pytest.fixture(scope="module")
 def kernel():
-    km, kc = start_new_kernel(kernel_name="python3")
+    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=120)
     try:
         _, _, rich, err = execute(kc, "%load_ext mpikernel\n%mpi_start -n 4", timeout=120)
         assert err is None, err
@@ -71,6 +77,28 @@ def test_labelled_collapsed_output_reaches_the_notebook(kernel):
     out, _, _, err = execute(kc, "%%px_mpi\nprint('hi')\nprint(rank)")
     assert err is None
     assert out == "".join(f"[rank {r}]\nhi\n{r}\n" for r in range(4))
+
+
+def test_output_streams_live_into_one_display_area(kernel):
+    _, kc = kernel
+    msg_id = kc.execute("%%px_mpi --ranks 0\nimport time\nfor i in range(3):\n    print('step', i, flush=True)\n    time.sleep(0.8)")
+    live, merged_at, first_step_at = [], None, None
+    while True:
+        msg = kc.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        t, c = msg["msg_type"], msg["content"]
+        if t in ("display_data", "update_display_data"):
+            live.append(c["data"]["text/plain"])
+            if first_step_at is None and "[rank 0] step 0" in c["data"]["text/plain"]:
+                first_step_at = time.monotonic()
+        elif t == "stream" and merged_at is None:
+            merged_at = time.monotonic()
+            assert c["text"].startswith("[rank 0]\nstep 0\nstep 1\nstep 2\n")
+        elif t == "status" and c["execution_state"] == "idle":
+            break
+    assert first_step_at is not None and merged_at - first_step_at > 0.8, live
+    assert live[-1] == ""  # the live area is emptied when the merged output appears
 
 
 def test_rich_output_is_displayed(kernel):
@@ -90,6 +118,7 @@ def test_rank_errors_arrive_as_one_labelled_error_message(kernel):
     tb = strip_ansi("\n".join(err["traceback"]))
     assert tb.startswith("[rank 2] NameError: name 'undefined_name' is not defined")
     assert "----> 3     undefined_name" in tb
+    assert f"Cell In[{LAST['execution_count']}], line 3" in tb  # the notebook's cell number, not the rank's
 
 
 def test_deadlock_report_in_the_notebook(kernel):
@@ -113,24 +142,32 @@ def test_interrupt_button_then_a_correct_allreduce(kernel):
     assert err is None and out == "[ranks 0-3]\n6\n"
 
 
-def test_kernel_shutdown_leaves_nothing():
-    km, kc = start_new_kernel(kernel_name="python3")
+def test_kernel_restart_and_shutdown_leave_nothing():
+    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=120)
     pids = []
     try:
         _, _, _, err = execute(kc, "%load_ext mpikernel\n%mpi_start -n 2", timeout=120)
         assert err is None, err
         pids = world_pids(kc)
         assert len(pids) >= 4
+        km.restart_kernel(now=False)
+        kc.wait_for_ready(timeout=60)
+        left = wait_all_gone(pids, 5)
+        kill_all(left)
+        assert left == [], "after restart"
+        _, _, _, err = execute(kc, "%load_ext mpikernel\n%mpi_start -n 2", timeout=120)
+        assert err is None, err
+        pids = world_pids(kc)
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
     left = wait_all_gone(pids, 5)
     kill_all(left)
-    assert left == []
+    assert left == [], "after shutdown"
 
 
 def test_sigkill_of_the_kernel_leaves_nothing_within_5_seconds():
-    km, kc = start_new_kernel(kernel_name="python3")
+    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=120)
     pids = []
     try:
         _, _, _, err = execute(kc, "%load_ext mpikernel\n%mpi_start -n 2", timeout=120)

@@ -37,3 +37,18 @@ def kill_all(pids):
             os.kill(p, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def processes_owned_by(owner_pid):
+    """Pids of live processes a World of `owner_pid` started (they carry the owner's pid in argv)."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        cmd = p.info["cmdline"] or []
+        if ("mpikernel.engine" in cmd and "--owner" in cmd and str(owner_pid) in cmd) or (
+            "mpikernel._controller" in cmd and str(owner_pid) in cmd
+        ):
+            if alive(p.info["pid"]):
+                found.append(p.info["pid"])
+    return found
