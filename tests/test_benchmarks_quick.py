@@ -46,6 +46,7 @@ def synthetic(ours_scale, cpu=0.02, interrupted=True):
     res.samples["mpikernel"]["ctrl_c"] = [0.01] if interrupted else []
     res.meta["mpikernel"]["ctrl_c"] = [{"released_by": "message" if interrupted else "timeout",
                                         "latency": 0.01, "bound": 3.0, "delay": 0.5}]
+    res.alias_c_dict(64 * binding.MiB)
     return res
 
 
