@@ -126,7 +126,7 @@ class Results:
         key = f"pingpong:{nbytes}"
         if "dict_array" not in self.samples["c"] and key in self.samples["c"]:
             self.samples["c"]["dict_array"] = self.samples["c"][key]
-            self.by_round["c"]["dict_array"] = self.by_round["c"][key]
+            self.by_round["c"]["dict_array"] = self.by_round["c"].get(key, {})
 
 
     def to_json(self):
