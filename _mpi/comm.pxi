@@ -165,22 +165,22 @@ cdef class Comm:
 
     # -- point to point, buffers -----------------------------------------------------------
 
-    def Send(self, buf, int dest, int tag=0):
+    def Send(self, buf, long long dest, long long tag=0):
         """Send a buffer (blocks until it may be reused; interruptible)."""
         cdef Request r = self.Isend(buf, dest, tag)
         _wait_req(r, b"Send", dest, tag, self)
 
-    def Ssend(self, buf, int dest, int tag=0):
+    def Ssend(self, buf, long long dest, long long tag=0):
         cdef Request r = self.Issend(buf, dest, tag)
         _wait_req(r, b"Ssend", dest, tag, self)
 
-    def Recv(self, buf, int source=MPI_ANY_SOURCE, int tag=MPI_ANY_TAG, Status status=None):
+    def Recv(self, buf, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
         """Receive into a buffer (interruptible)."""
         cdef Request r = self.Irecv(buf, source, tag)
         _wait_req(r, b"Recv", source, tag, self)
         fill_status(status, &r.status)
 
-    def Isend(self, buf, int dest, int tag=0):
+    def Isend(self, buf, long long dest, long long tag=0):
         check_comm(self)
         check_dest(self, dest, b"Send")
         check_send_tag(tag, b"Send")
@@ -190,7 +190,7 @@ cdef class Comm:
         r.keep = m
         return r
 
-    def Issend(self, buf, int dest, int tag=0):
+    def Issend(self, buf, long long dest, long long tag=0):
         check_comm(self)
         check_dest(self, dest, b"Ssend")
         check_send_tag(tag, b"Ssend")
@@ -200,7 +200,7 @@ cdef class Comm:
         r.keep = m
         return r
 
-    def Irecv(self, buf, int source=MPI_ANY_SOURCE, int tag=MPI_ANY_TAG):
+    def Irecv(self, buf, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG):
         check_comm(self)
         check_source(self, source, b"Recv")
         check_recv_tag(tag, b"Recv")
@@ -211,8 +211,8 @@ cdef class Comm:
         r.is_recv = True
         return r
 
-    def Sendrecv(self, sendbuf, int dest, int sendtag=0, recvbuf=None,
-                 int source=MPI_ANY_SOURCE, int recvtag=MPI_ANY_TAG, Status status=None):
+    def Sendrecv(self, sendbuf, long long dest, long long sendtag=0, recvbuf=None,
+                 long long source=MPI_ANY_SOURCE, long long recvtag=MPI_ANY_TAG, Status status=None):
         """Send and receive at once (no deadlock when two ranks exchange)."""
         cdef MPI_Request reqs[2]
         cdef MPI_Status sts[2]
@@ -229,15 +229,15 @@ cdef class Comm:
         wait_requests(2, reqs, sts, b"Sendrecv", dest, sendtag, 0, self, False, (r, s))
         fill_status(status, &sts[0])
 
-    def Sendrecv_replace(self, buf, int dest, int sendtag=0, int source=MPI_ANY_SOURCE,
-                         int recvtag=MPI_ANY_TAG, Status status=None):
+    def Sendrecv_replace(self, buf, long long dest, long long sendtag=0, long long source=MPI_ANY_SOURCE,
+                         long long recvtag=MPI_ANY_TAG, Status status=None):
         cdef _Buf m = msg_simple(buf, True, 1, b"Sendrecv_replace")
         copy = bytes((<char *>m.addr)[:m.count * m.extent])
         cdef Datatype t = Datatype()
         t.ob_mpi = m.dtype
         self.Sendrecv([copy, m.count, t], dest, sendtag, [buf, m.count, t], source, recvtag, status)
 
-    def Probe(self, int source=MPI_ANY_SOURCE, int tag=MPI_ANY_TAG, Status status=None):
+    def Probe(self, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
         """Wait until a matching message can be received (interruptible); do not receive it."""
         cdef ProbeCtx p
         check_comm(self)
@@ -251,7 +251,7 @@ cdef class Comm:
         fill_status(status, &p.status)
         return True
 
-    def Iprobe(self, int source=MPI_ANY_SOURCE, int tag=MPI_ANY_TAG, Status status=None):
+    def Iprobe(self, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
         cdef int flag = 0
         cdef MPI_Status st
         check_comm(self)
@@ -267,26 +267,26 @@ cdef class Comm:
 
     # -- point to point, Python objects ----------------------------------------------------
 
-    def send(self, obj, int dest, int tag=0):
+    def send(self, obj, long long dest, long long tag=0):
         """Send a Python object (pickled; large arrays out of band)."""
         cdef Request r = _isend_obj(self, obj, dest, tag, False)
         _wait_req(r, b"send", dest, tag, self)
 
-    def ssend(self, obj, int dest, int tag=0):
+    def ssend(self, obj, long long dest, long long tag=0):
         cdef Request r = _isend_obj(self, obj, dest, tag, True)
         _wait_req(r, b"ssend", dest, tag, self)
 
-    def isend(self, obj, int dest, int tag=0):
+    def isend(self, obj, long long dest, long long tag=0):
         return _isend_obj(self, obj, dest, tag, False)
 
-    def issend(self, obj, int dest, int tag=0):
+    def issend(self, obj, long long dest, long long tag=0):
         return _isend_obj(self, obj, dest, tag, True)
 
-    def recv(self, buf=None, int source=MPI_ANY_SOURCE, int tag=MPI_ANY_TAG, Status status=None):
+    def recv(self, buf=None, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
         """Receive a Python object (interruptible)."""
         return _recv_obj(self, source, tag, status)
 
-    def irecv(self, buf=None, int source=MPI_ANY_SOURCE, int tag=MPI_ANY_TAG):
+    def irecv(self, buf=None, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG):
         check_comm(self)
         check_source(self, source, b"irecv")
         check_recv_tag(tag, b"irecv")
@@ -302,8 +302,8 @@ cdef class Comm:
         r.tag = tag
         return r
 
-    def sendrecv(self, sendobj, int dest, int sendtag=0, recvbuf=None,
-                 int source=MPI_ANY_SOURCE, int recvtag=MPI_ANY_TAG, Status status=None):
+    def sendrecv(self, sendobj, long long dest, long long sendtag=0, recvbuf=None,
+                 long long source=MPI_ANY_SOURCE, long long recvtag=MPI_ANY_TAG, Status status=None):
         check_comm(self)
         check_source(self, source, b"sendrecv")
         check_recv_tag(recvtag, b"sendrecv")
@@ -331,10 +331,10 @@ cdef class Comm:
     def barrier(self):
         _wait_req(self.Ibarrier(), b"barrier", MPI_PROC_NULL, 0, self)
 
-    def Bcast(self, buf, int root=0):
+    def Bcast(self, buf, long long root=0):
         _wait_req(self.Ibcast(buf, root), b"Bcast", root, 0, self)
 
-    def Ibcast(self, buf, int root=0):
+    def Ibcast(self, buf, long long root=0):
         check_comm(self)
         check_root(self, root, b"Bcast")
         cdef _Buf m = msg_simple(buf, _rank(self) != root, 1, b"Bcast")
@@ -343,10 +343,10 @@ cdef class Comm:
         r.keep = m
         return r
 
-    def Scatter(self, sendbuf, recvbuf, int root=0):
+    def Scatter(self, sendbuf, recvbuf, long long root=0):
         _wait_req(self.Iscatter(sendbuf, recvbuf, root), b"Scatter", root, 0, self)
 
-    def Iscatter(self, sendbuf, recvbuf, int root=0):
+    def Iscatter(self, sendbuf, recvbuf, long long root=0):
         check_comm(self)
         check_root(self, root, b"Scatter")
         cdef int size = _size(self)
@@ -363,10 +363,10 @@ cdef class Comm:
         q.keep = (s, r)
         return q
 
-    def Scatterv(self, sendbuf, recvbuf, int root=0):
+    def Scatterv(self, sendbuf, recvbuf, long long root=0):
         _wait_req(self.Iscatterv(sendbuf, recvbuf, root), b"Scatterv", root, 0, self)
 
-    def Iscatterv(self, sendbuf, recvbuf, int root=0):
+    def Iscatterv(self, sendbuf, recvbuf, long long root=0):
         check_comm(self)
         check_root(self, root, b"Scatterv")
         cdef int size = _size(self)
@@ -383,10 +383,10 @@ cdef class Comm:
         q.keep = (s, r)
         return q
 
-    def Gather(self, sendbuf, recvbuf, int root=0):
+    def Gather(self, sendbuf, recvbuf, long long root=0):
         _wait_req(self.Igather(sendbuf, recvbuf, root), b"Gather", root, 0, self)
 
-    def Igather(self, sendbuf, recvbuf, int root=0):
+    def Igather(self, sendbuf, recvbuf, long long root=0):
         check_comm(self)
         check_root(self, root, b"Gather")
         cdef int size = _size(self)
@@ -403,10 +403,10 @@ cdef class Comm:
         q.keep = (s, r)
         return q
 
-    def Gatherv(self, sendbuf, recvbuf, int root=0):
+    def Gatherv(self, sendbuf, recvbuf, long long root=0):
         _wait_req(self.Igatherv(sendbuf, recvbuf, root), b"Gatherv", root, 0, self)
 
-    def Igatherv(self, sendbuf, recvbuf, int root=0):
+    def Igatherv(self, sendbuf, recvbuf, long long root=0):
         check_comm(self)
         check_root(self, root, b"Gatherv")
         cdef int size = _size(self)
@@ -483,10 +483,10 @@ cdef class Comm:
         q.keep = (s, r)
         return q
 
-    def Reduce(self, sendbuf, recvbuf, Op op=SUM, int root=0):
+    def Reduce(self, sendbuf, recvbuf, Op op=SUM, long long root=0):
         _wait_req(self.Ireduce(sendbuf, recvbuf, op, root), b"Reduce", root, 0, self)
 
-    def Ireduce(self, sendbuf, recvbuf, Op op=SUM, int root=0):
+    def Ireduce(self, sendbuf, recvbuf, Op op=SUM, long long root=0):
         check_comm(self)
         check_root(self, root, b"Reduce")
         cdef bint at_root = _rank(self) == root
@@ -555,15 +555,15 @@ cdef class Comm:
 
     # -- collectives, Python objects ---------------------------------------------------------
 
-    def bcast(self, obj, int root=0):
+    def bcast(self, obj, long long root=0):
         """Broadcast a Python object from root; every rank returns it."""
         return _bcast_obj(self, obj, root)
 
-    def scatter(self, sendobj, int root=0):
+    def scatter(self, sendobj, long long root=0):
         """Root's sequence of `size` objects: rank i receives item i."""
         return _scatter_obj(self, sendobj, root)
 
-    def gather(self, sendobj, int root=0):
+    def gather(self, sendobj, long long root=0):
         """Root receives a list of every rank's object (others get None)."""
         return _gather_obj(self, sendobj, root, False)
 
@@ -573,7 +573,7 @@ cdef class Comm:
     def alltoall(self, sendobj):
         return _alltoall_obj(self, sendobj)
 
-    def reduce(self, sendobj, op=SUM, int root=0):
+    def reduce(self, sendobj, op=SUM, long long root=0):
         """Combine every rank's object with op; the result on root (others get None)."""
         check_comm(self)
         check_root(self, root, b"reduce")
@@ -758,7 +758,7 @@ cdef inline int _size(Comm c) except? -1:
     return size
 
 
-cdef int _bad_rank(Comm c, int rank, const char *what, const char *role, bint any_ok) except -1:
+cdef int _bad_rank(Comm c, long long rank, const char *what, const char *role, bint any_ok) except -1:
     cdef int size = _size(c)
     extra = " or ANY_SOURCE" if any_ok else ""
     return usage_error(
@@ -768,7 +768,7 @@ cdef int _bad_rank(Comm c, int rank, const char *what, const char *role, bint an
     )
 
 
-cdef inline int check_dest(Comm c, int dest, const char *what) except -1:
+cdef inline int check_dest(Comm c, long long dest, const char *what) except -1:
     cdef int size = 0
     if dest >= 0:
         MPI_Comm_size(c.ob_mpi, &size)
@@ -779,7 +779,7 @@ cdef inline int check_dest(Comm c, int dest, const char *what) except -1:
     return _bad_rank(c, dest, what, b"destination", False)
 
 
-cdef inline int check_source(Comm c, int source, const char *what) except -1:
+cdef inline int check_source(Comm c, long long source, const char *what) except -1:
     cdef int size = 0
     if source >= 0:
         MPI_Comm_size(c.ob_mpi, &size)
@@ -790,7 +790,7 @@ cdef inline int check_source(Comm c, int source, const char *what) except -1:
     return _bad_rank(c, source, what, b"source", True)
 
 
-cdef inline int check_root(Comm c, int root, const char *what) except -1:
+cdef inline int check_root(Comm c, long long root, const char *what) except -1:
     cdef int size = 0
     MPI_Comm_size(c.ob_mpi, &size)
     if 0 <= root < size:
@@ -799,14 +799,14 @@ cdef inline int check_root(Comm c, int root, const char *what) except -1:
                        f"has ranks 0..{size - 1}")
 
 
-cdef inline int check_send_tag(int tag, const char *what) except -1:
+cdef inline int check_send_tag(long long tag, const char *what) except -1:
     if 0 <= tag <= _tag_ub:
         return 0
     return usage_error(MPI_ERR_TAG, f"{what.decode()}: invalid tag {tag}: tags go from 0 to "
                        f"{_tag_ub} (MPI.TAG_UB)")
 
 
-cdef inline int check_recv_tag(int tag, const char *what) except -1:
+cdef inline int check_recv_tag(long long tag, const char *what) except -1:
     if (0 <= tag <= _tag_ub) or tag == MPI_ANY_TAG:
         return 0
     return usage_error(MPI_ERR_TAG, f"{what.decode()}: invalid tag {tag}: tags go from 0 to "
@@ -875,7 +875,7 @@ cdef inline object _buffer_address(object view, list keep, char **addr):
     return b
 
 
-cdef Request _isend_obj(Comm comm, object obj, int dest, int tag, bint sync):
+cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, bint sync):
     check_comm(comm)
     check_dest(comm, dest, b"send")
     check_send_tag(tag, b"send")
@@ -919,7 +919,7 @@ cdef Request _isend_obj(Comm comm, object obj, int dest, int tag, bint sync):
     return r
 
 
-cdef object _recv_obj(Comm comm, int source, int tag, Status status):
+cdef object _recv_obj(Comm comm, long long source, long long tag, Status status):
     cdef ProbeCtx p
     cdef int count = 0
     cdef MPI_Request req = MPI_REQUEST_NULL
@@ -958,7 +958,7 @@ cdef object _recv_obj(Comm comm, int source, int tag, Status status):
     return more.result
 
 
-cdef object _bcast_obj(Comm comm, object obj, int root):
+cdef object _bcast_obj(Comm comm, object obj, long long root):
     """Root pickles; a 256-byte first broadcast carries the size and, for small objects, the
     pickle itself (one collective instead of two); large buffers follow out of band."""
     cdef int64_t head[32]
@@ -1046,7 +1046,7 @@ cdef object _int_buffer(Py_ssize_t n):
     return new_bytearray(n * sizeof(int))
 
 
-cdef object _scatter_obj(Comm comm, object sendobj, int root):
+cdef object _scatter_obj(Comm comm, object sendobj, long long root):
     check_comm(comm)
     check_root(comm, root, b"scatter")
     cdef int rank = _rank(comm), size = _size(comm), i
@@ -1085,7 +1085,7 @@ cdef object _scatter_obj(Comm comm, object sendobj, int root):
     return _loads(mine)
 
 
-cdef object _gather_obj(Comm comm, object sendobj, int root, bint to_all):
+cdef object _gather_obj(Comm comm, object sendobj, long long root, bint to_all):
     check_comm(comm)
     if not to_all:
         check_root(comm, root, b"gather")
@@ -1109,7 +1109,7 @@ cdef object _gather_obj(Comm comm, object sendobj, int root, bint to_all):
         CHKERR(MPI_Iallgather(&mycount, 1, MPI_INT, counts, 1, MPI_INT, comm.ob_mpi, &r.ob_mpi))
     else:
         CHKERR(MPI_Igather(&mycount, 1, MPI_INT, counts, 1, MPI_INT, root, comm.ob_mpi, &r.ob_mpi))
-    _wait_req(r, b"allgather" if to_all else b"gather", root, 0, comm)
+    _wait_req(r, b"allgather" if to_all else b"gather", MPI_PROC_NULL if to_all else root, 0, comm)
     if receiving:
         for i in range(size):
             displs[i] = <int>total
@@ -1127,7 +1127,7 @@ cdef object _gather_obj(Comm comm, object sendobj, int root, bint to_all):
                             PyBytes_AS_STRING(out) if out is not None else NULL,
                             counts, displs, MPI_BYTE, root, comm.ob_mpi, &r.ob_mpi))
     r.keep = (mine, out, cbuf, dbuf)
-    _wait_req(r, b"allgather" if to_all else b"gather", root, 0, comm)
+    _wait_req(r, b"allgather" if to_all else b"gather", MPI_PROC_NULL if to_all else root, 0, comm)
     if not receiving:
         return None
     view = memoryview(out)
@@ -1185,7 +1185,7 @@ cdef object _op_func(object op):
     raise TypeError(f"op must be an MPI.Op (e.g. MPI.SUM) or a function f(x, y), got {op!r}")
 
 
-cdef object _reduce_obj(Comm comm, object sendobj, object op, int root, bint to_all):
+cdef object _reduce_obj(Comm comm, object sendobj, object op, long long root, bint to_all):
     cdef mpik_fastval mine, result
     cdef Request r
     if isinstance(op, Op) and (<Op>op).fast != MPI_OP_NULL:
@@ -1193,7 +1193,7 @@ cdef object _reduce_obj(Comm comm, object sendobj, object op, int root, bint to_
         r = Request.__new__(Request)
         CHKERR(MPI_Iallreduce(&mine, &result, 1, _fastval_type, (<Op>op).fast, comm.ob_mpi,
                               &r.ob_mpi))
-        _wait_req(r, b"allreduce" if to_all else b"reduce", root, 0, comm)
+        _wait_req(r, b"allreduce" if to_all else b"reduce", MPI_PROC_NULL if to_all else root, 0, comm)
         if result.kind != MPIK_SLOW:
             if not to_all and _rank(comm) != root:
                 return None

@@ -1,16 +1,119 @@
-"""`python -m mpikernel`: placeholder until the kernel CLI lands (issue 5); `info` works now."""
+"""`python -m mpikernel`: start the MPI kernel, install kernel specs, describe the MPI in use.
 
+    python -m mpikernel -f CONNECTION_FILE [--ranks N] [--hostfile F] [--launcher mpiexec|slurm]
+    python -m mpikernel install [--ranks N] [--name NAME] [--user|--sys-prefix|--prefix P]
+                                [--hostfile F] [--launcher mpiexec|slurm] [--env K=V ...]
+    python -m mpikernel info
+
+The first form is what kernel specs run (Jupyter fills in the connection file); every option that
+is not ours goes on to ipykernel's IPKernelApp unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
 import sys
 
+USAGE = __doc__.split("\n\n")[1]
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
+
+def _ranks(text: str) -> int:
+    from .kernelspec import SpecError, check_ranks
+
+    try:
+        return check_ranks(text)
+    except SpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _kernel_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by the kernel launch and `install` (they end up in the spec's argv)."""
+    from .kernelspec import DEFAULT_RANKS, LAUNCHERS
+
+    parser.add_argument("--ranks", type=_ranks, default=DEFAULT_RANKS, metavar="N",
+                        help=f"number of MPI ranks (default {DEFAULT_RANKS})")
+    parser.add_argument("--hostfile", metavar="FILE", help="hostfile handed to the launcher")
+    parser.add_argument("--launcher", choices=LAUNCHERS, default="mpiexec",
+                        help="how the ranks are started (default mpiexec)")
+
+
+def kernel_app_argv(argv: list[str]) -> list[str]:
+    """IPKernelApp's argv: our options as MPIKernel traitlets, every other option untouched."""
+    # no abbreviations: IPKernelApp options (--hb=..., --log-level=...) must pass through as given
+    parser = argparse.ArgumentParser(
+        prog="python -m mpikernel", usage=USAGE, add_help=False, allow_abbrev=False
+    )
+    _kernel_options(parser)
+    opts, rest = parser.parse_known_args(argv)
+    rest += [f"--MPIKernel.ranks={opts.ranks}", f"--MPIKernel.launcher={opts.launcher}"]
+    if opts.hostfile:
+        rest.append(f"--MPIKernel.hostfile={opts.hostfile}")
+    return rest
+
+
+def launch_kernel(argv: list[str]) -> None:
+    """Start MPIKernel the way ipykernel starts its own kernel."""
+    from ipykernel.kernelapp import IPKernelApp
+
+    from .kernel import MPIKernel
+
+    IPKernelApp.launch_instance(argv=kernel_app_argv(argv), kernel_class=MPIKernel)
+
+
+def install_main(argv: list[str]) -> int:
+    from .kernelspec import SpecError, install, parse_env
+
+    parser = argparse.ArgumentParser(
+        prog="python -m mpikernel install",
+        description='Install a Jupyter kernel spec "MPI (N ranks)" for this Python and this MPI.',
+    )
+    _kernel_options(parser)
+    parser.add_argument("--name", help="kernel name (default mpikernel-N)")
+    parser.add_argument("--display-name", dest="display", help='default "MPI (N ranks)"')
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="install for the current user")
+    where.add_argument("--sys-prefix", action="store_true",
+                       help=f"install into this environment ({sys.prefix})")
+    where.add_argument("--prefix", metavar="P", help="install under prefix P")
+    parser.add_argument("--env", nargs="+", action="extend", default=[], metavar="K=V",
+                        help="environment variables for the kernel and its ranks")
+    opts = parser.parse_args(argv)
+    try:
+        env = parse_env(opts.env)
+        dest = install(
+            ranks=opts.ranks, name=opts.name, user=opts.user, sys_prefix=opts.sys_prefix,
+            prefix=opts.prefix, hostfile=opts.hostfile, launcher=opts.launcher, env=env,
+            display=opts.display,
+        )
+    except SpecError as exc:
+        parser.error(str(exc))
+    except PermissionError as exc:
+        print(f"error: {exc}\nTry --user or --sys-prefix.", file=sys.stderr)
+        return 1
+    print(f"Installed kernel spec {opts.name or 'mpikernel-%d' % opts.ranks} in {dest}")
+    return 0
+
+
+def info_main(argv: list[str]) -> int:
+    from .info import main  # imported late: the kernel launch does not need it
+
+    return main(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["install"]:
+        return install_main(argv[1:])
     if argv[:1] == ["info"]:
-        from .info import main as info_main
-
-        return info_main(argv[1:])
-    print("usage: python -m mpikernel info", file=sys.stderr)
-    return 2
+        return info_main(argv[1:]) or 0
+    if argv[:1] in (["-h"], ["--help"]):
+        print("usage:\n" + USAGE)
+        return 0
+    if argv and not argv[0].startswith("-"):
+        print(f"error: unknown command {argv[0]!r}\nusage:\n{USAGE}", file=sys.stderr)
+        return 2
+    launch_kernel(argv)
+    return 0
 
 
 if __name__ == "__main__":
