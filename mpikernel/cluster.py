@@ -52,12 +52,20 @@ class Engine:
 
 
 class ControlChannel:
-    """The owner's side of the agents' sockets: a zmq ROUTER bound on loopback (see engine.EngineAgent)."""
+    """The owner's side of the agents' sockets: a zmq ROUTER bound on loopback (see engine.EngineAgent).
+
+    On a shared machine a random port may have been someone else's a moment ago, and their
+    sockets keep reconnecting to it; so every message carries this world's key (given to the
+    ranks in their environment, not on a command line) and anything else is ignored.
+    """
 
     def __init__(self, ip="127.0.0.1"):
+        import secrets
+
         import zmq
 
         self._zmq = zmq
+        self.key = secrets.token_hex(16)
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -67,14 +75,29 @@ class ControlChannel:
         self._seq = 0
 
     def _recv(self, timeout):
-        """One (rank, message) or None after `timeout` seconds."""
-        if not self.sock.poll(max(0, int(timeout * 1000))):
-            return None
-        ident, raw = self.sock.recv_multipart()
-        msg = json.loads(raw)
+        """The next valid (rank, message), or None after `timeout` seconds."""
+        until = time.monotonic() + timeout
+        while True:
+            left = until - time.monotonic()
+            if not self.sock.poll(max(0, int(left * 1000))):
+                return None
+            frames = self.sock.recv_multipart()
+            got = self._parse(frames)
+            if got is not None:
+                return got
+
+    def _parse(self, frames):
+        try:
+            ident, raw = frames
+            rank = int(ident.decode().split("-", 1)[1])
+            msg = json.loads(raw)
+            if not isinstance(msg, dict) or msg.get("key") != self.key:
+                return None
+        except (ValueError, IndexError, UnicodeDecodeError):
+            return None  # not one of our agents
         if msg.get("op") == "hello":
-            self.hellos[int(msg["rank"])] = msg
-        return int(ident.decode().split("-")[1]), msg
+            self.hellos[rank] = msg
+        return rank, msg
 
     def wait_hellos(self, n, until):
         while len(self.hellos) < n and time.monotonic() < until:
@@ -86,7 +109,8 @@ class ControlChannel:
         self._seq += 1
         seq = self._seq
         for r in ranks:
-            self.sock.send_multipart([f"rank-{r}".encode(), json.dumps({"op": op, "seq": seq}).encode()])
+            msg = {"op": op, "seq": seq, "key": self.key}
+            self.sock.send_multipart([f"rank-{r}".encode(), json.dumps(msg).encode()])
         replies: dict[int, dict | None] = {r: None for r in ranks}
         until = time.monotonic() + timeout
         while any(v is None for v in replies.values()):
@@ -159,7 +183,7 @@ class World:
             log = open(self._log, "ab")
             owner = str(os.getpid())
             self._controller = subprocess.Popen(
-                [sys.executable, "-m", "mpikernel._controller", owner, "--ip=127.0.0.1",
+                _run_module("mpikernel._controller") + [owner, "--ip=127.0.0.1",
                  f"--profile-dir={profile}", "--log-level=WARN", "--nodb",
                  "--HeartMonitor.period=500"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
@@ -167,7 +191,7 @@ class World:
             # the engines start at the same time; each waits for the controller's connection file
             self._mpiexec = subprocess.Popen(
                 launcher.mpiexec_command(self.n, hostfile=self.hostfile)
-                + [sys.executable, "-m", "mpikernel.engine", "--owner", owner,
+                + _run_module("mpikernel.engine") + ["--owner", owner,
                    "--control", self._control.url, "--file", str(engine_json)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                 env=self._engine_env(),
@@ -220,6 +244,7 @@ class World:
         # figures drawn on a rank become display_data that the notebook shows (labelled)
         env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         env.update({str(k): str(v) for k, v in (self.env or {}).items()})
+        env["MPIKERNEL_CONTROL_KEY"] = self._control.key
         return env
 
     def _library_version(self):
@@ -391,11 +416,27 @@ class World:
         return self.view(ranks).gather(name, block=True)
 
 
+def _run_module(module):
+    """argv that runs `module` of THIS mpikernel, like `python -m module`.
+
+    `python -m` would put the working directory first on sys.path, so a notebook opened in a
+    source tree (or next to any folder named mpikernel) would start ranks with another build
+    than the owner's. The ranks keep the working directory on their path for the user's modules.
+    """
+    import mpikernel
+
+    home = str(Path(mpikernel.__file__).resolve().parent.parent)
+    boot = (f"import sys, runpy; sys.path.insert(0, {home!r}); "
+            f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
+    return [sys.executable, "-c", boot]
+
+
 def _library_version():
     from mpikernel import MPI
 
     try:
-        return " ".join(MPI.Get_library_version().strip().splitlines()[0].split())
+        first = " ".join(MPI.Get_library_version().strip().splitlines()[0].split())
+        return first.split(",")[0]  # "MPICH Version: 5.0.2", "Open MPI v5.0.11" (not its build details)
     except Exception:
         return ""
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import linecache
 import os
 import signal
@@ -185,8 +186,8 @@ class EngineAgent:
     process if a cell is running (how ranks on other hosts get Ctrl-C); {"op": "ping"}.
     """
 
-    def __init__(self, url, rank, size):
-        self.url, self.rank, self.size = url, rank, size
+    def __init__(self, url, rank, size, key=""):
+        self.url, self.rank, self.size, self.key = url, rank, size, key
         self.thread = threading.Thread(target=self._run, name="mpikernel-agent", daemon=True)
 
     def start(self):
@@ -201,18 +202,21 @@ class EngineAgent:
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(self.url)
         hello = {"op": "hello", "rank": self.rank, "size": self.size, "pid": os.getpid(),
-                 "host": socket.gethostname()}
+                 "host": socket.gethostname(), "key": self.key}
         sock.send_json(hello)
         while True:
             try:
-                req = sock.recv_json()
+                req = json.loads(sock.recv())
+            except (ValueError, UnicodeDecodeError):
+                continue  # not from our owner (see cluster.ControlChannel)
             except Exception:
                 return
+            if not isinstance(req, dict) or req.get("key") != self.key:
+                continue
             reply = self.handle(req)
-            reply["seq"] = req.get("seq")
-            reply["rank"] = self.rank
+            reply.update(seq=req.get("seq"), rank=self.rank, key=self.key)
             try:
-                sock.send_json(reply, default=str)
+                sock.send(json.dumps(reply, default=str).encode())
             except Exception:
                 return
 
@@ -245,7 +249,7 @@ def main(argv=None):
     MPI = binding()
     ns = make_namespace(MPI)
     global _AGENT
-    _AGENT = EngineAgent(args.control, ns["rank"], ns["size"])
+    _AGENT = EngineAgent(args.control, ns["rank"], ns["size"], os.environ.pop("MPIKERNEL_CONTROL_KEY", ""))
     _AGENT.start()
 
     from ipyparallel.engine.app import IPEngine

@@ -155,7 +155,8 @@ def test_matplotlib_figures_from_each_rank(shell, world):
     assert err is None
     pngs = [o for o in cap.outputs if "image/png" in o.data]
     assert len(pngs) == 4
-    assert cap.stdout == "[rank 0]\n[rank 1]\n[rank 2]\n[rank 3]\n"
+    # (a first matplotlib import builds its font cache: the cell may run long enough for a notice)
+    assert cap.stdout.endswith("[rank 0]\n[rank 1]\n[rank 2]\n[rank 3]\n")
 
 
 # ------------------------------------------------------------------------------------ errors

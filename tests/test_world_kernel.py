@@ -52,6 +52,13 @@ def execute(kc, code, timeout=60, interrupt_after=None, km=None):
     return "".join(stdout), "".join(stderr), rich, error
 
 
+def start_kernel():
+    """A python3 kernel started outside the source tree (so it imports the installed mpikernel)."""
+    import tempfile
+
+    return start_new_kernel(kernel_name="python3", startup_timeout=120, cwd=tempfile.gettempdir())
+
+
 def world_pids(kc):
     out, _, _, err = execute(kc, "from mpikernel.magics import world\nprint(*world().processes())")
     assert err is None, err
@@ -60,7 +67,7 @@ def world_pids(kc):
 
 @pytest.fixture(scope="module")
 def kernel():
-    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=120)
+    km, kc = start_kernel()
     try:
         _, _, rich, err = execute(kc, "%load_ext mpikernel\n%mpi_start -n 4", timeout=120)
         assert err is None, err
@@ -143,7 +150,7 @@ def test_interrupt_button_then_a_correct_allreduce(kernel):
 
 
 def test_kernel_restart_and_shutdown_leave_nothing():
-    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=120)
+    km, kc = start_kernel()
     pids = []
     try:
         _, _, _, err = execute(kc, "%load_ext mpikernel\n%mpi_start -n 2", timeout=120)
@@ -167,7 +174,7 @@ def test_kernel_restart_and_shutdown_leave_nothing():
 
 
 def test_sigkill_of_the_kernel_leaves_nothing_within_5_seconds():
-    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=120)
+    km, kc = start_kernel()
     pids = []
     try:
         _, _, _, err = execute(kc, "%load_ext mpikernel\n%mpi_start -n 2", timeout=120)

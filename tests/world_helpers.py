@@ -46,9 +46,11 @@ def processes_owned_by(owner_pid):
     found = []
     for p in psutil.process_iter(["pid", "cmdline"]):
         cmd = p.info["cmdline"] or []
-        if ("mpikernel.engine" in cmd and "--owner" in cmd and str(owner_pid) in cmd) or (
-            "mpikernel._controller" in cmd and str(owner_pid) in cmd
-        ):
-            if alive(p.info["pid"]):
-                found.append(p.info["pid"])
+        text = " ".join(cmd)
+        owner_arg = cmd[cmd.index("--owner") + 1] if "--owner" in cmd[:-1] else None
+        ours = ("mpikernel.engine" in text and owner_arg == str(owner_pid)) or (
+            "mpikernel._controller" in text and str(owner_pid) in cmd
+        )
+        if ours and alive(p.info["pid"]):
+            found.append(p.info["pid"])
     return found
