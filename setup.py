@@ -30,6 +30,7 @@ RUNTIME_DEPS = [
     "ipython>=8.12",
     "jupyter_client>=8",
     "pyzmq>=25",
+    "psutil>=5",
 ]
 
 

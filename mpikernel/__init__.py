@@ -11,7 +11,14 @@ from . import _libmpi
 # reported when someone imports mpikernel.MPI, so the kernel and the magics still import.
 _libmpi.install_preload_hook(__name__ + ".MPI")
 
-__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = ["__version__", "world", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def world():
+    """The MPI world of this session (started by %mpi_start or the kernel): push/pull/scatter/gather."""
+    from .magics import world as current
+
+    return current()
 
 
 def load_ipython_extension(ipython):
