@@ -15,7 +15,7 @@ from libc.stdint cimport int64_t, uint64_t, intptr_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 from cpython.buffer cimport (
-    PyObject_GetBuffer, PyBuffer_Release, PyObject_CheckBuffer, PyBuffer_FillInfo,
+    PyObject_GetBuffer, PyBuffer_Release, PyObject_CheckBuffer,
     PyBUF_ANY_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBUF_SIMPLE,
 )
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE

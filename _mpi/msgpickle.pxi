@@ -72,74 +72,8 @@ cdef inline object new_bytes(Py_ssize_t n):
     return PyBytes_FromStringAndSize(NULL, n)
 
 
-cdef extern from "<sys/mman.h>" nogil:
-    void *mmap(void *, size_t, int, int, int, long)
-    int munmap(void *, size_t)
-    int madvise(void *, size_t, int)
-    enum:
-        PROT_READ
-        PROT_WRITE
-        MAP_PRIVATE
-        MAP_ANONYMOUS
-        MADV_HUGEPAGE
-    void *MAP_FAILED
-
-cdef Py_ssize_t HUGE_PAGE = 2 * 1024 * 1024
-cdef Py_ssize_t PAGE_BUFFER_MIN = 4 * 1024 * 1024
-
-
-cdef class _PageBuffer:
-    """Fresh writable memory for a large received buffer, on huge pages where the kernel allows.
-
-    A 64 MiB array received into malloc'd memory costs 16384 page faults as MPI writes into it;
-    2 MiB pages make that 32. numpy arrays unpickled over it keep it alive; it is unmapped when
-    the last one goes.
-    """
-    cdef char *map_addr
-    cdef Py_ssize_t map_size
-    cdef char *addr
-    cdef Py_ssize_t size
-
-    def __dealloc__(self):
-        if self.map_addr != NULL:
-            munmap(self.map_addr, self.map_size)
-
-    def __getbuffer__(self, Py_buffer *view, int flags):
-        PyBuffer_FillInfo(view, self, self.addr, self.size, 0, flags)
-
-    def __releasebuffer__(self, Py_buffer *view):
-        pass
-
-    def __len__(self):
-        return self.size
-
-
-cdef object new_page_buffer(Py_ssize_t n):
-    cdef _PageBuffer b = _PageBuffer.__new__(_PageBuffer)
-    cdef Py_ssize_t total = n + HUGE_PAGE
-    cdef void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-    if p == MAP_FAILED:
-        return PyByteArray_FromStringAndSize(NULL, n)
-    b.map_addr = <char *>p
-    b.map_size = total
-    # align to a huge page so the kernel can back the whole range with 2 MiB pages
-    b.addr = <char *>(((<size_t>p) + HUGE_PAGE - 1) & ~(<size_t>HUGE_PAGE - 1))
-    b.size = n
-    madvise(b.addr, n, MADV_HUGEPAGE)
-    return b
-
-
-cdef inline char *buffer_address(object buf):
-    """Start of a buffer made by new_bytearray."""
-    if type(buf) is _PageBuffer:
-        return (<_PageBuffer>buf).addr
-    return PyByteArray_AS_STRING(buf)
-
-
 cdef inline object new_bytearray(Py_ssize_t n):
     """Uninitialised, writable storage for a received buffer (no zero-fill of big arrays)."""
-    if n >= PAGE_BUFFER_MIN:
-        return new_page_buffer(n)
     return PyByteArray_FromStringAndSize(NULL, n)
 
 

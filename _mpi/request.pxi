@@ -126,7 +126,7 @@ cdef class Request:
                 self.more[i] = MPI_REQUEST_NULL
             k = 0
             for buf in self.oob:
-                base = buffer_address(buf)
+                base = PyByteArray_AS_STRING(buf)
                 size = len(buf)
                 off = 0
                 while True:
