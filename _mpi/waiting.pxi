@@ -66,7 +66,8 @@ cdef int wait_until(poll_fn poll, void *ctx, const char *call, int peer, int tag
     if done:
         return 0
     cdef double t0 = _now()
-    cdef double t, next_check
+    cdef double t = t0, next_check
+    cdef unsigned int spins = 0
     cdef double nap = 2e-6
     cdef timespec ts
     _wait_info.call = call
@@ -84,6 +85,10 @@ cdef int wait_until(poll_fn poll, void *ctx, const char *call, int peer, int tag
                     ierr = poll(ctx, &done)
                     if ierr != MPI_SUCCESS or done:
                         break
+                    # while spinning, read the clock only every 16 polls (it showed in profiles)
+                    spins += 1
+                    if (spins & 15) != 0 and t - t0 < _policy.spin:
+                        continue
                     t = _now()
                     if t - t0 < _policy.spin:
                         pass
