@@ -21,6 +21,7 @@ from pathlib import Path
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.editable_wheel import editable_wheel
 
 HERE = Path(__file__).resolve().parent
 RUNTIME_DEPS = [
@@ -266,6 +267,20 @@ def runtime_deps():
     return RUNTIME_DEPS + (["mpich>=4.1"] if how == "mpich-wheel" else [])
 
 
+class EditableWheelWithData(editable_wheel):
+    """`pip install -e .` must install the kernel spec (share/jupyter/kernels/mpikernel-4) too.
+
+    setuptools' editable wheels skip data_files: they ask the distribution for `has_data`, a
+    method that does not exist (it is `has_data_files`).
+    """
+
+    def _run_install(self, category):
+        if category == "data" and self.distribution.has_data_files():
+            self.run_command("install_data")
+        else:
+            super()._run_install(category)
+
+
 def kernelspec_data_files():
     base = "share/jupyter/kernels/mpikernel-4"
     files = sorted(str(p.relative_to(HERE)) for p in (HERE / base).glob("*") if p.is_file())
@@ -274,7 +289,7 @@ def kernelspec_data_files():
 
 setup(
     ext_modules=cython_extensions(),
-    cmdclass={"build_ext": BuildMPI},
+    cmdclass={"build_ext": BuildMPI, "editable_wheel": EditableWheelWithData},
     install_requires=runtime_deps(),
     data_files=kernelspec_data_files(),
     zip_safe=False,

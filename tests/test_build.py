@@ -126,3 +126,11 @@ def test_started_by_another_mpis_launcher_is_a_clear_error(tmp_path):
     last = out.stderr.strip().splitlines()[-1]
     assert f"built against {vendor}" in last
     assert "--force-reinstall" in last and "mpikernel info" in last
+
+
+def test_the_kernel_spec_is_installed_with_the_package():
+    """`pip install` (editable too) puts mpikernel-4 where Jupyter looks: <prefix>/share/jupyter."""
+    spec = Path(sys.prefix) / "share" / "jupyter" / "kernels" / "mpikernel-4" / "kernel.json"
+    assert spec.is_file(), f"{spec} missing: reinstall with `python -m pip install -e .`"
+    shipped = ROOT / "share" / "jupyter" / "kernels" / "mpikernel-4" / "kernel.json"
+    assert spec.read_text() == shipped.read_text()
