@@ -11,12 +11,12 @@ MPI is initialised when this module is imported and finalised at interpreter exi
 """
 
 cimport cython
-from libc.stdint cimport int64_t, uint64_t, intptr_t
+from libc.stdint cimport int64_t, intptr_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 from cpython.buffer cimport (
     PyObject_GetBuffer, PyBuffer_Release, PyObject_CheckBuffer,
-    PyBUF_ANY_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBUF_SIMPLE,
+    PyBUF_ANY_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE,
 )
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.bytearray cimport PyByteArray_FromStringAndSize, PyByteArray_AS_STRING

@@ -3,9 +3,6 @@
 # becomes (address, count, datatype) before any MPI call, with bounds checked so a wrong count
 # raises instead of corrupting memory.
 
-cdef object _IN_PLACE_TOKEN = object()
-
-
 class _InPlace:
     """MPI.IN_PLACE: use the receive buffer as the send buffer in a collective."""
     def __repr__(self):

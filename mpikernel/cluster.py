@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import launcher
+from ._watchdog import pid_alive
 
 START_TIMEOUT = 120.0  # seconds for all engines to connect (4 ranks take ~3 s here)
 
@@ -381,7 +382,7 @@ class World:
             st = agents.get(r)
             rows.append({
                 "rank": r, "pid": e.pid, "host": e.host,
-                "alive": (_alive(e.pid) if e.local else st is not None),
+                "alive": (pid_alive(e.pid) if e.local else st is not None),
                 "busy": None if st is None else bool(st.get("busy")),
                 "rss": None if st is None else st.get("rss"),
                 "status": st,
@@ -455,24 +456,10 @@ def _kill(pid, sig=signal.SIGKILL):
         pass
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def _wait_gone(pids, timeout):
     """Wait until none of `pids` is alive (zombies of reparented ranks count as gone)."""
     until = time.monotonic() + timeout
-    while any(_alive(p) for p in pids) and time.monotonic() < until:
+    while any(pid_alive(p) for p in pids) and time.monotonic() < until:
         time.sleep(0.02)
 
 

@@ -3,20 +3,7 @@
 import os
 import time
 
-
-def alive(pid):
-    """True while `pid` runs (a zombie waiting for its reaper counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+from mpikernel._watchdog import pid_alive as alive  # a zombie counts as gone
 
 
 def wait_all_gone(pids, timeout):
