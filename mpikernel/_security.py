@@ -73,19 +73,18 @@ def listen_ip(ip: str | None = None, say=None) -> str:
     return addr
 
 
-def loopback_mpi_env() -> dict[str, str]:
+def loopback_mpi_env(environ=None) -> dict[str, str]:
     """Environment that keeps the MPI library's own TCP listeners on loopback (single-host worlds).
 
     Measured with the mpich wheel (ch4:ucx): without it every rank also listens on the machine's
     public address; with UCX_NET_DEVICES=lo only on 127.0.0.1 (shared memory still carries the
     data between ranks on one host). The libfabric and Open MPI names do the same for those builds.
     """
-    return {
-        "UCX_NET_DEVICES": "lo",
-        "FI_TCP_IFACE": "lo",
-        "FI_SOCKETS_IFACE": "lo",
-        "OMPI_MCA_btl_tcp_if_include": "lo",
-    }
+    environ = os.environ if environ is None else environ
+    env = {"UCX_NET_DEVICES": "lo", "FI_TCP_IFACE": "lo", "FI_SOCKETS_IFACE": "lo"}
+    if "OMPI_MCA_btl_tcp_if_exclude" not in environ:  # Open MPI refuses include + exclude
+        env["OMPI_MCA_btl_tcp_if_include"] = "lo"
+    return {k: v for k, v in env.items() if k not in environ}  # the user's own choice wins
 
 
 def new_key() -> str:

@@ -250,12 +250,11 @@ class World:
     def _engine_env(self):
         env = dict(os.environ)
         env.update(launcher.mpiexec_env())
-        if _security.is_loopback(self.ip or _security.LOOPBACK):
-            for k, v in _security.loopback_mpi_env().items():
-                env.setdefault(k, v)  # MPI's own sockets stay on loopback too
         # figures drawn on a rank become display_data that the notebook shows (labelled)
         env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         env.update({str(k): str(v) for k, v in (self.env or {}).items()})
+        if _security.is_loopback(self.ip or _security.LOOPBACK):
+            env.update(_security.loopback_mpi_env(env))  # MPI's own sockets stay on loopback too
         env["MPIKERNEL_CONTROL_KEY"] = self._control.key
         return env
 

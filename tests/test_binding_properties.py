@@ -40,7 +40,8 @@ def test_round_trips_and_bad_arguments(mpirun, tmp_path, n, examples):
     cases, counts = run_properties(mpirun, tmp_path, n, examples, timeout=110)
     assert cases >= examples
     # the run really covered what it claims (not only one kind of case)
-    for kind in ("sendrecv", "bcast", "scatter", "gather", "Sendrecv", "Bcast", "Scatter", "Gather", "bad"):
+    for kind in ("sendrecv", "bcast", "scatter", "gather", "allgather", "Sendrecv", "Bcast", "Scatter",
+                 "Gather", "bad"):
         assert counts.get(kind, 0) > 0, counts
     for feature in ("arrays-0size", "arrays-noncontig", "arrays-bigendian"):
         assert counts.get(feature, 0) > 0, counts

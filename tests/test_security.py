@@ -323,3 +323,10 @@ def test_no_eval_or_exec_of_strings_in_our_code():
                 found.add((rel, line.strip(), ok))
     bad = [f"{f}: {line}" for f, line, ok in found if not ok]
     assert bad == []
+
+
+def test_the_loopback_settings_never_override_the_users():
+    assert _security.loopback_mpi_env({})["UCX_NET_DEVICES"] == "lo"
+    mine = _security.loopback_mpi_env({"UCX_NET_DEVICES": "mlx5_0:1", "OMPI_MCA_btl_tcp_if_exclude": "eth1"})
+    assert "UCX_NET_DEVICES" not in mine and "OMPI_MCA_btl_tcp_if_include" not in mine
+    assert mine["FI_TCP_IFACE"] == "lo"
