@@ -47,6 +47,27 @@ def test_round_trips_and_bad_arguments(mpirun, tmp_path, n, examples):
         assert counts.get(feature, 0) > 0, counts
 
 
+def test_predefined_mpi_objects_travel_by_name(mpirun):
+    """binding bug 18: MPI.DOUBLE, MPI.SUM could not be pickled (mpi4py's can)."""
+    res = mpirun("""
+        import pickle
+        from mpikernel import MPI
+        comm = MPI.COMM_WORLD
+        got = comm.bcast({"op": MPI.SUM, "type": MPI.DOUBLE, "pair": MPI.TWOINT} if comm.rank == 0 else None)
+        assert got["op"] is MPI.SUM and got["type"] is MPI.DOUBLE and got["pair"] is MPI.TWOINT, got
+        assert comm.allreduce(comm.rank, op=got["op"]) == 1
+        for made in (MPI.Datatype(MPI.DOUBLE), MPI.Op.Create(lambda a, b, t: a)):
+            try:
+                pickle.dumps(made)
+            except TypeError as e:
+                assert "only predefined ones" in str(e), e
+            else:
+                raise AssertionError(f"{made!r} was pickled")
+        print("ok")
+    """, n=2, timeout=60)
+    assert res.lines() == ["ok", "ok"]
+
+
 @pytest.mark.long
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("n", [2, 3, 4])

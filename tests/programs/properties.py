@@ -222,15 +222,10 @@ BAD_CALLS = {
     "Bcast_buffer": lambda v, tag: WORLD.Bcast(_local(v), root=0),
     "Send_count": lambda v, tag: WORLD.Send([_buf(), v, MPI.INT], dest=MPI.PROC_NULL, tag=tag),
     "Recv_count": lambda v, tag: WORLD.Recv([_buf(), v, MPI.INT], source=MPI.PROC_NULL, tag=tag),
-    "Send_datatype": lambda v, tag: WORLD.Send([_buf(), 4, _mpi_object(v)], dest=MPI.PROC_NULL, tag=tag),
+    "Send_datatype": lambda v, tag: WORLD.Send([_buf(), 4, v], dest=MPI.PROC_NULL, tag=tag),
     # a receive buffer too small for what arrives (the message comes from this rank itself)
     "Recv_truncate": lambda v, tag: _truncate(v, tag),
 }
-
-
-def _mpi_object(v):
-    """'MPI.NAME' -> MPI.NAME (a name, since the binding cannot pickle its objects); else v."""
-    return getattr(MPI, v[4:]) if isinstance(v, str) and v.startswith("MPI.") else v
 
 
 def _truncate(short, tag):
@@ -301,7 +296,8 @@ def strategies():
               | st.complex_numbers(allow_nan=True) | st.text(max_size=20) | st.binary(max_size=40)
               | arrays() | st.builds(bytearray, st.binary(max_size=16))
               | st.frozensets(st.integers(-5, 5), max_size=4)
-              | st.integers(-100, 100).map(np.int16) | st.floats(width=32).map(np.float32))
+              | st.integers(-100, 100).map(np.int16) | st.floats(width=32).map(np.float32)
+              | st.sampled_from([MPI.DOUBLE, MPI.INT, MPI.SUM, MPI.MAXLOC]))  # travel by name
     objects = st.recursive(
         leaves,
         lambda inner: (st.lists(inner, max_size=4) | st.tuples(inner, inner)
@@ -328,8 +324,7 @@ def strategies():
     bad_buffer = st.sampled_from(["text", 5, 1.5, object(), [1, 2]]) | unbufferable  # None: empty, legal
     readonly = st.sampled_from([b"12345678", ("readonly", np.zeros(4, "i4"))])
     bad_count = st.sampled_from([-1, -100, 5, 100, 2**31, 2**63, "4", [4]])  # None: automatic, legal
-    # None is legal (automatic); MPI objects go by name (binding bug 18: they cannot be pickled)
-    bad_datatype = st.sampled_from(["INT", 4, 2.5, object(), "MPI.DATATYPE_NULL", "MPI.SUM"])
+    bad_datatype = st.sampled_from(["INT", 4, 2.5, object(), MPI.DATATYPE_NULL, MPI.SUM])  # None: automatic
     bad = st.one_of(
         st.tuples(st.sampled_from(["send_dest", "Send_dest", "Recv_source", "recv_source", "Isend_dest"]), bad_peer),
         st.tuples(st.sampled_from(["send_tag", "Send_tag", "Irecv_tag"]), bad_tag),
