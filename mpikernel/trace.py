@@ -75,6 +75,11 @@ def _engine_clock_offsets(rounds: int = CLOCK_ROUNDS):
         comm.Free()
 
 
+def _engine_can_record() -> bool:
+    """Whether this rank's binding has the recorder (builds before it do not)."""
+    return hasattr(_binding(), "_trace_start")
+
+
 _STATE: dict | None = None  # this rank's traced cell, from _engine_arm to _engine_collect
 
 
@@ -483,7 +488,10 @@ def run_traced(world, code, options, screen, run_cell):
     """
     from .runner import RanksError, RanksInterrupted
 
+    from . import tracedraw
+
     save_to = parse_trace_option(options.trace)
+    tracedraw.preload()
     plain = replace(options, trace=False)
     ranks = list(range(world.n)) if options.ranks is None else sorted(options.ranks)
     world.require_running()
@@ -494,6 +502,11 @@ def run_traced(world, code, options, screen, run_cell):
         measured, clock_note = {}, f"clock offsets could not be measured ({e}); assuming one clock"
     else:
         clock_note = None
+    if not all(world.view(ranks).apply_sync(_engine_can_record)):
+        from IPython.core.error import UsageError
+
+        raise UsageError("--trace needs a binding that records MPI calls, and this build of "
+                         "mpikernel.MPI has no recorder (MPI._trace_start): rebuild it from this source")
     world.view(ranks).apply_sync(_engine_arm, options.trace_capacity)
     error = None
     result = None
@@ -515,16 +528,18 @@ def run_traced(world, code, options, screen, run_cell):
         waiting=getattr(result, "waiting", None),
         notes=notes,
     )
-    from . import tracedraw
-
+    try:
+        fig = tracedraw.figure(tr)
+    except ImportError:
+        fig = None  # no matplotlib: display_bundle says so, the table still shows
     if save_to:
         try:
-            tracedraw.save(tr, save_to)
-        except OSError as e:
+            tracedraw.save(tr, save_to, fig)
+        except (OSError, ImportError) as e:
             tr.notes.append(f"the trace could not be saved to {save_to}: {e}")
         else:
             tr.notes.append(f"trace saved to {save_to}")
-    screen.rich(tracedraw.display_bundle(tr))
+    screen.rich(tracedraw.display_bundle(tr, fig))
     _LAST[0] = tr
     if error is not None:
         raise error

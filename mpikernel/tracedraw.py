@@ -162,6 +162,7 @@ def figure(trace: Trace, width: float = 11.0):
         s, e = trace.spans[r]
         ax.plot([s * scale, e * scale], [row[r], row[r]], color="#b0b0b0", lw=1.2, zorder=1,
                 solid_capstyle="butt")
+        ax.plot([e * scale], [row[r]], marker="|", color="#808080", ms=10, zorder=2)  # cell ended
 
     for g in trace.collectives:  # one band over the ranks taking part
         ys = [row[r] for r in g.ranks if r in row]
@@ -222,7 +223,7 @@ def figure(trace: Trace, width: float = 11.0):
         handles.append(Line2D([], [], color=ARROW, marker=">", markersize=5, lw=1.1, label="message"))
     if trace.pending:
         handles.append(Line2D([], [], color=PENDING, marker="X", lw=0, markersize=8, label="pending (never returned)"))
-    kinds = {c.kind for r in ranks for c in trace.calls[r]}
+    kinds = {c.kind for r in ranks for c in trace.calls[r] if not c.pending}
     keep = {"send": "send" in kinds, "receive": "recv" in kinds, "sendrecv": "sendrecv" in kinds,
             "wait/test": "wait" in kinds, "collective": bool(trace.collectives)}
     handles = [hd for hd in handles if keep.get(hd.get_label(), True)]
@@ -258,14 +259,30 @@ def _pair_matrix(ax, trace: Trace):
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
 
 
-def png_bytes(trace: Trace) -> bytes:
+def png_bytes(trace: Trace, fig=None) -> bytes:
+    """The diagram as PNG (drawing `fig` if given, so a saved and a shown picture cost one figure)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    fig = figure(trace)
+    fig = fig if fig is not None else figure(trace)
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def preload():
+    """Import matplotlib's pieces in a background thread (seconds on a busy machine), so they are
+    ready when the traced cell ends."""
+    import threading
+
+    def load():
+        try:
+            import matplotlib.backends.backend_agg  # noqa: F401
+            import matplotlib.figure  # noqa: F401
+        except ImportError:
+            pass
+
+    threading.Thread(target=load, name="mpikernel-trace-preload", daemon=True).start()
 
 
 # ================================================================================ Chrome trace
@@ -303,8 +320,8 @@ def chrome_trace(trace, offsets=None) -> dict:
                           "clock_offsets_s": {str(r): o for r, o in tr.offsets.items()}}}
 
 
-def save(trace: Trace, path: str) -> str:
-    """Write `path`: .json the Chrome trace, .png/.svg the diagram. Returns the path."""
+def save(trace: Trace, path: str, fig=None) -> str:
+    """Write `path`: .json the Chrome trace, .png/.svg the diagram (`fig` if already drawn)."""
     lower = str(path).lower()
     if lower.endswith(".json"):
         with open(path, "w") as f:
@@ -312,7 +329,7 @@ def save(trace: Trace, path: str) -> str:
     elif lower.endswith((".png", ".svg")):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-        fig = figure(trace)
+        fig = fig if fig is not None else figure(trace)
         FigureCanvasAgg(fig)
         fig.savefig(path)
     else:
@@ -323,12 +340,12 @@ def save(trace: Trace, path: str) -> str:
 # ============================================================================ in the notebook
 
 
-def display_bundle(trace: Trace) -> dict:
+def display_bundle(trace: Trace, fig=None) -> dict:
     """{"data": {...}, "metadata": {}} for the traced cell's one display message."""
     text = ["MPI trace: " + summary_line(trace), table_text(trace)] + [f"note: {n}" for n in trace.notes]
     data = {"text/plain": "\n".join(text)}
     try:
-        png = base64.b64encode(png_bytes(trace)).decode("ascii")
+        png = base64.b64encode(png_bytes(trace, fig)).decode("ascii")
     except ImportError:  # no matplotlib: the table still says the essentials
         data["text/plain"] += "\nnote: install matplotlib to see the diagram"
         png = None

@@ -313,3 +313,101 @@ def test_magic_options():
         cell_options("--trace=out.txt")
     assert split_line_options("--trace print(rank)") == ("--trace", "print(rank)")
     assert split_line_options("--trace=a.json --ranks 0 x") == ("--trace=a.json --ranks 0", "x")
+
+
+# ====================================================================== on a real 4-rank world
+
+
+@pytest.fixture(scope="module")
+def shell():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "mpikernel")
+    yield ip
+
+
+@pytest.fixture(scope="module")
+def world(shell):
+    from IPython.utils.capture import capture_output
+
+    from mpikernel import magics
+    from world_helpers import wait_all_gone
+
+    magics.stop_world()
+    with capture_output():
+        shell.run_line_magic("mpi_start", "-n 4")
+    w = magics.world()
+    pids = w.processes()
+    if not all(w.view().apply_sync(tr._engine_can_record)):
+        magics.stop_world()
+        pytest.skip("this build of mpikernel.MPI has no recorder (MPI._trace_start)")
+    yield w
+    magics.stop_world()
+    assert wait_all_gone(pids, 5) == []
+
+
+def traced(shell, cell):
+    """Run a cell as typed; (captured output, its error, the Trace it showed)."""
+    from IPython.utils.capture import capture_output
+
+    tr._LAST[0] = None
+    with capture_output() as cap:
+        res = shell.run_cell(cell)
+    return cap, res.error_in_exec, tr.last_trace()
+
+
+RING = """%%px_mpi --trace
+if rank == 0:
+    comm.send("token", dest=1, tag=11)
+    token = comm.recv(source=size - 1, tag=11)
+else:
+    token = comm.recv(source=rank - 1, tag=11)
+    comm.send(token, dest=(rank + 1) % size, tag=11)
+"""
+
+
+@pytest.mark.mpi
+def test_ring_on_4_ranks_draws_exactly_4_arrows(shell, world):
+    cap, err, t = traced(shell, RING)
+    assert err is None, cap.stdout + cap.stderr
+    assert sorted((m.src, m.dst, m.tag) for m in t.messages) == [(0, 1, 11), (1, 2, 11), (2, 3, 11), (3, 0, 11)]
+    assert t.unmatched == [] and t.pending == []
+    for m in t.messages:  # same host: one clock; a message arrives after it was sent
+        assert m.received >= m.sent - 1e-6
+    (ax,) = tracedraw.figure(t).axes
+    assert len([a for a in ax.texts if getattr(a, "arrow_patch", None) is not None]) == 4
+    shown = "".join(o.data.get("text/plain", "") for o in cap.outputs)
+    assert "MPI trace: 4 ranks, 4 messages" in shown
+
+
+@pytest.mark.mpi
+def test_bcast_is_one_band_on_all_ranks(shell, world):
+    cap, err, t = traced(shell, "%%px_mpi --trace\nx = comm.bcast({'a': 1} if rank == 0 else None, root=0)\n")
+    assert err is None, cap.stdout + cap.stderr
+    (g,) = t.collectives
+    assert (g.name, g.ranks, g.root) == ("bcast", [0, 1, 2, 3], 0)
+    assert t.messages == []
+
+
+@pytest.mark.mpi
+def test_deadlocked_cell_shows_its_pending_receives(shell, world, tmp_path):
+    out = tmp_path / "deadlock.json"
+    cell = f"%%px_mpi --trace={out} --timeout 2\nmsg = comm.recv(source=(rank + 1) % size, tag=5)\n"
+    cap, err, t = traced(shell, cell)
+    assert err is not None and "timed out" in str(err)
+    assert sorted((c.rank, c.kind, c.peer, c.tag) for c in t.pending) == [
+        (r, "recv", (r + 1) % 4, 5) for r in range(4)]
+    assert all(c.end - c.start > 1.0 for c in t.pending)  # drawn until the ranks were stopped
+    names = [e["name"] for e in json.loads(out.read_text())["traceEvents"] if e["ph"] == "X"]
+    assert names.count("recv (pending)") == 4
+    cap, err, t = traced(shell, RING)  # the world is usable again, and traces again
+    assert err is None and len(t.messages) == 4
+
+
+@pytest.mark.mpi
+def test_line_form_and_subset_of_ranks(shell, world):
+    cap, err, t = traced(shell, "%px_mpi --trace --ranks 1,2 x = comm.sendrecv(rank, dest=3 - rank, source=3 - rank)")
+    assert err is None, cap.stdout + cap.stderr
+    assert t.ranks == [1, 2]
+    assert sorted((m.src, m.dst) for m in t.messages) == [(1, 2), (2, 1)]
