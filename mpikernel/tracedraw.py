@@ -24,7 +24,7 @@ from .trace import Trace
 
 MAX_RANKS = 16
 MAX_ARROWS = 400
-MAX_TAG_LABELS = 40  # messages labelled with their tag when there are at most this many
+MAX_TAG_LABELS = 24  # messages labelled with their tag when there are at most this many (and tags differ)
 
 KIND_COLOURS = {
     "send": "#3b75af",  # blue: sending
@@ -175,12 +175,15 @@ def figure(trace: Trace, width: float = 11.0):
             ax.text((g.start + g.end) / 2 * scale, min(ys) - 0.47, g.name, ha="center", va="bottom",
                     fontsize=8, color="#8a4f00", zorder=6, clip_on=True)
 
+    tiny = 0.002 * (end if end > 0 else 1)  # the narrowest box drawn, so short calls stay visible
+    waits_for = []  # (row, row it waits for) of pending point-to-point calls
     for r in ranks:
         y = row[r]
         for c in trace.calls[r]:
-            x0, x1 = c.start * scale, c.end * scale
+            x0, x1 = c.start * scale, max(c.end * scale, c.start * scale + tiny)
             colour = PENDING if c.pending else KIND_COLOURS.get(c.kind, KIND_COLOURS["other"])
             waited = min(c.wait, c.end - c.start) if not c.pending else c.end - c.start
+            waited = min(waited * scale, x1 - x0) / scale
             busy = max(x1 - x0 - waited * scale, 0)
             ax.add_patch(Rectangle((x0, y - h), max(busy, 0), 2 * h, facecolor=colour, edgecolor="none",
                                    zorder=3))
@@ -190,11 +193,27 @@ def figure(trace: Trace, width: float = 11.0):
                                        zorder=3))
             if c.pending:
                 ax.plot([x1], [y], marker="X", color=PENDING, ms=9, zorder=7)
+                if c.kind in ("recv", "send") and c.peer in row and c.peer != r:  # who it waits for
+                    waits_for.append((y, row[c.peer]))
                 ax.text(x1, y + h + 0.05, f"pending: {c.describe()}", ha="right", va="top",
                         fontsize=8, color=PENDING, zorder=7, fontweight="bold")
 
+    if waits_for:  # right of the timeline, one column per pending call: a cycle is a deadlock
+        step = 0.025 * (end if end > 0 else 1)
+        for i, (y0, y1) in enumerate(waits_for):
+            x = end * 1.02 + (i + 1) * step
+            ax.annotate("", xy=(x, y1), xytext=(x, y0), zorder=6,
+                        arrowprops=dict(arrowstyle="-|>", color=PENDING, lw=1.3, ls=(0, (4, 2)),
+                                        shrinkA=3, shrinkB=3, mutation_scale=12))
+        ax.set_xlim(right=end * 1.02 + (len(waits_for) + 1) * step)
+        ax.set_xticks([t for t in ax.get_xticks() if 0 <= t <= end])  # no time axis over the column
+        ax.axvline(end * 1.02, color="#dddddd", lw=0.8, zorder=0)
+        ax.text(end * 1.02 + 0.5 * (len(waits_for) + 1) * step, -0.5, "waits for", ha="center",
+                va="bottom", fontsize=8, color=PENDING)
+
     if not big:
-        label = len(trace.messages) <= MAX_TAG_LABELS
+        tags = {m.tag for m in trace.messages}
+        label = len(trace.messages) <= MAX_TAG_LABELS and len(tags) > 1 or len(trace.messages) <= 6
         for m in trace.messages:
             if m.src not in row or m.dst not in row:
                 continue
@@ -220,9 +239,12 @@ def figure(trace: Trace, width: float = 11.0):
                Patch(facecolor="white", edgecolor="#555555", hatch="////", label="waiting"),
                Line2D([], [], color="#b0b0b0", lw=1.2, label="computing")]
     if not big and trace.messages:
-        handles.append(Line2D([], [], color=ARROW, marker=">", markersize=5, lw=1.1, label="message"))
+        same = f" (tag {next(iter(tags))})" if len(tags) == 1 and not label else ""
+        handles.append(Line2D([], [], color=ARROW, marker=">", markersize=5, lw=1.1, label="message" + same))
     if trace.pending:
         handles.append(Line2D([], [], color=PENDING, marker="X", lw=0, markersize=8, label="pending (never returned)"))
+        if any(c.kind in ("recv", "send") and c.peer in row for c in trace.pending):
+            handles.append(Line2D([], [], color=PENDING, lw=1, ls=(0, (3, 2)), label="waits for (pending call → rank)"))
     kinds = {c.kind for r in ranks for c in trace.calls[r] if not c.pending}
     keep = {"send": "send" in kinds, "receive": "recv" in kinds, "sendrecv": "sendrecv" in kinds,
             "wait/test": "wait" in kinds, "collective": bool(trace.collectives)}
