@@ -171,8 +171,9 @@ class Call:
             tag = self.tag if _known(self.tag) else "any"
             return f"{self.name} from {src}, tag {tag}"
         if self.kind == "sendrecv":
-            r = self.raw
-            return f"{self.name} to rank {r.get('dest')} / from rank {r.get('source')}"
+            parts = [f"{word} rank {p}" for word, p in (("to", self.raw.get("dest")), ("from", self.raw.get("source")))
+                     if _known(p)]
+            return f"{self.name} {' / '.join(parts)}".rstrip() if parts else f"{self.name} with PROC_NULL"
         if self.kind == "coll":
             where = "" if self.comm in ("COMM_WORLD", None) else f" on {self.comm}"
             root = f" (root {self.root})" if _known(self.root) else ""
@@ -363,7 +364,8 @@ class Trace:
             start, end = self.spans[r]
             span = max(end - start, 0.0)
             in_mpi = _union_length([(c.start, c.end) for c in self.calls[r]])
-            halves = [h for c in self.calls[r] for h in _halves(c) if not (h[0] == "recv" and c.pending)]
+            halves = [h for c in self.calls[r] for h in _halves(c)
+                      if _known(h[1]) and not (h[0] == "recv" and c.pending)]  # PROC_NULL: no message
             sent = [h for h in halves if h[0] == "send"]
             recv = [h for h in halves if h[0] == "recv"]
             longest = max(self.calls[r], key=_waited, default=None)

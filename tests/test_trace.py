@@ -108,6 +108,19 @@ def test_sendrecv_is_both_a_send_and_a_receive():
     assert sorted((m.src, m.dst, m.tag, m.nbytes) for m in t.messages) == [(0, 1, 3, 16), (1, 0, 3, 16)]
 
 
+def test_proc_null_halves_are_no_messages():
+    rec = Records(2)  # the edge of a halo exchange: rank 0 has no left neighbour
+    rec.ev(0, "Sendrecv", "sendrecv", 0.0, 0.01, dest=None, sendtag=0, sendbytes=8, source=1,
+           recvtag=0, recvbytes=8)
+    rec.ev(1, "Sendrecv", "sendrecv", 0.0, 0.01, dest=0, sendtag=0, sendbytes=8, source=None,
+           recvtag=None, recvbytes=8)
+    t = Trace.from_records(rec.records())
+    assert [(m.src, m.dst) for m in t.messages] == [(1, 0)]
+    rows = {r["rank"]: r for r in t.rank_stats()}
+    assert (rows[0]["sent"], rows[0]["received"], rows[1]["sent"], rows[1]["received"]) == (0, 1, 1, 0)
+    assert t.calls[0][0].describe() == "Sendrecv from rank 1"
+
+
 def test_irecv_arrow_ends_when_the_receive_completed():
     rec = Records(2)
     rec.send(0, 1, 0, 0.001, 0.002, call="Isend", done=0.002, req=1)
