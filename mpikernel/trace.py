@@ -211,8 +211,8 @@ class Collective:
         return min(c.start for c in self.calls.values())
 
     @property
-    def end(self) -> float:
-        return max(c.end for c in self.calls.values())
+    def end(self) -> float:  # a nonblocking collective (Ibcast) ends when its Wait completed it
+        return max(max(c.end, c.done or c.end) for c in self.calls.values())
 
     @property
     def ranks(self) -> list[int]:
@@ -404,7 +404,8 @@ def _call(rank: int, e: dict, rank_end: float) -> Call:
     t1 = float(rank_end if (t1 is None or pending) and rank_end is not None else (t1 if t1 is not None else t0))
     return Call(
         rank=rank, name=str(e.get("call", "?")), kind=str(e.get("kind", "other")),
-        comm=str(e.get("comm") or "COMM_WORLD"), start=t0, end=max(t1, t0),
+        comm=str(e["comm"]) if e.get("comm") is not None else "",  # None: Wait/Test calls
+        start=t0, end=max(t1, t0),
         peer=e.get("peer"), tag=e.get("tag"), nbytes=int(e.get("bytes") or 0), root=e.get("root"),
         seq=e.get("seq"), done=e.get("done"), wait=float(e.get("wait") or 0.0), req=e.get("req"),
         pending=pending, raw=dict(e),
@@ -419,7 +420,7 @@ _CALL_KINDS = {"send": "send", "ssend": "send", "isend": "send", "issend": "send
 def _pending_from_waiting(rank: int, w: dict, rank_end: float) -> Call:
     """A pending Call from the agent's MPI._waiting() answer (when the record lacks it)."""
     name = str(w.get("call", "?"))
-    kind = _CALL_KINDS.get(name.lower(), "coll" if name.lower() not in ("", "?") else "other")
+    kind = w.get("kind") or _CALL_KINDS.get(name.lower(), "coll" if name.lower() not in ("", "?") else "other")
     peer = w.get("peer")
     tag = w.get("tag")
     since = w.get("since")

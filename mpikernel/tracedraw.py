@@ -325,7 +325,7 @@ def chrome_trace(trace, offsets=None) -> dict:
         for c in tr.calls[r]:
             args = {k: v for k, v in (("comm", c.comm), ("peer", c.peer), ("tag", c.tag), ("bytes", c.nbytes),
                                       ("root", c.root), ("seq", c.seq), ("wait_us", us(c.wait)))
-                    if v is not None}
+                    if v is not None and v != ""}
             if c.pending:
                 args["pending"] = True
             events.append({"ph": "X", "name": c.name + (" (pending)" if c.pending else ""),

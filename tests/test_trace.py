@@ -13,7 +13,8 @@ from mpikernel.trace import Trace
 
 
 class Records:
-    """Builds records in exactly the binding's shape (docs/binding.md, "Tracing")."""
+    """Builds records in exactly the binding's shape (docs/binding.md, "Tracing"): None where a
+    value does not apply (PROC_NULL, an unmatched wildcard, no root), comm None for Wait/Test."""
 
     def __init__(self, size):
         self.size = size
@@ -21,9 +22,9 @@ class Records:
         self.next_req = 1
 
     def ev(self, rank, call, kind, t0, t1, **kw):
-        e = {"call": call, "kind": kind, "comm": "COMM_WORLD", "peer": -1, "tag": -1, "bytes": 0,
-             "root": -1, "seq": -1, "t0": t0, "t1": t1, "done": None, "wait": 0.0, "req": None,
-             "pending": False}
+        e = {"call": call, "kind": kind, "comm": None if kind == "wait" else "COMM_WORLD", "peer": None,
+             "tag": None, "bytes": 0, "root": None, "seq": None, "t0": t0, "t1": t1, "wait": 0.0,
+             "req": None, "pending": False}
         e.update(kw)
         self.events[rank].append(e)
         return e
@@ -35,12 +36,13 @@ class Records:
         return self.ev(rank, call, "recv", t0, t1, peer=source, tag=tag, bytes=nbytes,
                        wait=kw.pop("wait", (t1 - t0) * 0.9 if t1 is not None else 0.0), **kw)
 
-    def coll(self, rank, call, seq, t0, t1, root=-1, **kw):
+    def coll(self, rank, call, seq, t0, t1, root=None, **kw):
         return self.ev(rank, call, "coll", t0, t1, seq=seq, root=root, **kw)
 
     def records(self, dropped=None):
         return [{"rank": r, "size": self.size, "capacity": 65536, "dropped": (dropped or {}).get(r, 0),
-                 "events": list(evs)} for r, evs in self.events.items()]
+                 "polls": 0, "t_start": 0.0, "t_now": 10.0, "events": list(evs)}
+                for r, evs in self.events.items()]
 
 
 def ring(n=4, tag=7, dt=1e-4):
@@ -83,7 +85,7 @@ def test_any_tag_receive_takes_the_first_unmatched_message():
     rec = Records(2)
     rec.send(0, 1, 5, 0.0, 0.01)
     rec.send(0, 1, 6, 0.02, 0.03)
-    rec.recv(1, 0, -1, 0.0, 0.04)  # tag not resolved (ANY_TAG)
+    rec.recv(1, 0, None, 0.0, 0.04)  # tag not resolved (ANY_TAG)
     rec.recv(1, 0, 6, 0.05, 0.06)
     t = Trace.from_records(rec.records())
     assert sorted((m.tag, m.recv_call.start) for m in t.messages) == [(5, 0.0), (6, 0.05)]
@@ -125,7 +127,7 @@ def test_irecv_arrow_ends_when_the_receive_completed():
     rec = Records(2)
     rec.send(0, 1, 0, 0.001, 0.002, call="Isend", done=0.002, req=1)
     rec.recv(1, 0, 0, 0.0, 0.0001, call="Irecv", done=0.005, req=2, wait=0.0)
-    rec.ev(1, "Wait", "wait", 0.003, 0.005, req=2, wait=0.002)
+    rec.ev(1, "Wait", "wait", 0.003, 0.005, req=2, reqs=[2], wait=0.002)
     t = Trace.from_records(rec.records())
     (m,) = t.messages
     assert m.sent == pytest.approx(0.001) and m.received == pytest.approx(0.005)
@@ -141,6 +143,15 @@ def test_bcast_is_one_collective_band_on_every_rank():
     assert len(bcasts) == 1 and bcasts[0].ranks == [0, 1, 2, 3] and bcasts[0].root == 0
     assert bcasts[0].start == pytest.approx(0.0) and bcasts[0].end == pytest.approx(0.005)
     assert t.messages == []
+
+
+def test_nonblocking_collective_band_lasts_until_its_wait():
+    rec = Records(2)
+    for r in range(2):
+        rec.coll(r, "Ibcast", 1, 0.0, 0.001, root=0, done=0.02, req=1)
+        rec.ev(r, "Wait", "wait", 0.01, 0.02, req=1, reqs=[1])
+    (g,) = Trace.from_records(rec.records()).collectives
+    assert g.end == pytest.approx(0.02)
 
 
 def test_collectives_on_different_communicators_are_separate():
@@ -416,6 +427,20 @@ def test_deadlocked_cell_shows_its_pending_receives(shell, world, tmp_path):
     assert names.count("recv (pending)") == 4
     cap, err, t = traced(shell, RING)  # the world is usable again, and traces again
     assert err is None and len(t.messages) == 4
+
+
+@pytest.mark.mpi
+def test_nonblocking_messages_end_when_their_wait_completed_them(shell, world):
+    cap, err, t = traced(shell, """%%px_mpi --trace
+partner = rank ^ 1
+mine = np.full(1000, float(rank)); theirs = np.empty_like(mine)
+MPI.Request.Waitall([comm.Isend(mine, dest=partner, tag=3), comm.Irecv(theirs, source=partner, tag=3)])
+""")
+    assert err is None, cap.stdout + cap.stderr
+    assert sorted((m.src, m.dst, m.tag, m.nbytes) for m in t.messages) == [
+        (0, 1, 3, 8000), (1, 0, 3, 8000), (2, 3, 3, 8000), (3, 2, 3, 8000)]
+    for m in t.messages:  # the arrow ends when Waitall completed the Irecv, not when it was posted
+        assert m.received == m.recv_call.done and m.received > m.recv_call.end
 
 
 @pytest.mark.mpi
