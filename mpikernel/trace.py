@@ -364,8 +364,8 @@ class Trace:
             start, end = self.spans[r]
             span = max(end - start, 0.0)
             in_mpi = _union_length([(c.start, c.end) for c in self.calls[r]])
-            halves = [h for c in self.calls[r] for h in _halves(c)
-                      if _known(h[1]) and not (h[0] == "recv" and c.pending)]  # PROC_NULL: no message
+            halves = [h for c in self.calls[r] if not c.pending  # a pending call moved nothing yet
+                      for h in _halves(c) if _known(h[1])]  # PROC_NULL: no message
             sent = [h for h in halves if h[0] == "send"]
             recv = [h for h in halves if h[0] == "recv"]
             longest = max(self.calls[r], key=_waited, default=None)
