@@ -171,7 +171,7 @@ def figure(trace: Trace, width: float = 11.0):
         ax.add_patch(Rectangle((g.start * scale, min(ys) - 0.45), (g.end - g.start) * scale,
                                max(ys) - min(ys) + 0.9, facecolor=KIND_COLOURS["coll"], alpha=0.16,
                                edgecolor=KIND_COLOURS["coll"], lw=0.8, zorder=0))
-        if len(trace.collectives) <= 30:
+        if len(trace.collectives) <= 8 or (g.end - g.start) >= 0.06 * max(trace.duration, 1e-12):
             ax.text((g.start + g.end) / 2 * scale, min(ys) - 0.47, g.name, ha="center", va="bottom",
                     fontsize=8, color="#8a4f00", zorder=6, clip_on=True)
 
@@ -179,24 +179,29 @@ def figure(trace: Trace, width: float = 11.0):
     waits_for = []  # (row, row it waits for) of pending point-to-point calls
     for r in ranks:
         y = row[r]
+        busy_parts: dict[str, list] = {}  # colour -> [(x, width)]: one collection each (fast)
+        wait_parts: dict[str, list] = {}
         for c in trace.calls[r]:
             x0, x1 = c.start * scale, max(c.end * scale, c.start * scale + tiny)
             colour = PENDING if c.pending else KIND_COLOURS.get(c.kind, KIND_COLOURS["other"])
             waited = min(c.wait, c.end - c.start) if not c.pending else c.end - c.start
-            waited = min(waited * scale, x1 - x0) / scale
-            busy = max(x1 - x0 - waited * scale, 0)
-            ax.add_patch(Rectangle((x0, y - h), max(busy, 0), 2 * h, facecolor=colour, edgecolor="none",
-                                   zorder=3))
+            waited = min(waited * scale, x1 - x0)
+            busy = x1 - x0 - waited
+            if busy > 0:
+                busy_parts.setdefault(colour, []).append((x0, busy))
             if waited > 0:
-                ax.add_patch(Rectangle((x0 + busy, y - h), waited * scale, 2 * h, facecolor="white",
-                                       edgecolor=colour, hatch="////", lw=1.2 if c.pending else 0.6,
-                                       zorder=3))
+                wait_parts.setdefault(colour, []).append((x0 + busy, waited))
             if c.pending:
                 ax.plot([x1], [y], marker="X", color=PENDING, ms=9, zorder=7)
                 if c.kind in ("recv", "send") and c.peer in row and c.peer != r:  # who it waits for
                     waits_for.append((y, row[c.peer]))
                 ax.text(x1, y + h + 0.05, f"pending: {c.describe()}", ha="right", va="top",
                         fontsize=8, color=PENDING, zorder=7, fontweight="bold")
+        for colour, parts in busy_parts.items():
+            ax.broken_barh(parts, (y - h, 2 * h), facecolors=colour, edgecolors="none", zorder=3)
+        for colour, parts in wait_parts.items():
+            ax.broken_barh(parts, (y - h, 2 * h), facecolors="white", edgecolors=colour, hatch="////",
+                           linewidth=1.2 if colour == PENDING else 0.6, zorder=3)
 
     if waits_for:  # right of the timeline, one column per pending call: a cycle is a deadlock
         step = 0.025 * (end if end > 0 else 1)
@@ -214,13 +219,16 @@ def figure(trace: Trace, width: float = 11.0):
     if not big:
         tags = {m.tag for m in trace.messages}
         label = len(trace.messages) <= MAX_TAG_LABELS and len(tags) > 1 or len(trace.messages) <= 6
-        for m in trace.messages:
-            if m.src not in row or m.dst not in row:
-                continue
+        drawn = [m for m in trace.messages if m.src in row and m.dst in row]
+        if drawn:  # one quiver: every arrow from its send to its receive, in data coordinates
+            x0s = [m.sent * scale for m in drawn]
+            y0s = [row[m.src] for m in drawn]
+            ax.quiver(x0s, y0s, [m.received * scale - x for m, x in zip(drawn, x0s)],
+                      [row[m.dst] - y for m, y in zip(drawn, y0s)], angles="xy", scale_units="xy", scale=1,
+                      color=ARROW, width=0.0018, headwidth=5, headlength=6, headaxislength=5.5, zorder=5,
+                      gid="messages")
+        for m in drawn:
             x0, y0, x1, y1 = m.sent * scale, row[m.src], m.received * scale, row[m.dst]
-            ax.annotate("", xy=(x1, y1), xytext=(x0, y0), zorder=5,
-                        arrowprops=dict(arrowstyle="-|>", color=ARROW, lw=1.1, shrinkA=0, shrinkB=0,
-                                        mutation_scale=9))
             if label:
                 ax.text(x0 + 0.5 * (x1 - x0), y0 + 0.5 * (y1 - y0), f"tag {m.tag}", fontsize=7,
                         color=ARROW, ha="center", va="center", zorder=6,
@@ -255,7 +263,7 @@ def figure(trace: Trace, width: float = 11.0):
         title += " (arrows left out: see the matrix)"
     ax.set_title(title, fontsize=11, loc="left")
     fw = fig.get_figwidth()  # fixed margins in inches (tight_layout would cost another full draw)
-    fig.subplots_adjust(left=0.75 / fw, right=1 - 0.25 / fw, top=1 - 0.45 / height,
+    fig.subplots_adjust(left=0.75 / fw, right=1 - (0.9 if big else 0.25) / fw, top=1 - 0.45 / height,
                         bottom=0.9 / height, wspace=0.25)
     return fig
 
@@ -278,7 +286,7 @@ def _pair_matrix(ax, trace: Trace):
     ticks = list(range(0, len(ranks), step))
     ax.set_xticks(ticks, [str(ranks[i]) for i in ticks], fontsize=7)
     ax.set_yticks(ticks, [str(ranks[i]) for i in ticks], fontsize=7)
-    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.figure.colorbar(im, ax=ax, fraction=0.08, pad=0.04).set_label("messages", fontsize=8)
 
 
 def png_bytes(trace: Trace, fig=None) -> bytes:
