@@ -431,6 +431,26 @@ def test_deadlocked_cell_shows_its_pending_receives(shell, world, tmp_path):
 
 
 @pytest.mark.mpi
+def test_interrupted_cell_still_shows_its_timeline(shell, world):
+    import os
+    import signal
+    import threading
+
+    from mpikernel.runner import RanksInterrupted
+
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))  # the stop button
+    timer.start()
+    try:
+        cap, err, t = traced(shell, "%%px_mpi --trace\nimport time\nif rank == 0:\n    time.sleep(60)\ncomm.barrier()")
+    finally:
+        timer.cancel()
+    assert isinstance(err, RanksInterrupted)
+    assert sorted((c.rank, c.name) for c in t.pending) == [(1, "barrier"), (2, "barrier"), (3, "barrier")]
+    shown = "".join(o.data.get("text/plain", "") for o in cap.outputs)
+    assert "3 calls pending" in shown
+
+
+@pytest.mark.mpi
 def test_nonblocking_messages_end_when_their_wait_completed_them(shell, world):
     cap, err, t = traced(shell, """%%px_mpi --trace
 partner = rank ^ 1
