@@ -397,6 +397,15 @@ def _tracing():
     return bool(_instr_flags & INSTR_TRACE)
 
 
+def _collective_count(Comm comm=None):
+    """How many collectives this process has called on comm (default COMM_WORLD) since it was
+    made (COMM_WORLD: since start-up or the last _reset_world()). The `seq` of the next one is
+    this + 1; subtract the value at the start of a cell for "call 3 of this cell"."""
+    if comm is None:
+        comm = COMM_WORLD
+    return comm.coll_seq
+
+
 cdef object _none_if(long long v):
     return None if v == NO_VALUE else v
 

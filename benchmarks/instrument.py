@@ -35,10 +35,10 @@ PROGRAM = Path(__file__).resolve().parent / "instrument_prog.py"
 MODES = {
     "quick": {"rounds": 2, "timeout": 120,
               "params": {"warmup": 50, "reps": 3, "pingpong": 500, "allreduce": 200,
-                         "local": 5000, "capacity": 65536}},
+                         "local": 20000, "capacity": 65536}},
     "full": {"rounds": 6, "timeout": 300,
              "params": {"warmup": 200, "reps": 7, "pingpong": 3000, "allreduce": 1000,
-                        "local": 50000, "capacity": 65536}},
+                        "local": 100000, "capacity": 65536}},
 }
 
 
@@ -107,9 +107,17 @@ ROWS = [  # (label, bench, (build, state) measured, (build, state) anchor)
     ("allreduce(int), checking on vs off (one extra Iallreduce)", "allreduce_int",
      ("instrumented", "check"), ("instrumented", "off")),
 ]
-OVERHEADS = [  # per-call tracing cost: on minus off
+ROWS += [  # CPU time of local calls: the off path against no hooks at all
+    (f"{what}, CPU time, tracing/checking off vs a build without hooks", bench,
+     ("instrumented", "off"), ("uninstrumented", "off"))
+    for what, bench in (("Isend(PROC_NULL)+Wait", "isend_wait_procnull"),
+                        ("COMM_SELF.Barrier()", "self_barrier"),
+                        ("Iprobe (nothing there)", "iprobe_nothing"))
+]
+OVERHEADS = [  # per-call tracing cost: on minus off (CPU time)
     ("Isend(PROC_NULL)+Wait (2 traced calls)", "isend_wait_procnull", 2),
     ("COMM_SELF.Barrier() (1 traced call)", "self_barrier", 1),
+    ("Iprobe finding nothing (counted, not recorded)", "iprobe_nothing", 1),
 ]
 
 
@@ -165,7 +173,7 @@ def markdown(rows, costs, rec, command, seconds):
     for r in rows:
         lines.append(f"| {r['label']} | {report.fmt_time(r['anchor'])} | {report.fmt_time(r['ours'])} "
                      f"| {r['ratio']:.3f}× ({r['range'][0]:.3f}–{r['range'][1]:.3f}) |")
-    lines += ["", "| traced call | time per loop, tracing off | tracing cost per call (on − off) |",
+    lines += ["", "| traced call (CPU time) | per loop, tracing off | tracing cost per call (on − off) |",
               "| --- | --- | --- |"]
     for c in costs:
         lines.append(f"| {c['label']} | {report.fmt_time(c['off'])} | {c['per_call'] * 1e9:.0f} ns "
@@ -173,7 +181,7 @@ def markdown(rows, costs, rec, command, seconds):
     if rec:
         per = statistics.median(r["seconds"] for r in rec)
         lines += ["", f"Turning a full ring ({rec[0]['events']} events) into the record "
-                  f"(`_trace_stop()`): {per * 1e6:.2f} µs per event."]
+                  f"(`_trace_stop()`): {per * 1e6:.2f} µs of CPU per event."]
     return "\n".join(lines) + "\n"
 
 
@@ -183,7 +191,15 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--json")
     ap.add_argument("--markdown")
+    ap.add_argument("--quiet-below", type=float, default=None,
+                    help="wait (at most --max-wait s) until the 1-minute load is below this")
+    ap.add_argument("--max-wait", type=float, default=1800)
     args = ap.parse_args(argv)
+    if args.quiet_below is not None:
+        deadline = time.monotonic() + args.max_wait
+        while os.getloadavg()[0] >= args.quiet_below and time.monotonic() < deadline:
+            log(f"load average {os.getloadavg()[0]:.2f} >= {args.quiet_below}: waiting")
+            time.sleep(15)
     command = "python -m benchmarks.instrument " + " ".join(argv if argv is not None else sys.argv[1:])
     t0 = time.monotonic()
     per_round = run("quick" if args.quick else "full", args.rounds)

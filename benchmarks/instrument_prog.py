@@ -4,7 +4,8 @@ argv: <build label> <json params>. On 2 ranks: 8-byte Send/Recv ping-pong and al
 latency, in blocks that rotate between the states this build has ("off", and in the
 instrumented build "trace" and "check"), so slow phases of the shared machine hit every state
 alike. On rank 0 alone: the per-call cost of tracing, from tight loops of Isend(PROC_NULL) and
-COMM_SELF.Barrier() with tracing off and on. Prints one ``BENCH {json}`` line per sample.
+COMM_SELF.Barrier() and Iprobe, in CPU time of the calling thread (robust on a shared
+machine), with tracing off and on. Prints one ``BENCH {json}`` line per sample.
 """
 
 import json
@@ -63,16 +64,25 @@ def allreduce(n):
 
 
 def local_calls(n):
-    """Seconds per Isend(PROC_NULL)+Wait pair and per COMM_SELF.Barrier() (no peer involved)."""
+    """CPU seconds (this thread's, so other jobs on the shared cores do not count) per
+    Isend(PROC_NULL)+Wait pair, per COMM_SELF.Barrier() and per Iprobe: calls with no peer,
+    where the hooks' cost is a visible share of the call."""
     buf = np.zeros(1)
-    t0 = time.perf_counter()
+    src = MPI.ANY_SOURCE
+    out = {}
+    t0 = time.thread_time()
     for _ in range(n):
         W.Isend(buf, dest=MPI.PROC_NULL).Wait()
-    t1 = time.perf_counter()
+    t1 = time.thread_time()
+    out["isend_wait_procnull"] = (t1 - t0) / n
     for _ in range(n):
         MPI.COMM_SELF.Barrier()
-    t2 = time.perf_counter()
-    return (t1 - t0) / n, (t2 - t1) / n
+    t2 = time.thread_time()
+    out["self_barrier"] = (t2 - t1) / n
+    for _ in range(n):
+        W.Iprobe(source=src, tag=77)
+    out["iprobe_nothing"] = (time.thread_time() - t2) / n
+    return out
 
 
 for state in STATES:  # warm up every state
@@ -88,19 +98,22 @@ for rep in range(P["reps"]):
         emit(state=state, bench="allreduce_int", seconds=allreduce(P["allreduce"]))
         set_state("off")
     W.Barrier()
-if RANK == 0 and INSTRUMENTED:
+if RANK == 0:
+    local_calls(P["local"] // 10)                    # warm up
     for rep in range(P["reps"]):
-        for state in ("off", "trace") if rep % 2 == 0 else ("trace", "off"):
+        states = ("off", "trace") if INSTRUMENTED else ("off",)
+        for state in states if rep % 2 == 0 else states[::-1]:
             set_state(state)
-            pair, barrier = local_calls(P["local"])
-            emit(state=state, bench="isend_wait_procnull", seconds=pair)
-            emit(state=state, bench="self_barrier", seconds=barrier)
+            for bench, seconds in local_calls(P["local"]).items():
+                emit(state=state, bench=bench, seconds=seconds)
             set_state("off")
+if RANK == 0 and INSTRUMENTED:
     MPI._trace_start(P["capacity"])
-    local_calls(P["capacity"])             # fills the ring: measures the record's size
-    t0 = time.perf_counter()
+    for _ in range(P["capacity"]):
+        MPI.COMM_SELF.Barrier()                      # fills the ring
+    t0 = time.thread_time()
     rec = MPI._trace_stop()
     emit(state="trace", bench="record_per_event",
-         seconds=(time.perf_counter() - t0) / max(1, len(rec["events"])),
+         seconds=(time.thread_time() - t0) / max(1, len(rec["events"])),
          events=len(rec["events"]), dropped=rec["dropped"])
 W.Barrier()
