@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import launcher
+from . import deaths, launcher
 from ._watchdog import pid_alive
 
 START_TIMEOUT = 120.0  # seconds for all engines to connect (4 ranks take ~3 s here)
@@ -160,6 +160,8 @@ class World:
         self._controller = None
         self._mpiexec = None
         self._log = None
+        self._lost = None  # the sentence saying how the MPI job ended, once it has
+        self._death_watch = None
 
     # ----------------------------------------------------------------------------- life cycle
 
@@ -191,7 +193,7 @@ class World:
             )
             # the engines start at the same time; each waits for the controller's connection file
             self._mpiexec = subprocess.Popen(
-                launcher.mpiexec_command(self.n, hostfile=self.hostfile)
+                launcher.mpiexec_command(self.n, hostfile=self.hostfile, extra=self._report_flags())
                 + _run_module("mpikernel.engine") + ["--owner", owner,
                    "--control", self._control.url, "--file", str(engine_json)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
@@ -212,6 +214,7 @@ class World:
                 if len(self._control.hellos) != before:
                     say(f"{len(self._control.hellos)}/{self.n} ranks initialized MPI…")
             self.engines = {r: Engine(r, int(h["pid"]), h["host"]) for r, h in self._control.hellos.items()}
+            self._watch_deaths()
             while not client_json.exists():
                 self._check_alive("while the controller started")
                 if time.monotonic() > until:
@@ -293,6 +296,10 @@ class World:
                     pass
         _wait_gone(set(pids) | set(descendants), timeout=5)
         self._mpiexec = self._controller = None
+        self._lost = None
+        if self._death_watch is not None:
+            self._death_watch.close()
+            self._death_watch = None
         if self._control is not None:
             self._control.close()
             self._control = None
@@ -348,11 +355,54 @@ class World:
         return sorted(signalled)
 
     def lost(self):
-        """None while the MPI job runs; else a sentence saying that it ended."""
-        if self._mpiexec is None or self._mpiexec.poll() is None:
+        """None while every rank runs; else a sentence: which rank died, why, and what to do.
+
+        A rank that dies makes the launcher end all the others (hydra SIGKILLs them); its
+        report in the log names the rank and its exit status (see mpikernel.deaths). A local
+        rank found dead while mpiexec still runs gets 2 s for mpiexec to notice and report.
+        """
+        if self._mpiexec is None:
             return None
-        return (f"the MPI job ended (mpiexec exited with code {self._mpiexec.returncode}); "
-                "start a new world with %mpi_restart")
+        if self._lost is None:
+            report = self.deaths()
+            if report is not None:
+                self._lost = report.sentence()
+        return self._lost
+
+    def deaths(self, settle=2.0):
+        """mpikernel.deaths.Deaths once the MPI job ended (or a local rank died); None while all run."""
+        if self._mpiexec is None:
+            return None
+        if self._mpiexec.poll() is None:
+            dead = self.dead_ranks()
+            if not dead:
+                return None
+            try:
+                self._mpiexec.wait(timeout=settle)
+            except subprocess.TimeoutExpired:  # mpiexec did not end the job: say what we know
+                return deaths.Deaths(n=self.n, causes={r: "its exit status is unknown" for r in dead},
+                                     launcher="mpiexec")
+        try:
+            log = self._log.read_text(errors="replace")
+        except (OSError, AttributeError):
+            log = ""
+        vendor = launcher.mpiexec_vendor(launcher.find_mpiexec())
+        first = self._death_watch.first() if self._death_watch is not None else None
+        return deaths.read_deaths(log, self.n, self._mpiexec.returncode, vendor, first=first)
+
+    def _watch_deaths(self):
+        """Start noting the order in which local ranks exit (the first one is the one that died)."""
+        self._death_watch = deaths.DeathWatch({r: e.pid for r, e in self.engines.items() if e.local})
+
+    def dead_ranks(self):
+        """Ranks on this host whose engine process is gone."""
+        return [r for r, e in sorted(self.engines.items()) if e.local and not pid_alive(e.pid)]
+
+    def _report_flags(self):
+        try:
+            return deaths.launcher_flags(launcher.mpiexec_vendor(launcher.find_mpiexec()))
+        except Exception:
+            return []
 
     def reset_if_needed(self, timeout=10.0):
         """After an interrupt: every rank re-creates COMM_WORLD from the pristine communicator."""
@@ -373,7 +423,14 @@ class World:
         return True
 
     def status(self):
-        """One dict per rank: rank, alive, busy, host, pid, rss (bytes), where (line/call if busy)."""
+        """One dict per rank: rank, alive, busy, host, pid, rss (bytes), where (line/call if busy).
+
+        After the MPI job ended every rank is dead and "death" says why (see `deaths`).
+        """
+        if self.running and self.lost():
+            notes = self.deaths().notes()
+            return [{"rank": r, "pid": e.pid, "host": e.host, "alive": False, "busy": None, "rss": None,
+                     "status": None, "death": notes.get(r)} for r, e in sorted(self.engines.items())]
         self.require_running()
         agents = self.where(timeout=1.0)
         rows = []

@@ -306,11 +306,13 @@ def status_table(rows) -> str:
         st = row["status"]
         if not row["alive"]:
             state = "dead"
+            st = {"death": row.get("death")} if row.get("death") else None
         elif st is None:
             state = "busy"  # alive but not answering: holding the interpreter in a long call
         else:
             state = "busy" if row["busy"] else "idle"
         where = describe_where(st) if row["alive"] and (st is None or row["busy"]) else ""
+        where = (st or {}).get("death") or where
         lines.append(f"{row['rank']:>4}  {state:<5}  {row['host'][:12]:<12} {row['pid']:>7}  "
                      f"{_format_bytes(row['rss']):>9}  {where}".rstrip())
     return "\n".join(lines)
@@ -372,6 +374,7 @@ class MPIMagics(Magics):
             return
         if w.lost():
             print(f"MPI world: {w.n} ranks, all gone: {w.lost()}")
+            print(status_table(w.status()))
             return
         try:
             rows = w.status()

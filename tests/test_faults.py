@@ -1,0 +1,158 @@
+"""Faults: a rank dies mid-cell, the owner is SIGKILLed, interrupts in a row, floods of output.
+
+Every world here is started by the test and stopped by it; processes are checked by pid (never
+by name). The long versions (50 interrupt cycles, 2,000 cells, 1 GB) are in test_long_session.py.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+from mpikernel import deaths, magics
+from mpikernel.output import strip_ansi
+from world_helpers import alive, kill_all, wait_all_gone
+
+# ------------------------------------------------------------------ the launcher's report (pure)
+
+HYDRA_EXIT1 = """
+===================================================================================
+=   BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES
+=   PID 1649 RUNNING AT vm
+=   EXIT CODE: 9
+===================================================================================
+[mpiexec@vm] Exit codes: [vm] 0,9,256,0
+YOUR APPLICATION TERMINATED WITH THE EXIT STRING: Killed (signal 9)
+"""
+
+
+def test_hydra_statuses_name_the_failed_rank_even_when_another_exited_first():
+    d = deaths.read_deaths(HYDRA_EXIT1, 4, returncode=9, vendor="MPICH", first=[1])
+    assert d.causes == {2: "exit code 1"}
+    notes = d.notes()
+    assert notes[2] == "rank 2 died (exit code 1)"
+    assert notes[0] == notes[1] == notes[3]
+    assert "hydra" in notes[0] and "rank 2 died" in notes[0]
+    assert d.sentence().startswith("rank 2 died (exit code 1); MPICH's mpiexec (hydra) then ended ranks 0-1,3")
+    assert "%mpi_restart" in d.sentence()
+
+
+def test_a_segfault_and_an_outside_kill_are_told_apart():
+    seg = deaths.read_deaths("[mpiexec@vm] Exit codes: [vm] 0,0,11,0\n", 4, 11, "MPICH", first=[2])
+    assert seg.causes == {2: "signal 11, SIGSEGV: a segmentation fault"}
+    # SIGKILL of rank 2 from outside: hydra kills the rest with 9 too, so the exit order decides
+    kill = deaths.read_deaths("[mpiexec@vm] Exit codes: [vm] 9,0,9,9\n", 4, 9, "MPICH", first=[2])
+    assert kill.causes == {2: "signal 9, SIGKILL: killed from outside, by the out-of-memory killer or kill -9"}
+    nobody = deaths.read_deaths("[mpiexec@vm] Exit codes: [vm] 9,9,9,9\n", 4, 9, "MPICH")
+    assert nobody.causes == {} and "out-of-memory killer" in nobody.sentence()
+
+
+def test_mpi_abort_is_named_from_its_message_or_from_the_exit_order():
+    log = "Abort(3) on node 2 (rank 2 in comm 0): application called MPI_Abort(MPI_COMM_WORLD, 3) - process 2\n"
+    assert deaths.read_deaths(log, 4, 3, "MPICH").causes == {2: "exit code 3: it called MPI_Abort"}
+    # the message went to the cell's stderr instead of the log: hydra printed no exit codes
+    assert deaths.read_deaths("", 4, 3, "MPICH", first=[1]).causes == {1: "exit code 3: MPI_Abort was called"}
+
+
+def test_open_mpi_reports_are_read_too():
+    log = ("prterun noticed that process rank 3 with PID 77 on node vm exited on\nsignal 11 (Segmentation fault).")
+    assert deaths.read_deaths(log, 4, 1, "Open MPI").causes == {3: "signal 11, SIGSEGV: a segmentation fault"}
+    log = "The first process to do so was:\n\n   Process name: [prterun-vm-1@1,1]\n   Exit code:    7\n"
+    assert deaths.read_deaths(log, 4, 7, "Open MPI").causes == {1: "exit code 7"}
+
+
+def test_nothing_known_still_says_what_to_do():
+    d = deaths.read_deaths("", 2, 1, "unknown")
+    assert d.causes == {} and "the MPI job ended (mpiexec exited with code 1)" in d.sentence()
+    assert set(d.notes()) == {0, 1}
+
+
+def test_wait_statuses_in_words():
+    assert deaths.describe_status(0) == "exit code 0"
+    assert deaths.describe_status(3 << 8) == "exit code 3"
+    assert deaths.describe_status(6).startswith("signal 6, SIGABRT")
+
+
+# ------------------------------------------------------------------------- a rank dies mid-cell
+
+
+@pytest.fixture(scope="module")
+def shell():
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "mpikernel")
+    yield ip
+    magics.stop_world()
+
+
+def run(shell, cell):
+    with capture_output() as cap:
+        res = shell.run_cell(cell)
+    return cap, res.error_in_exec
+
+
+DEATHS = {
+    "os._exit": ("import os\nif rank == 2:\n    os._exit(1)\ncomm.barrier()", "rank 2 died (exit code 1)"),
+    "segfault": ("import ctypes\nif rank == 2:\n    ctypes.string_at(0)\ncomm.barrier()",
+                 "rank 2 died (signal 11, SIGSEGV: a segmentation fault)"),
+    "Abort": ("if rank == 2:\n    MPI.COMM_WORLD.Abort(3)\ncomm.barrier()", "rank 2 died (exit code 3"),
+}
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("how", list(DEATHS))
+def test_a_rank_dies_mid_cell_then_status_and_restart(shell, how):
+    code, expected = DEATHS[how]
+    magics.stop_world()
+    with capture_output():
+        shell.run_line_magic("mpi_start", "-n 4")
+    w = magics.world()
+    old = w.processes()
+    t0 = time.monotonic()
+    _, err = run(shell, "%%px_mpi\n" + code)
+    took = time.monotonic() - t0
+    print(f"\n{how}: the cell reported the death after {took:.2f} s")
+    assert took < 10
+    text = strip_ansi("\n".join(err._render_traceback_()))
+    assert expected in text, text
+    assert f"RankDied: {expected}" in text
+    assert "ended by MPICH's mpiexec (hydra) when rank 2 died" in text or "mpiexec" in text
+    assert "%mpi_restart" in text
+    # the next cell does not hang either: it says the same
+    _, err2 = run(shell, "%px_mpi print(rank)")
+    assert isinstance(err2, UsageError) and expected in str(err2)
+    cap, err3 = run(shell, "%mpi_status")
+    assert err3 is None
+    assert "all gone" in cap.stdout and expected in cap.stdout
+    rows = [line.split() for line in cap.stdout.splitlines() if line[:4].strip().isdigit()]
+    assert [r[1] for r in rows] == ["dead"] * 4
+    cap, err4 = run(shell, "%mpi_restart")
+    assert err4 is None and "MPI world restarted: 4 ranks" in cap.stdout
+    cap, err5 = run(shell, "%px_mpi print(comm.allreduce(rank))")
+    assert err5 is None and cap.stdout == "[ranks 0-3]\n6\n"
+    assert wait_all_gone(old, 5) == []
+    magics.stop_world()
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(120)
+def test_a_rank_killed_between_cells_is_reported_on_the_next_cell(shell):
+    magics.stop_world()
+    with capture_output():
+        shell.run_line_magic("mpi_start", "-n 2")
+    w = magics.world()
+    os.kill(w.engines[1].pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    _, err = run(shell, "%px_mpi print(rank)")
+    assert time.monotonic() - t0 < 10
+    assert isinstance(err, UsageError)
+    assert "rank 1 died (signal 9, SIGKILL" in str(err)
+    magics.stop_world()
