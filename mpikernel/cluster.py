@@ -35,6 +35,8 @@ from . import deaths, launcher
 from ._watchdog import pid_alive
 
 START_TIMEOUT = 120.0  # seconds for all engines to connect (4 ranks take ~3 s here)
+WORLD_DIR_PREFIX = "mpikernel-world-"  # the world's scratch directory in the temp dir: log, profile, keys
+WORLD_DIR_ENV = "MPIKERNEL_WORLD_DIR"
 
 
 class WorldError(RuntimeError):
@@ -175,7 +177,8 @@ class World:
             raise WorldError("this world is already running; stop it first")
         say = progress or (lambda text: None)
         t0 = time.monotonic()
-        self._dir = Path(tempfile.mkdtemp(prefix="mpikernel-world-"))
+        sweep_stale_world_dirs()
+        self._dir = Path(tempfile.mkdtemp(prefix=WORLD_DIR_PREFIX))
         self._log = self._dir / "world.log"
         profile = self._dir / "profile"
         engine_json = profile / "security" / "ipcontroller-engine.json"
@@ -249,6 +252,7 @@ class World:
         env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         env.update({str(k): str(v) for k, v in (self.env or {}).items()})
         env["MPIKERNEL_CONTROL_KEY"] = self._control.key
+        env[WORLD_DIR_ENV] = str(self._dir)  # the ranks remove it if the owner dies (_watchdog)
         return env
 
     def _library_version(self):
@@ -518,6 +522,40 @@ def _wait_gone(pids, timeout):
     until = time.monotonic() + timeout
     while any(pid_alive(p) for p in pids) and time.monotonic() < until:
         time.sleep(0.02)
+
+
+def sweep_stale_world_dirs(min_age=60.0):
+    """Remove this user's world directories that no running process uses (left by killed owners).
+
+    A directory is in use while some process names it on its command line (the controller's
+    --profile-dir); a fresh one (younger than `min_age` seconds) may belong to a world starting
+    right now in another process, so it is left alone. Returns the directories removed.
+    """
+    tmp = Path(tempfile.gettempdir())
+    candidates = [d for d in tmp.glob(WORLD_DIR_PREFIX + "*")
+                  if d.is_dir() and not d.is_symlink() and _owned_and_old(d, min_age)]
+    if not candidates:
+        return []
+    try:
+        import psutil
+
+        in_use = " ".join(" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"]))
+    except Exception:
+        return []
+    removed = []
+    for d in candidates:
+        if str(d) not in in_use:
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
+
+
+def _owned_and_old(path, min_age):
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and time.time() - st.st_mtime > min_age
 
 
 def _descendants(pid):

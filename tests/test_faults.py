@@ -156,3 +156,72 @@ def test_a_rank_killed_between_cells_is_reported_on_the_next_cell(shell):
     assert isinstance(err, UsageError)
     assert "rank 1 died (signal 9, SIGKILL" in str(err)
     magics.stop_world()
+
+
+# ------------------------------------------------------------------ the owner is SIGKILLed
+
+OWNER = textwrap.dedent(
+    """
+    import time
+    from IPython.core.interactiveshell import InteractiveShell
+    from mpikernel import magics
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "mpikernel")
+    ip.run_line_magic("mpi_start", "-n 4")
+    w = magics.world()
+    ip.run_cell("%px_mpi x = rank")
+    print("WORLD", w._dir, *w.processes(), flush=True)
+    time.sleep(120)
+    """
+)
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(180)
+def test_sigkill_of_the_ipython_owner_leaves_no_process_and_no_directory(tmp_path):
+    owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True,
+                             start_new_session=True, cwd=tmp_path)
+    pids, world_dir = [], None
+    try:
+        for line in owner.stdout:
+            if line.startswith("WORLD "):
+                world_dir, *rest = line.split()[1:]
+                pids = [int(p) for p in rest]
+                break
+        assert world_dir and Path(world_dir).is_dir() and len(pids) >= 7, pids  # controller, mpiexec, proxy, 4 ranks
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait(5)
+        t0 = time.monotonic()
+        left = wait_all_gone(pids, 5)
+        while Path(world_dir).exists() and time.monotonic() - t0 < 5:
+            time.sleep(0.05)
+        took = time.monotonic() - t0
+        print(f"\nowner SIGKILLed: processes and {world_dir} gone after {took:.2f} s")
+        assert left == [], f"still running 5 s after SIGKILL: {left}"
+        assert not Path(world_dir).exists(), "the world's directory was left in the temp dir"
+    finally:
+        kill_all([owner.pid] + pids)
+        owner.wait(5)
+
+
+def test_stale_world_directories_are_swept_and_live_ones_kept(tmp_path, monkeypatch):
+    import tempfile
+
+    from mpikernel import cluster
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stale, fresh, used = (tmp_path / f"{cluster.WORLD_DIR_PREFIX}{n}" for n in ("stale", "fresh", "used"))
+    for d in (stale, fresh, used):
+        (d / "profile").mkdir(parents=True)
+    old = time.time() - 3600
+    for d in (stale, used):
+        os.utime(d, (old, old))
+    user = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", f"--profile-dir={used}/profile"],
+                            start_new_session=True)
+    try:
+        removed = cluster.sweep_stale_world_dirs()
+    finally:
+        os.killpg(user.pid, signal.SIGKILL)
+        user.wait(5)
+    assert removed == [stale]
+    assert not stale.exists() and fresh.exists() and used.exists()
