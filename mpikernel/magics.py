@@ -24,6 +24,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from . import limits
 from .cluster import World, WorldError
 from .launcher import LauncherError
 from .output import parse_ranks
@@ -146,6 +147,13 @@ def _cell_number(shell) -> str | None:
 
 
 # ------------------------------------------------------------------------------- parsing
+
+
+def _output_limit(text) -> int:
+    try:
+        return limits.parse_size(text)
+    except ValueError as e:
+        raise UsageError(f"--output-limit: {e}") from None
 
 
 def _check_ranks_count(n) -> int:
@@ -330,11 +338,15 @@ class MPIMagics(Magics):
     @argument("--launcher", default="mpiexec", help="mpiexec (default) or slurm")
     @argument("--hostfile", default=None, help="hostfile passed to mpiexec")
     @argument("--env", action="append", default=[], metavar="K=V", help="environment variable for the ranks (repeatable)")
+    @argument("--output-limit", default=None, metavar="SIZE",
+              help="output kept per rank and stream in one cell, like 10MB (default 1MB; 0: no limit)")
     @line_magic
     def mpi_start(self, line=""):
         """Start N MPI ranks (one mpiexec job) with MPI, comm, rank, size and np predefined."""
         args = parse_argstring(self.mpi_start, line)
         env = parse_env(args.env)
+        if args.output_limit is not None:
+            env[limits.ENV] = str(_output_limit(args.output_limit))
         progress = _Progress(self.shell)
         t0 = time.monotonic()
         w = start_world(args.n, launcher=args.launcher, hostfile=args.hostfile, env=env, progress=progress)

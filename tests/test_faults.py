@@ -225,3 +225,135 @@ def test_stale_world_directories_are_swept_and_live_ones_kept(tmp_path, monkeypa
         user.wait(5)
     assert removed == [stale]
     assert not stale.exists() and fresh.exists() and used.exists()
+
+
+# --------------------------------------------------- one world: floods, interrupts, many cells
+
+from fault_helpers import growth, run as run_quiet, settle, snapshot  # noqa: E402
+
+from mpikernel.cluster import World  # noqa: E402
+from mpikernel.runner import RanksInterrupted  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def world():
+    w = World(4).start()
+    pids = w.processes()
+    yield w
+    w.stop()
+    assert wait_all_gone(pids, 5) == []
+
+
+def flood_check(world, code, per_rank):
+    """Run a cell that prints `per_rank` bytes on every rank: output cut with a note, owner memory bounded."""
+    from mpikernel import limits
+
+    before = snapshot(world)
+    t0 = time.monotonic()
+    result, out = run_quiet(world, code)
+    took = time.monotonic() - t0
+    after = snapshot(world)
+    owner_growth = after["owner_rss"] - before["owner_rss"]
+    print(f"\n{per_rank / 1e6:g} MB per rank: cell {took:.1f} s, {len(out) / 1e6:.2f} MB shown, "
+          f"owner RSS {owner_growth / 1e6:+.1f} MB, ranks' RSS up to {max(after['rank_rss']) / 1e6:.0f} MB")
+    assert "[ranks 0-3]" in out  # identical truncated outputs still collapse
+    assert out.count("[output truncated: this rank wrote more than 1 MB to stdout in this cell") == 1
+    assert "--output-limit" in out
+    assert len(out) < 1.1 * limits.DEFAULT
+    assert owner_growth < 100e6, "the owner's memory grew with the output"
+    _, nxt = run_quiet(world, "print(comm.allreduce(rank))")
+    assert nxt == "[ranks 0-3]\n6\n"
+    return took
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(180)
+def test_100_MB_in_one_print_on_every_rank_is_cut_with_a_note(world):
+    took = flood_check(world, "print('x' * 100_000_000)", 100e6)
+    assert took < 30
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(180)
+def test_10_MB_of_lines_on_every_rank_is_cut_with_a_note(world):
+    flood_check(world, "for i in range(100_000):\n    print('%099d' % i)", 10e6)
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(60)
+def test_output_under_the_limit_is_untouched(world):
+    _, out = run_quiet(world, "print('y' * 900_000)")
+    assert out == "[ranks 0-3]\n" + "y" * 900_000 + "\n"
+
+
+def interrupt_cycles(world, cycles):
+    """`cycles` times: a cell hung in a barrier (rank 3 sleeps) is interrupted; the next allreduce
+    must be right. Returns (growth of processes/fds/RSS, seconds per cycle)."""
+    import threading
+
+    run_quiet(world, "x = comm.allreduce(rank)")
+    settle()
+    before = snapshot(world)
+    t0 = time.monotonic()
+    for i in range(cycles):
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            with pytest.raises(RanksInterrupted):
+                run_quiet(world, "import time\nif rank == 3:\n    time.sleep(60)\ncomm.barrier()")
+        finally:
+            timer.cancel()
+        _, out = run_quiet(world, f"print(comm.allreduce(rank + {i}))")
+        assert out == f"[ranks 0-3]\n{6 + 4 * i}\n", f"cycle {i}: {out!r}"
+    per_cycle = (time.monotonic() - t0) / cycles
+    settle()
+    after = snapshot(world)
+    g = growth(before, after)
+    print(f"\n{cycles} interrupt cycles: {per_cycle:.2f} s each; growth: processes {g['processes']:+d}, "
+          f"owner fds {g['owner_fds']:+d}, rank fds {g['rank_fds']:+d}, owner RSS {g['owner_rss'] / 1e6:+.1f} MB, "
+          f"rank RSS {g['rank_rss'] / 1e6:+.1f} MB, owner threads {g['owner_threads']:+d}")
+    return g, per_cycle
+
+
+def assert_no_growth(g, rss_noise):
+    assert g["processes"] == 0 and g["owner_threads"] <= 0
+    assert g["owner_fds"] <= 0 and g["rank_fds"] <= 0
+    assert g["owner_rss"] < rss_noise and g["rank_rss"] < rss_noise
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(240)
+def test_10_interrupt_cycles_then_correct_cells_and_no_growth(world):
+    g, _ = interrupt_cycles(world, 10)
+    assert_no_growth(g, rss_noise=20e6)
+
+
+def many_cells(world, cells):
+    """`cells` small cells; (growth, cells/s of the first 10 %, cells/s of the last 10 %)."""
+    run_quiet(world, "x = 0")
+    settle()
+    before = snapshot(world)
+    times = []
+    for i in range(cells):
+        t = time.perf_counter()
+        _, out = run_quiet(world, f"x += 1\nif x % 50 == 0:\n    print(x)")
+        times.append(time.perf_counter() - t)
+        if (i + 1) % 50 == 0:
+            assert out == f"[ranks 0-3]\n{i + 1}\n"
+    settle()
+    after = snapshot(world)
+    g = growth(before, after)
+    k = max(1, cells // 20)  # the first and last 100 of 2,000
+    first, last = sorted(times[:k])[k // 2], sorted(times[-k:])[k // 2]
+    print(f"\n{cells} cells: median of first {k} {first * 1e3:.1f} ms, of last {k} {last * 1e3:.1f} ms "
+          f"({len(times) / sum(times):.0f} cells/s overall); growth: owner RSS {g['owner_rss'] / 1e6:+.1f} MB, "
+          f"rank RSS {g['rank_rss'] / 1e6:+.1f} MB, owner fds {g['owner_fds']:+d}, rank fds {g['rank_fds']:+d}")
+    return g, first, last
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(240)
+def test_200_cells_without_growth_or_slowdown(world):
+    g, first, last = many_cells(world, 200)
+    assert_no_growth(g, rss_noise=20e6)
+    assert last <= 1.2 * first + 0.005  # (5 ms: scheduling noise on a loaded machine)
