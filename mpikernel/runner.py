@@ -309,11 +309,15 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     return result
 
 
+HISTORY_KEPT = 1000  # message ids ipyparallel's client keeps in .history (it never drops any)
+
+
 def _forget(world, ar):
     """Drop the cell's outputs from ipyparallel's caches (they would pile up over a long session)."""
     try:
         if all(f.done() for f in ar._children):
             world.client.purge_local_results(jobs=list(ar.msg_ids))
+        del world.client.history[:-HISTORY_KEPT]
     except Exception:
         pass  # still outstanding (an unresponsive rank): keep them
 
