@@ -42,6 +42,9 @@ WORLD_DIR_ENV = "MPIKERNEL_WORLD_DIR"
 class WorldError(RuntimeError):
     """The world could not do what was asked; the message says why and what to do."""
 
+    def _render_traceback_(self):  # IPython/ipykernel: the sentence, not our call stack
+        return [f"WorldError: {self}"]
+
 
 @dataclass
 class Engine:

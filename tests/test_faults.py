@@ -361,3 +361,40 @@ def test_200_cells_without_growth_or_slowdown(world):
     g, first, last = many_cells(world, 200, k=40)
     assert_no_growth(g, rss_noise=20e6)
     assert last <= 1.2 * first + 0.010  # (10 ms: scheduling noise on a loaded machine)
+
+
+# ------------------------------------------------------------------ the same through the MPI kernel
+
+
+@pytest.mark.mpi
+@pytest.mark.kernel
+@pytest.mark.timeout(300)
+def test_a_rank_dies_in_the_mpi_kernel_then_restart_brings_a_working_world():
+    from test_kernel_mpi import SHARE, Kernel  # the kernel as test_kernel_mpi drives it
+
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = SHARE + (os.pathsep + old if old else "")  # the shipped spec
+    k = Kernel()
+    try:
+        assert "6" in k.stdout("print(comm.allreduce(rank))", timeout=120)
+        t0 = time.monotonic()
+        content, _ = k.run("import os\nif rank == 2:\n    os._exit(1)\ncomm.barrier()", timeout=60)
+        took = time.monotonic() - t0
+        print(f"\nMPI kernel: the death of rank 2 reported after {took:.2f} s")
+        assert took < 10
+        tb = strip_ansi("\n".join(content["traceback"]))
+        assert content["status"] == "error" and "rank 2 died (exit code 1)" in tb, tb
+        content, _ = k.run("print(rank)")
+        tb = strip_ansi("\n".join(content["traceback"]))
+        assert content["status"] == "error" and "rank 2 died (exit code 1)" in tb and "%mpi_restart" in tb
+        out = k.stdout("%mpi_status")
+        assert "all gone" in out and out.count(" dead ") == 4
+        k.stdout("%mpi_restart", timeout=120)
+        assert k.stdout("print(comm.allreduce(rank))").strip().endswith("6")
+        k.descendants()
+    finally:
+        k.close()
+        if old is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = old
