@@ -34,8 +34,14 @@ def run(world, code, **options):
     return result, screen.stdout()
 
 
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
+def fd_count(pid, samples=3, pause=0.1):
+    """Open files of `pid`: the least of a few samples (a file open for a moment is not a leak)."""
+    counts = []
+    for i in range(samples):
+        if i:
+            time.sleep(pause)
+        counts.append(len(os.listdir(f"/proc/{pid}/fd")))
+    return min(counts)
 
 
 def rss(pid):

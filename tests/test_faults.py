@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -332,25 +333,42 @@ def test_10_interrupt_cycles_then_correct_cells_and_no_growth(world):
 
 
 def many_cells(world, cells, k):
-    """`cells` small cells; (growth, median time of the first `k` cells, of the last `k`)."""
+    """`cells` small cells; (growth, first, last) where first/last are the seconds per cell of the
+    first and last `k` cells: {"wall": median wall time, "cpu": CPU time of owner + ranks per cell}.
+
+    CPU time is what our own growth would add to (bigger caches to walk, more to copy); the wall
+    time also measures what the other jobs on a shared machine take from us, so it is printed
+    but the test holds the CPU time to the 20 % promise.
+    """
+    procs = [psutil.Process(os.getpid())] + [psutil.Process(e.pid) for _, e in sorted(world.engines.items())]
+
+    def cpu():
+        return sum(sum(p.cpu_times()[:2]) for p in procs)
+
     run_quiet(world, "x = 0")
-    for _ in range(max(10, cells // 20)):  # warm-up: lazily made caches, sockets, history
-        run_quiet(world, "pass")
+    for _ in range(max(10, cells // 20)):  # warm-up: lazily made caches, sockets (ipykernel opens an
+        run_quiet(world, "print(1)")  # event pipe the first time a thread prints), history
     settle()
     before = snapshot(world)
-    times = []
+    times, cpu_marks = [], {}
     for i in range(cells):
+        if i in (0, cells - k):
+            cpu_marks[i] = cpu()
         t = time.perf_counter()
-        _, out = run_quiet(world, f"x += 1\nif x % 50 == 0:\n    print(x)")
+        _, out = run_quiet(world, "x += 1\nif x % 50 == 0:\n    print(x)")
         times.append(time.perf_counter() - t)
+        if i + 1 in (k, cells):
+            cpu_marks[i + 1] = cpu()
         if (i + 1) % 50 == 0:
             assert out == f"[ranks 0-3]\n{i + 1}\n"
     settle()
     after = snapshot(world)
     g = growth(before, after)
-    first, last = sorted(times[:k])[k // 2], sorted(times[-k:])[k // 2]
-    print(f"\n{cells} cells: median of first {k} {first * 1e3:.1f} ms, of last {k} {last * 1e3:.1f} ms "
-          f"({len(times) / sum(times):.0f} cells/s overall); growth: owner RSS {g['owner_rss'] / 1e6:+.1f} MB, "
+    first = {"wall": sorted(times[:k])[k // 2], "cpu": (cpu_marks[k] - cpu_marks[0]) / k}
+    last = {"wall": sorted(times[-k:])[k // 2], "cpu": (cpu_marks[cells] - cpu_marks[cells - k]) / k}
+    print(f"\n{cells} cells ({len(times) / sum(times):.0f} cells/s): first {k}: median {first['wall'] * 1e3:.1f} ms, "
+          f"CPU {first['cpu'] * 1e3:.1f} ms/cell; last {k}: median {last['wall'] * 1e3:.1f} ms, "
+          f"CPU {last['cpu'] * 1e3:.1f} ms/cell; growth: owner RSS {g['owner_rss'] / 1e6:+.1f} MB, "
           f"rank RSS {g['rank_rss'] / 1e6:+.1f} MB, owner fds {g['owner_fds']:+d}, rank fds {g['rank_fds']:+d}")
     return g, first, last
 
@@ -360,7 +378,7 @@ def many_cells(world, cells, k):
 def test_200_cells_without_growth_or_slowdown(world):
     g, first, last = many_cells(world, 200, k=40)
     assert_no_growth(g, rss_noise=20e6)
-    assert last <= 1.2 * first + 0.010  # (10 ms: scheduling noise on a loaded machine)
+    assert last["cpu"] <= 1.2 * first["cpu"] + 0.002
 
 
 # ------------------------------------------------------------------ the same through the MPI kernel
@@ -398,3 +416,25 @@ def test_a_rank_dies_in_the_mpi_kernel_then_restart_brings_a_working_world():
             os.environ.pop("JUPYTER_PATH", None)
         else:
             os.environ["JUPYTER_PATH"] = old
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(120)
+def test_100_MB_push_pull_keeps_every_byte(world):
+    import hashlib
+
+    import numpy as np
+
+    a = np.random.default_rng(7).standard_normal(100 * 2**20 // 8)
+    digest = hashlib.sha256(a.data).hexdigest()
+    t0 = time.monotonic()
+    world.push({"a100": a})
+    t_push = time.monotonic() - t0
+    world.view().execute("import hashlib\nh100 = hashlib.sha256(a100.data).hexdigest()", block=True)
+    assert world.pull("h100") == [digest] * 4
+    t0 = time.monotonic()
+    back = world.pull("a100", ranks=[3])[0]
+    t_pull = time.monotonic() - t0
+    assert hashlib.sha256(back.data).hexdigest() == digest and back.dtype == a.dtype
+    world.view().execute("del a100", block=True)
+    print(f"\n100 MiB: push to 4 ranks {t_push:.1f} s, pull from one {t_pull:.1f} s")

@@ -1,5 +1,5 @@
 """Long sessions (marker `long`, run by .ci/legs/long.sh): 50 interrupt cycles, 2,000 cells,
-100 MB of lines on every rank, 1 GiB pushed and pulled. The quick versions are in test_faults.py.
+1 GiB pushed and pulled. The quick versions (and the 100 MB floods) are in test_faults.py.
 
 The figures each test prints are the ones in docs/reliability.md.
 """
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mpikernel.cluster import World
-from test_faults import assert_no_growth, flood_check, interrupt_cycles, many_cells
+from test_faults import assert_no_growth, interrupt_cycles, many_cells
 from world_helpers import wait_all_gone
 
 pytestmark = [pytest.mark.long, pytest.mark.mpi]
@@ -36,12 +36,7 @@ def test_50_interrupt_cycles(world):
 def test_2000_cells(world):
     g, first, last = many_cells(world, 2000, k=100)
     assert_no_growth(g, rss_noise=20e6)
-    assert last <= 1.2 * first + 0.005
-
-
-@pytest.mark.timeout(300)
-def test_100_MB_of_lines_on_every_rank(world):
-    flood_check(world, "for i in range(1_000_000):\n    print('%099d' % i)", 100e6)
+    assert last["cpu"] <= 1.2 * first["cpu"] + 0.002  # (2 ms: timer granularity of CPU times)
 
 
 def sha(a):
