@@ -465,8 +465,15 @@ class World:
     # --------------------------------------------------------------------- data in and out
 
     def push(self, namespace: dict, ranks=None):
-        """Copy names from here to every rank: world.push({"x": 1})."""
-        self.view(ranks).push(dict(namespace), block=True)
+        """Copy names from here to every rank: world.push({"x": 1}). WorldError if the copies cannot fit."""
+        from .limits import TransferTooLarge, check_push
+
+        view = self.view(ranks)
+        try:
+            check_push(namespace, len(view.targets))
+        except TransferTooLarge as e:
+            raise WorldError(str(e)) from None
+        view.push(dict(namespace), block=True)
 
     def pull(self, name: str, ranks=None):
         """[value on rank r for r in ranks] of a variable named `name`."""

@@ -95,3 +95,43 @@ class LimitedOutStream(OutStream):
             return self.parent_header.get("msg_id")
         except Exception:
             return None
+
+
+# ------------------------------------------------------------------------------- push / pull size
+
+
+class TransferTooLarge(ValueError):
+    """A push would need more memory than this machine has free."""
+
+
+def payload_bytes(namespace: dict) -> int:
+    """Bytes of the buffers (numpy arrays, bytes, memoryviews) among the values; other objects count 0."""
+    total = 0
+    for value in namespace.values():
+        nbytes = getattr(value, "nbytes", None)
+        if isinstance(nbytes, int):
+            total += nbytes
+        elif isinstance(value, (bytes, bytearray)):
+            total += len(value)
+    return total
+
+
+def check_push(namespace: dict, ranks: int, available: int | None = None) -> int:
+    """Refuse a push whose copies cannot fit: each rank on this machine gets its own copy, and the
+    message passes through the controller. Returns the payload size; raises TransferTooLarge."""
+    size = payload_bytes(namespace)
+    if size == 0:
+        return 0
+    if available is None:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    needed = size * (ranks + 1)  # one copy per rank, plus the one in flight
+    if needed > available:
+        raise TransferTooLarge(
+            f"pushing {format_size(size)} to {ranks} rank{'s' if ranks != 1 else ''} needs about "
+            f"{format_size(needed)} of memory (a copy per rank and one in flight), but only "
+            f"{format_size(available)} is free here; push to fewer ranks (ranks=[0]), "
+            "or scatter the data so each rank gets a part"
+        )
+    return size

@@ -438,3 +438,44 @@ def test_100_MB_push_pull_keeps_every_byte(world):
     assert hashlib.sha256(back.data).hexdigest() == digest and back.dtype == a.dtype
     world.view().execute("del a100", block=True)
     print(f"\n100 MiB: push to 4 ranks {t_push:.1f} s, pull from one {t_pull:.1f} s")
+
+
+def test_a_push_that_cannot_fit_names_the_limit():
+    import numpy as np
+
+    from mpikernel.limits import TransferTooLarge, check_push
+
+    a = np.zeros(2**27, dtype=np.int64)  # 1 GiB (zeros: not touched, so not really allocated)
+    assert check_push({"a": a, "n": 3}, 4, available=6 * 2**30) == 2**30
+    with pytest.raises(TransferTooLarge, match=r"pushing 1.07374 GB to 4 ranks needs about 5.36871 GB .* only 4.29497 GB is free"):
+        check_push({"a": a}, 4, available=4 * 2**30)
+    assert check_push({"s": "text", "d": {"x": 1}}, 4, available=0) == 0  # objects without buffers: no estimate
+
+
+def test_output_limit_sizes_are_parsed_strictly():
+    from mpikernel import limits
+
+    assert limits.parse_size("10MB") == 10_000_000 and limits.parse_size("512k") == 512_000
+    assert limits.parse_size("1 MiB") == 2**20 and limits.parse_size("0") == 0 and limits.parse_size("none") == 0
+    for bad in ("ten", "10 XB", "-5", ""):
+        with pytest.raises(ValueError, match="not a size"):
+            limits.parse_size(bad)
+    assert limits.configured_limit({}) == limits.DEFAULT
+    assert limits.configured_limit({limits.ENV: "2k"}) == 2000
+    with pytest.raises(UsageError, match="--output-limit: 'lots' is not a size"):
+        magics._output_limit("lots")
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(120)
+def test_output_limit_option_reaches_the_ranks(shell):
+    magics.stop_world()
+    with capture_output():
+        shell.run_line_magic("mpi_start", "-n 2 --output-limit 1k")
+    try:
+        cap, err = run(shell, "%px_mpi print('z' * 5000)")
+        assert err is None
+        assert cap.stdout.startswith("[ranks 0-1]\n" + "z" * 1000 + "\n[output truncated: this rank wrote more than 1 KB")
+        assert len(cap.stdout) < 1400
+    finally:
+        magics.stop_world()
