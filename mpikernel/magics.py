@@ -5,6 +5,7 @@
     %mpi_start [-n 4] [--launcher mpiexec|slurm] [--hostfile F] [--env K=V ...]
     %mpi_stop   %mpi_restart   %mpi_status
     %%px_mpi [--ranks 0,2-3] [--timeout S] [--no-collapse] [--grace S]     (cell on the ranks)
+             [--trace[=FILE.json|.png|.svg]] [--trace-capacity N]          (draw its MPI calls)
     %px_mpi [options] statement                                           (one line on the ranks)
     %mpi_push name ...   %mpi_pull name [--ranks R]                       (copy variables)
 
@@ -227,13 +228,25 @@ def _options_from_args(args, **overrides) -> CellOptions:
     opts = CellOptions(ranks=ranks, timeout=args.timeout, collapse=not args.no_collapse)
     if args.grace is not None:
         opts.grace = args.grace
+    if args.trace:
+        from .trace import parse_trace_option
+
+        try:
+            parse_trace_option(args.trace)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if args.trace_capacity is not None and args.trace_capacity < 1:
+            raise UsageError(f"--trace-capacity must be 1 or more events (got {args.trace_capacity})")
+        opts.trace = args.trace
+    if args.trace_capacity is not None:
+        opts.trace_capacity = args.trace_capacity
     for k, v in overrides.items():
         setattr(opts, k, v)
     return opts
 
 
-_VALUE_OPTIONS = {"--ranks", "--timeout", "--grace"}
-_FLAG_OPTIONS = {"--no-collapse"}
+_VALUE_OPTIONS = {"--ranks", "--timeout", "--grace", "--trace-capacity"}
+_FLAG_OPTIONS = {"--no-collapse", "--trace"}  # --trace also takes =FILE
 
 
 def split_line_options(line: str) -> tuple[str, str]:
@@ -243,8 +256,8 @@ def split_line_options(line: str) -> tuple[str, str]:
     while rest.startswith("--"):
         m = re.match(r"(--[\w-]+)(=\S+)?\s*", rest)
         name = m.group(1)
-        if name in _FLAG_OPTIONS and not m.group(2):
-            taken.append(name)
+        if name in _FLAG_OPTIONS and (not m.group(2) or name == "--trace"):
+            taken.append(name + (m.group(2) or ""))
             rest = rest[m.end():]
         elif name in _VALUE_OPTIONS:
             if m.group(2):
@@ -257,7 +270,8 @@ def split_line_options(line: str) -> tuple[str, str]:
                 taken.append(f"{name} {v.group(1)}")
                 rest = rest[m.end() + v.end():]
         else:
-            raise UsageError(f"unknown option {name} (options are --ranks, --timeout, --grace, --no-collapse)")
+            raise UsageError(f"unknown option {name} (options are --ranks, --timeout, --grace, --no-collapse, "
+                             "--trace, --trace-capacity)")
     return " ".join(taken), rest
 
 
@@ -401,6 +415,11 @@ class MPIMagics(Magics):
     @argument("--no-collapse", action="store_true", help="show every rank's output separately")
     @argument("--grace", type=float, default=None,
               help="seconds ranks blocked in MPI may wait after another rank failed (default 2)")
+    @argument("--trace", nargs="?", const=True, default=False, metavar="FILE",
+              help="record the cell's MPI calls and draw them; --trace=out.json also saves a Chrome "
+                   "trace (Perfetto), .png/.svg the diagram")
+    @argument("--trace-capacity", type=int, default=None, metavar="N",
+              help="events kept per rank while tracing (default 65536; older ones are dropped)")
     @argument("code", nargs="*", help="(line form) the statement to run")
     @line_cell_magic
     def px_mpi(self, line="", cell=None):

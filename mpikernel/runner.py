@@ -45,6 +45,8 @@ class CellOptions:
     header: str | None = None  # what the person typed above `code` (the %%px_mpi line): sent as a
     # comment line so the ranks' line numbers and traceback context match the cell as typed
     cell_label: str | None = None  # the owner's execution count, shown in tracebacks as In[...]
+    trace: bool | str = False  # record the MPI calls and show them (a file name also saves them)
+    trace_capacity: int = 65536  # events kept per rank while tracing
 
 
 @dataclass
@@ -54,6 +56,7 @@ class CellResult:
     reason: str | None = None  # None, "failed", "timeout", "interrupted", "died"
     elapsed: float = 0.0
     unresponsive: list[int] = field(default_factory=list)
+    waiting: dict[int, dict] = field(default_factory=dict)  # MPI call a rank was stopped in
 
     @property
     def errors(self) -> list[out.ErrorGroup]:
@@ -239,6 +242,10 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     """Run `code` on the chosen ranks; show live and merged output; raise RanksError on failures."""
     opts = options or CellOptions()
     screen = screen or default_screen()
+    if opts.trace:  # the same run, wrapped by the recorder (mpikernel/trace.py)
+        from .trace import run_traced
+
+        return run_traced(world, code, opts, screen, run_cell)
     world.require_running()
     ranks = list(range(world.n)) if opts.ranks is None else sorted(opts.ranks)
     world.reset_if_needed()
@@ -356,6 +363,7 @@ def _stop_blocked(world, pending, failed, stopped, result):
     blocked = [r for r in candidates if where.get(r) and where[r].get("waiting")]
     for r in blocked:
         result.notes[r] = out.deadlock_note(r, where[r], failed)
+        result.waiting[r] = where[r]["waiting"]
     if blocked:
         result.reason = result.reason or "failed"
         stopped.update(blocked)
@@ -369,6 +377,8 @@ def _stop_all(world, pending, stopped, result, note):
     where = world.where(candidates, timeout=0.5)
     for r in candidates:
         result.notes[r] = note(r, out.describe_where(where.get(r)))
+        if where.get(r) and where[r].get("waiting"):
+            result.waiting[r] = where[r]["waiting"]
     stopped.update(candidates)
     world.interrupt(candidates)
 
