@@ -25,6 +25,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from . import limits
 from .cluster import World, WorldError
 from .launcher import LauncherError
 from .output import parse_ranks
@@ -147,6 +148,13 @@ def _cell_number(shell) -> str | None:
 
 
 # ------------------------------------------------------------------------------- parsing
+
+
+def _output_limit(text) -> int:
+    try:
+        return limits.parse_size(text)
+    except ValueError as e:
+        raise UsageError(f"--output-limit: {e}") from None
 
 
 def _check_ranks_count(n) -> int:
@@ -320,11 +328,13 @@ def status_table(rows) -> str:
         st = row["status"]
         if not row["alive"]:
             state = "dead"
+            st = {"death": row.get("death")} if row.get("death") else None
         elif st is None:
             state = "busy"  # alive but not answering: holding the interpreter in a long call
         else:
             state = "busy" if row["busy"] else "idle"
         where = describe_where(st) if row["alive"] and (st is None or row["busy"]) else ""
+        where = (st or {}).get("death") or where
         lines.append(f"{row['rank']:>4}  {state:<5}  {row['host'][:12]:<12} {row['pid']:>7}  "
                      f"{_format_bytes(row['rss']):>9}  {where}".rstrip())
     return "\n".join(lines)
@@ -342,11 +352,15 @@ class MPIMagics(Magics):
     @argument("--launcher", default="mpiexec", help="mpiexec (default) or slurm")
     @argument("--hostfile", default=None, help="hostfile passed to mpiexec")
     @argument("--env", action="append", default=[], metavar="K=V", help="environment variable for the ranks (repeatable)")
+    @argument("--output-limit", default=None, metavar="SIZE",
+              help="output kept per rank and stream in one cell, like 10MB (default 1MB; 0: no limit)")
     @line_magic
     def mpi_start(self, line=""):
         """Start N MPI ranks (one mpiexec job) with MPI, comm, rank, size and np predefined."""
         args = parse_argstring(self.mpi_start, line)
         env = parse_env(args.env)
+        if args.output_limit is not None:
+            env[limits.ENV] = str(_output_limit(args.output_limit))
         progress = _Progress(self.shell)
         t0 = time.monotonic()
         w = start_world(args.n, launcher=args.launcher, hostfile=args.hostfile, env=env, progress=progress)
@@ -386,6 +400,7 @@ class MPIMagics(Magics):
             return
         if w.lost():
             print(f"MPI world: {w.n} ranks, all gone: {w.lost()}")
+            print(status_table(w.status()))
             return
         try:
             rows = w.status()

@@ -20,6 +20,7 @@ in IPython and ipykernel through `_render_traceback_`.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -52,7 +53,7 @@ class CellOptions:
 class CellResult:
     outputs: list[out.RankOutput]
     notes: dict[int, str] = field(default_factory=dict)
-    reason: str | None = None  # None, "failed", "timeout", "interrupted"
+    reason: str | None = None  # None, "failed", "timeout", "interrupted", "died"
     elapsed: float = 0.0
     unresponsive: list[int] = field(default_factory=list)
     waiting: dict[int, dict] = field(default_factory=dict)  # MPI call a rank was stopped in
@@ -273,9 +274,7 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
             if not pending:
                 break
             if world.lost():  # a rank died and took the MPI job with it: nobody will answer
-                result.reason = result.reason or "failed"
-                for r in pending:
-                    result.notes[r] = f"rank {r} was lost: {world.lost()}"
+                _note_deaths(world, runs, result)
                 break
             failed = [r for r, run in runs.items() if run.done and run.failed is not None]
             if failed and failed_at is None:
@@ -309,10 +308,15 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
         world.needs_reset = True  # however it came, an interrupt may have left MPI calls pending
     for o in result.outputs:
         o.note = result.notes.get(o.rank)
+    if result.reason != "died" and world.lost():  # died after ipyparallel reported its engines gone
+        _note_deaths(world, runs, result)
     _forget(world, ar)
     screen.show(out.merge_outputs(result.outputs, collapse=opts.collapse))
     _raise_for(result, opts)
     return result
+
+
+HISTORY_KEPT = 1000  # message ids ipyparallel's client keeps in .history (it never drops any)
 
 
 def _forget(world, ar):
@@ -320,8 +324,19 @@ def _forget(world, ar):
     try:
         if all(f.done() for f in ar._children):
             world.client.purge_local_results(jobs=list(ar.msg_ids))
+        del world.client.history[:-HISTORY_KEPT]
     except Exception:
         pass  # still outstanding (an unresponsive rank): keep them
+
+
+def _note_deaths(world, runs, result):
+    """A rank died: say which and why on it, and that the launcher ended the others (mpikernel.deaths)."""
+    result.reason = "died"
+    report = world.deaths()
+    notes = report.notes()
+    for r, run in runs.items():
+        if not run.done or type(run.failed).__name__ == "EngineError" or r in report.causes:
+            result.notes[r] = notes.get(r, f"rank {r} was lost")
 
 
 def _show_live(runs, screen):
@@ -391,7 +406,12 @@ def _raise_for(result: CellResult, opts: CellOptions):
     lines = out.render_errors(groups, result.notes, cell_label=opts.cell_label)
     if result.reason == "interrupted":
         raise RanksInterrupted(result, lines + ["KeyboardInterrupt"])
-    if result.reason == "timeout":
+    if result.reason == "died":
+        summary = "; ".join(n for _, n in sorted(result.notes.items()) if re.match(r"rank \d+ died \(", n))
+        summary = summary or "the MPI job ended"
+        lines = lines + ["", f"RankDied: {summary.split('; ')[0]}; this MPI world is gone: "
+                         "%mpi_restart (or restarting the kernel) starts a new one"]
+    elif result.reason == "timeout":
         summary = f"the cell timed out after {opts.timeout:g} s"
         lines = lines + [f"TimeoutError: {summary}"]
     else:
