@@ -285,6 +285,14 @@ def test_display_bundle_has_picture_table_and_text():
     assert "2 calls pending" in b["text/plain"] and "recv from rank 1, tag 0" in b["text/plain"]
 
 
+def test_no_records_still_shows_the_notes():
+    """A world that died during the cell hands over nothing: the notes say why."""
+    t = Trace.from_records([], notes=["rank 1 did not hand over its events in 10 s"])
+    text = tracedraw.display_bundle(t, tracedraw.figure(t))["data"]["text/plain"]
+    assert "0 ranks" in text and "did not hand over" in text
+    assert tracedraw.chrome_trace(t)["traceEvents"] == []
+
+
 def test_large_trace_draws_the_pair_matrix_instead_of_arrows():
     n = 20
     rec = Records(n)
