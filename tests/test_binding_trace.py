@@ -207,6 +207,7 @@ def test_an_interrupted_recv_is_pending_and_waiting_shows_the_unmatched_message(
     w = out["waiting"][1]
     assert w is not None, "the watcher never saw the unmatched message"
     assert (w["call"], w["kind"], w["comm"], w["peer"], w["tag"]) == ("Recv", "recv", "COMM_WORLD", 0, 2)
+    assert w["world_peer"] == 0
     assert w["seq"] is None and w["root"] is None
     assert [tuple(u[:2]) for u in w["unexpected"]] == [(0, 1)] and w["unexpected"][0][2] > 0
     for name in ("snapshot while blocked", "snapshot after interrupt"):
