@@ -269,10 +269,11 @@ def render_errors(
 # ------------------------------------------------------------------------------- where ranks are
 
 
-def describe_call(waiting: dict | None) -> str | None:
+def describe_call(waiting: dict | None, with_bytes: bool = False) -> str | None:
     """'comm.recv(source=1)' from the binding's MPI._waiting() dict (None when not in MPI).
 
     The engine has already turned PROC_NULL into None and ANY_SOURCE/ANY_TAG into names.
+    with_bytes adds the message size of point-to-point calls: 'comm.Send(dest=1, 8 MB)'.
     """
     if not waiting:
         return None
@@ -299,7 +300,20 @@ def describe_call(waiting: dict | None) -> str | None:
         tag = waiting.get("tag")
         if tag not in (None, 0, "ANY_TAG") and key in ("source", "dest"):  # the defaults say nothing
             args += f", tag={tag}"
+        if with_bytes and waiting.get("bytes") and key in ("dest", "peer"):
+            args += f", {format_bytes(waiting['bytes'])}"
     return f"{obj}.{call}({args})"
+
+
+def format_bytes(n: int | float) -> str:
+    """'8 MB', '1.5 KB', '12 bytes' (binary units, as MPI buffer sizes are usually chosen)."""
+    n = float(n)
+    if n < 1024:
+        return f"{n:.0f} bytes"
+    for unit in ("KB", "MB", "GB", "TB"):
+        n /= 1024
+        if n < 1024 or unit == "TB":
+            return f"{n:.3g} {unit}"
 
 
 def _peer_text(peer: Any) -> str:
