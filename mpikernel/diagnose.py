@@ -291,13 +291,13 @@ def _explain_cycle(cycle: list[int], blocked: dict[int, RankState]) -> str:
     kinds = {blocked[r].kind for r in cycle}
     who = "the other" if len(cycle) == 2 else "the next"
     if kinds == {"send"}:
-        return (f"deadlock: {said}; each waits for {who} to receive. Large messages are not "
+        return (f"{said}; each waits for {who} to receive. Large messages are not "
                 "buffered: use Sendrecv, or order the calls by rank (even ranks send first, odd "
                 "ranks receive first).")
     if kinds == {"recv"}:
-        return (f"deadlock: {said}; each waits for {who} to send, so nobody sends. One of them "
+        return (f"{said}; each waits for {who} to send, so nobody sends. One of them "
                 "must send first (order the calls by rank), or use Sendrecv.")
-    return f"deadlock: {said}; each waits for {who}."
+    return f"{said}; each waits for {who}."
 
 
 def _unexpected_text(state: RankState) -> str | None:
