@@ -38,6 +38,17 @@ INTERRUPT_WAIT = 5.0  # seconds ranks get to stop after SIGINT before we call th
 STUCK_CHECK_EVERY = 0.5  # seconds between two looks for a deadlock (each asks the pending ranks)
 
 
+def default_grace() -> float:
+    """Seconds a deadlock may last before it is stopped and explained: $MPIKERNEL_GRACE or 2."""
+    import os
+
+    try:
+        value = float(os.environ.get("MPIKERNEL_GRACE", "2"))
+    except ValueError:
+        return 2.0
+    return value if value >= 0 else 2.0
+
+
 @dataclass
 class CellOptions:
     """How to run a cell; every magic option maps to one field."""
@@ -45,7 +56,7 @@ class CellOptions:
     ranks: list[int] | None = None  # None: all ranks
     timeout: float | None = None
     collapse: bool = True
-    grace: float = 2.0
+    grace: float = field(default_factory=lambda: default_grace())
     slow_notice: float = 10.0
     live_after: float = 1.0
     header: str | None = None  # what the person typed above `code` (the %%px_mpi line): sent as a
