@@ -50,3 +50,117 @@ def test_post_mortem_on_the_rank_that_failed(shell):
     with capture_output() as cap:
         shell.run_cell("%px_mpi print(comm.allreduce(rank))")
     assert cap.stdout == "[ranks 0-1]\n1\n"
+
+
+# ------------------------------------------------------------------ the visual debugger (DAP)
+
+
+class DapClient:
+    """What JupyterLab's debugger sends over the control channel, one request at a time."""
+
+    def __init__(self, kc):
+        self.kc = kc
+        self.seq = 0
+        self.events = []
+
+    def request(self, command, arguments=None, timeout=90):
+        import time
+
+        self.seq += 1
+        msg = self.kc.session.msg("debug_request", {"type": "request", "seq": self.seq, "command": command,
+                                                    "arguments": arguments or {}})
+        self.kc.control_channel.send(msg)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            reply = self.kc.control_channel.get_msg(timeout=deadline - time.monotonic())
+            if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+                return reply["content"]
+        raise TimeoutError(command)
+
+    def wait_events(self, name, count, timeout=60):
+        import queue
+        import time
+
+        deadline = time.monotonic() + timeout
+        while sum(e["event"] == name for e in self.events) < count and time.monotonic() < deadline:
+            try:
+                m = self.kc.get_iopub_msg(timeout=0.5)
+            except queue.Empty:
+                continue
+            if m["msg_type"] == "debug_event":
+                self.events.append(m["content"])
+        return [e for e in self.events if e["event"] == name]
+
+
+@pytest.fixture
+def mpi_kernel():
+    import os
+    from pathlib import Path
+
+    from jupyter_client.manager import KernelManager
+
+    share = str(Path(__file__).resolve().parent.parent / "share" / "jupyter")
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = share + (os.pathsep + old if old else "")
+    km = KernelManager(kernel_name="mpikernel-4")
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        kc.execute_interactive("x = 1", timeout=120)  # the ranks are up
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        if old is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = old
+
+
+@pytest.mark.mpi
+@pytest.mark.kernel
+@pytest.mark.timeout(300)
+def test_visual_debugger_stops_every_rank_and_shows_its_variables(mpi_kernel):
+    km, kc = mpi_kernel
+    kc.kernel_info()
+    info = kc.get_shell_msg(timeout=30)["content"]
+    assert "debugger" in info.get("supported_features", [])
+    dap = DapClient(kc)
+    assert dap.request("initialize", {"clientID": "test", "adapterID": "python",
+                                      "pathFormat": "path", "linesStartAt1": True,
+                                      "columnsStartAt1": True})["success"]
+    assert dap.request("attach")["success"]
+    info = dap.request("debugInfo")["body"]
+    assert info["isStarted"] and info["hashMethod"] == "Murmur2"
+    code = "a = rank * 10\nb = a + 1\nprint('b is', b)\n"
+    path = dap.request("dumpCell", {"code": code})["body"]["sourcePath"]
+    assert path.startswith(info["tmpFilePrefix"])
+    bp = dap.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": 2}],
+                                        "sourceModified": False})
+    assert bp["success"], bp
+    assert dap.request("configurationDone")["success"]
+
+    msg_id = kc.execute(code)
+    stops = dap.wait_events("stopped", 4)
+    assert sorted(e["body"]["threadId"] for e in stops) == [1, 2, 3, 4], dap.events
+    threads = dap.request("threads")["body"]["threads"]
+    assert [t["name"] for t in threads] == ["rank 0", "rank 1", "rank 2", "rank 3"]
+
+    frames = dap.request("stackTrace", {"threadId": 3})["body"]["stackFrames"]  # rank 2
+    assert frames[0]["line"] == 2 and frames[0]["source"]["path"] == path, frames[0]
+    scopes = dap.request("scopes", {"frameId": frames[0]["id"]})["body"]["scopes"]
+    values = {}
+    for scope in scopes:
+        for v in dap.request("variables", {"variablesReference": scope["variablesReference"]})["body"]["variables"]:
+            values.setdefault(v["name"], v["value"])
+    assert values.get("a") == "20" and values.get("rank") == "2", values
+    assert "b" not in values  # stopped before line 2 ran
+
+    assert dap.request("continue", {"threadId": 3})["success"]
+    reply = kc.get_shell_msg(timeout=60)
+    assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["status"] == "ok", reply
+    assert dap.request("disconnect", {"restart": False, "terminateDebuggee": False})["success"]
+    out = kc.execute_interactive("print(comm.allreduce(rank))", timeout=60)
+    assert out["content"]["status"] == "ok"
