@@ -114,7 +114,7 @@ def get_kernel_dict(
         "display_name": display or display_name(ranks),
         "language": "python",
         "interrupt_mode": "signal",
-        "metadata": {"debugger": False},
+        "metadata": {"debugger": True},  # the visual debugger runs on the ranks (debugger.py)
     }
     env = check_env({**TUTORIAL_ENV, **(env or {})} if tutorial else env)
     if env:

@@ -310,3 +310,49 @@ def _binding_fields(shell):
         has = magics.world().pull("_has_checking", ranks=[0])[0]
         _binding_fields.cache = {"checking", "unexpected"} if has else set()
     return _binding_fields.cache
+
+
+@pytest.mark.mpi
+@pytest.mark.kernel
+@pytest.mark.timeout(240)
+def test_the_kernel_explains_a_deadlock_too(tmp_path):
+    """The MPI kernel runs cells through the same runner: the error reply carries the explanation,
+    and the tutorial spec's checking variable reaches the ranks."""
+    import os
+    from pathlib import Path
+
+    from jupyter_client.manager import KernelManager
+
+    share = str(Path(__file__).resolve().parent.parent / "share" / "jupyter")
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = share + (os.pathsep + old if old else "")
+    km = KernelManager(kernel_name="mpikernel-4")
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        out = []
+        reply = kc.execute_interactive("import os\nprint(os.environ.get('MPIKERNEL_CHECK_COLLECTIVES'))",
+                                       timeout=120, output_hook=out.append)
+        assert reply["content"]["status"] == "ok"
+        text = "".join(m["content"]["text"] for m in out if m["msg_type"] == "stream"
+                       and m["content"]["name"] == "stdout")
+        assert text == "[ranks 0-3]\n1\n", text
+        t0 = time.monotonic()
+        reply = kc.execute_interactive("if rank == 3:\n    comm.barrier()", timeout=60)["content"]
+        took = time.monotonic() - t0
+        assert reply["status"] == "error"
+        tb = strip_ansi("\n".join(reply["traceback"]))
+        assert "rank 3 waits in comm.barrier() at line 2" in tb, tb
+        assert "ranks 0-2 finished the cell without calling it" in tb, tb
+        assert took < GRACE + SLACK, took
+        reply = kc.execute_interactive("assert comm.allreduce(1) == size", timeout=60)["content"]
+        assert reply["status"] == "ok", reply
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        if old is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = old
