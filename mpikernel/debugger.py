@@ -320,11 +320,16 @@ class RankDebugger:
     def dap_initialize(self, msg):
         from . import magics
 
-        self.world = magics.current_world()
-        if self.world is None:
+        world = magics.current_world()
+        if world is None:
             raise DebugError("the MPI ranks are not running")
-        if self.started:
+        if self.started and world is self.world:
             return self.capabilities
+        for c in self.conns.values():  # a restarted world: its ranks are new processes
+            c.close()
+        self.conns.clear()
+        self.stopped.clear()
+        self.world = world
         try:
             infos = self.world.view().apply_async(start_rank_debugpy).get(timeout=60)
         except Exception as e:
@@ -462,9 +467,9 @@ class RankDebugger:
         cmd = msg["command"]
         ranks = sorted(self.conns) if cmd == "pause" else sorted(self.stopped)
         for r in ranks:
+            if cmd != "pause":  # before the request: the rank's next "stopped" may come at once
+                self.stopped.discard(r)
             self.conns[r].request(cmd, {"threadId": self.main_thread[r]})
-        if cmd != "pause":
-            self.stopped.clear()
         return {"allThreadsContinued": True} if cmd == "continue" else {}
 
     def dap_disconnect(self, msg):

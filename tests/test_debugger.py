@@ -102,12 +102,20 @@ def mpi_kernel():
     share = str(Path(__file__).resolve().parent.parent / "share" / "jupyter")
     old = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = share + (os.pathsep + old if old else "")
-    km = KernelManager(kernel_name="mpikernel-4")
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
+    for attempt in (1, 2):  # a port picked for the kernel can be taken by another job meanwhile
+        km = KernelManager(kernel_name="mpikernel-4")
+        km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=60)
+            break
+        except RuntimeError:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+            if attempt == 2:
+                raise
     try:
-        kc.wait_for_ready(timeout=60)
         kc.execute_interactive("x = 1", timeout=120)  # the ranks are up
         yield km, kc
     finally:
@@ -157,6 +165,12 @@ def test_visual_debugger_stops_every_rank_and_shows_its_variables(mpi_kernel):
             values.setdefault(v["name"], v["value"])
     assert values.get("a") == "20" and values.get("rank") == "2", values
     assert "b" not in values  # stopped before line 2 ran
+
+    assert dap.request("next", {"threadId": 3})["success"]  # a step moves every rank
+    stops = dap.wait_events("stopped", 8)
+    assert sorted(e["body"]["threadId"] for e in stops[4:]) == [1, 2, 3, 4], dap.events
+    frames = dap.request("stackTrace", {"threadId": 1})["body"]["stackFrames"]  # rank 0
+    assert frames[0]["line"] == 3, frames[0]
 
     assert dap.request("continue", {"threadId": 3})["success"]
     reply = kc.get_shell_msg(timeout=60)
