@@ -67,7 +67,7 @@ class RankState:
     def kind(self) -> str:
         """'collective', 'send', 'recv', 'sendrecv' or 'request' (a wait on request objects)."""
         kind = (self.waiting or {}).get("kind")
-        if kind == "collective" or self.call in _COLLECTIVES:
+        if kind in ("coll", "collective") or self.call in _COLLECTIVES:
             return "collective"
         if self.call == "sendrecv":
             return "sendrecv"

@@ -285,7 +285,7 @@ def describe_call(waiting: dict | None, with_bytes: bool = False) -> str | None:
     comm = waiting.get("comm") or "COMM_WORLD"
     obj = "comm" if comm in ("COMM_WORLD", "MPI_COMM_WORLD", "comm") else str(comm)
     peer = waiting.get("peer")
-    if peer is None and waiting.get("root") is not None:  # the checking build names the root apart
+    if peer is None and waiting.get("root") is not None:  # the binding names the root apart
         peer = waiting["root"]
     args = ""
     if peer is not None:
