@@ -308,13 +308,13 @@ def describe_call(waiting: dict | None, with_bytes: bool = False) -> str | None:
 
 
 def format_bytes(n: int | float) -> str:
-    """'8 MB', '1.5 KB', '12 bytes' (binary units, as MPI buffer sizes are usually chosen)."""
+    """'8 MB', '1.5 kB', '12 bytes': decimal units, as a student counts a million doubles (8 MB)."""
     n = float(n)
-    if n < 1024:
+    if n < 1000:
         return f"{n:.0f} bytes"
-    for unit in ("KB", "MB", "GB", "TB"):
-        n /= 1024
-        if n < 1024 or unit == "TB":
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1000
+        if n < 1000 or unit == "TB":
             return f"{n:.3g} {unit}"
 
 
