@@ -141,7 +141,9 @@ def _rss_bytes():
 
 
 def _plain_waiting(MPI, waiting):
-    """MPI._waiting() with the MPI library's special ranks/tags as names (their values differ by MPI)."""
+    """MPI._waiting() with the MPI library's special ranks/tags as names (their values differ by MPI),
+    plus "waited" (seconds). Every other field the binding reports (comm, seq, root, kind,
+    unexpected) passes through for the owner's diagnostics (mpikernel/diagnose.py)."""
     w = dict(waiting)
     peer, tag = w.get("peer"), w.get("tag")
     if peer == getattr(MPI, "PROC_NULL", None):
@@ -150,6 +152,12 @@ def _plain_waiting(MPI, waiting):
         w["peer"] = "ANY_SOURCE"
     if tag == getattr(MPI, "ANY_TAG", None):
         w["tag"] = "ANY_TAG"
+    if w.get("root") == getattr(MPI, "PROC_NULL", None):
+        w["root"] = None
+    if w.get("since") is not None:  # seconds in this call, on this rank's own clock
+        w["waited"] = max(0.0, MPI.Wtime() - w["since"])
+    if w.get("unexpected"):  # messages that arrived but do not match: [(source, tag, bytes), ...]
+        w["unexpected"] = [list(m) for m in w["unexpected"]]
     return w
 
 

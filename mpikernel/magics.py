@@ -8,6 +8,7 @@
              [--trace[=FILE.json|.png|.svg]] [--trace-capacity N]          (draw its MPI calls)
     %px_mpi [options] statement                                           (one line on the ranks)
     %mpi_push name ...   %mpi_pull name [--ranks R]                       (copy variables)
+    %mpi_debug [RANK] [-c CMD ...]                                        (pdb on a failed rank)
 
 The magics are thin: the world lives in `mpikernel.cluster.World`, running a cell in
 `mpikernel.runner.run_cell`, merging outputs in `mpikernel.output`. One World per process,
@@ -523,6 +524,17 @@ class MPIMagics(Magics):
             if type(e).__name__ in ("RemoteError", "CompositeError") and "NameError" in str(e):
                 raise UsageError(f"{names[0]!r} is not defined on every rank") from None
             raise
+
+
+    @line_magic
+    def mpi_debug(self, line=""):
+        """Post-mortem pdb on a rank whose cell failed: %mpi_debug 1 [-c "p x" ...] (q quits)."""
+        from .debugger import debug_rank
+
+        try:
+            debug_rank(world(), line)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
 
 
 def _ready_line(w, seconds, verb="ready"):

@@ -280,10 +280,11 @@ def render_errors(
 # ------------------------------------------------------------------------------- where ranks are
 
 
-def describe_call(waiting: dict | None) -> str | None:
+def describe_call(waiting: dict | None, with_bytes: bool = False) -> str | None:
     """'comm.recv(source=1)' from the binding's MPI._waiting() dict (None when not in MPI).
 
     The engine has already turned PROC_NULL into None and ANY_SOURCE/ANY_TAG into names.
+    with_bytes adds the message size of point-to-point calls: 'comm.Send(dest=1, 8 MB)'.
     """
     if not waiting:
         return None
@@ -295,6 +296,8 @@ def describe_call(waiting: dict | None) -> str | None:
     comm = waiting.get("comm") or "COMM_WORLD"
     obj = "comm" if comm in ("COMM_WORLD", "MPI_COMM_WORLD", "comm") else str(comm)
     peer = waiting.get("peer")
+    if peer is None and waiting.get("root") is not None:  # the binding names the root apart
+        peer = waiting["root"]
     args = ""
     if peer is not None:
         name = call.lower().lstrip("i")
@@ -310,7 +313,20 @@ def describe_call(waiting: dict | None) -> str | None:
         tag = waiting.get("tag")
         if tag not in (None, 0, "ANY_TAG") and key in ("source", "dest"):  # the defaults say nothing
             args += f", tag={tag}"
+        if with_bytes and waiting.get("bytes") and key in ("dest", "peer"):
+            args += f", {format_bytes(waiting['bytes'])}"
     return f"{obj}.{call}({args})"
+
+
+def format_bytes(n: int | float) -> str:
+    """'8 MB', '1.5 kB', '12 bytes': decimal units, as a student counts a million doubles (8 MB)."""
+    n = float(n)
+    if n < 1000:
+        return f"{n:.0f} bytes"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1000
+        if n < 1000 or unit == "TB":
+            return f"{n:.3g} {unit}"
 
 
 def _peer_text(peer: Any) -> str:
