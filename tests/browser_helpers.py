@@ -71,6 +71,18 @@ def chromium(playwright, profile: Path, viewport=(1280, 900)):
     )
 
 
+def _term_with_parent():
+    """In the child before exec: SIGTERM when the test process dies, even by SIGKILL or a timeout.
+
+    JupyterLab answers SIGTERM by shutting its kernels down, and the kernel stops its ranks, so a
+    killed test run leaves nothing behind either (found by killing one: the server lived on).
+    """
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -129,7 +141,8 @@ class JupyterLab:
             cmd.append("--allow-root")  # CI containers run as root
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env,
-                                     cwd=self.tmp / "root", start_new_session=True)
+                                     cwd=self.tmp / "root", start_new_session=True,
+                                     preexec_fn=_term_with_parent)
         self._wait_ready(start_timeout)
 
     @property
