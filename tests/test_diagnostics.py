@@ -353,8 +353,12 @@ def test_the_kernel_explains_a_deadlock_too(tmp_path):
                                        "x = comm.allreduce(1)",
                                        timeout=120, output_hook=out.append)
         assert reply["content"]["status"] == "ok"
-        text = "".join(m["content"]["text"] for m in out if m["msg_type"] == "stream"
-                       and m["content"]["name"] == "stdout")
+        from mpikernel.display import as_stream  # the rank labels are displays (see docs/kernel.md)
+
+        streams = [(m["content"]["name"], m["content"]["text"]) if m["msg_type"] == "stream"
+                   else as_stream(m["content"]["data"], m["content"].get("metadata"))
+                   for m in out if m["msg_type"] in ("stream", "display_data")]
+        text = "".join(t for name, t in filter(None, streams) if name == "stdout")
         assert text == "[ranks 0-3]\n1\n", text
         t0 = time.monotonic()
         reply = kc.execute_interactive("if rank == 3:\n    comm.barrier()", timeout=60)["content"]
