@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import linecache
 import os
 import signal
@@ -29,6 +28,7 @@ import sys
 import threading
 import types
 
+from ._security import signed, verified
 from ._watchdog import watch_owner
 
 _AGENT = None  # the running EngineAgent (one per engine process)
@@ -192,6 +192,8 @@ class EngineAgent:
 
     Requests (JSON): {"op": "status"} -> status(); {"op": "interrupt"} -> SIGINT to this
     process if a cell is running (how ranks on other hosts get Ctrl-C); {"op": "ping"}.
+    Every frame pair is signed with the world's key both ways (`_security.signed`); a request
+    that is not is dropped unread, and no request can carry code: the ops are a fixed list.
     """
 
     def __init__(self, url, rank, size, key=""):
@@ -210,21 +212,19 @@ class EngineAgent:
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(self.url)
         hello = {"op": "hello", "rank": self.rank, "size": self.size, "pid": os.getpid(),
-                 "host": socket.gethostname(), "key": self.key}
-        sock.send_json(hello)
+                 "host": socket.gethostname()}
+        sock.send_multipart(signed(self.key, hello))
         while True:
             try:
-                req = json.loads(sock.recv())
-            except (ValueError, UnicodeDecodeError):
-                continue  # not from our owner (see cluster.ControlChannel)
+                req = verified(self.key, sock.recv_multipart())
             except Exception:
                 return
-            if not isinstance(req, dict) or req.get("key") != self.key:
-                continue
+            if req is None:
+                continue  # not from our owner (see cluster.ControlChannel)
             reply = self.handle(req)
-            reply.update(seq=req.get("seq"), rank=self.rank, key=self.key)
+            reply.update(seq=req.get("seq"), rank=self.rank)
             try:
-                sock.send(json.dumps(reply, default=str).encode())
+                sock.send_multipart(signed(self.key, reply))
             except Exception:
                 return
 

@@ -106,29 +106,40 @@ def rank_header(ranks: Iterable[int]) -> str:
     return f"[{rank_label(ranks)}]"
 
 
+_MAX_RANK = 4095  # the magics' MAX_RANKS - 1
+
+
 def parse_ranks(text: str, size: int | None = None) -> list[int]:
     """'0,2-3' -> [0, 2, 3]. Strict: digits, commas and a-b ranges only; ValueError says what is wrong."""
     if text is None or not str(text).strip():
         raise ValueError("no ranks given; write them like 0,2-3")
     out: set[int] = set()
-    for part in str(text).replace(" ", "").split(","):
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+    bad: list[tuple[int, int]] = []  # out-of-range intervals, never expanded blindly
+    for part in str(text).split(","):
+        part = part.strip()
+        m = re.fullmatch(r"([0-9]{1,9})(?:\s*-\s*([0-9]{1,9}))?", part)
         if not m:
             raise ValueError(f"{part!r} is not a rank or a range of ranks (write them like 0,2-3)")
         lo = int(m.group(1))
         hi = int(m.group(2)) if m.group(2) is not None else lo
         if hi < lo:
             raise ValueError(f"the range {part!r} goes backwards (write the smaller rank first)")
-        out.update(range(lo, hi + 1))
-    if size is not None:
-        bad = sorted(r for r in out if r >= size)
-        if bad:
-            which = rank_label(bad)
-            raise ValueError(
-                f"{which} {'does' if len(bad) == 1 else 'do'} not exist: this world has {size} "
-                f"rank{'s' if size != 1 else ''} (0-{size - 1})" if size > 1 else
-                f"{which} {'does' if len(bad) == 1 else 'do'} not exist: this world has 1 rank (0)"
-            )
+        limit = _MAX_RANK + 1 if size is None else size
+        if hi >= limit:  # judged before expanding, so '0-999999999' cannot eat the memory
+            bad.append((max(lo, limit), hi))
+        out.update(range(lo, min(hi, limit - 1) + 1))
+    if size is None and bad:
+        raise ValueError(f"rank {min(bad)[0]} is beyond any world (at most {_MAX_RANK + 1} ranks)")
+    if size is not None and bad:
+        if sum(b - a + 1 for a, b in bad) > 10_000:
+            which, verb = f"ranks {min(bad)[0]}-{max(b for _, b in bad)}", "do"
+        else:
+            missing = sorted({r for a, b in bad for r in range(a, b + 1)})
+            which, verb = rank_label(missing), "does" if len(missing) == 1 else "do"
+        raise ValueError(
+            f"{which} {verb} not exist: this world has {size} rank{'s' if size != 1 else ''} "
+            + (f"(0-{size - 1})" if size > 1 else "(0)")
+        )
     return sorted(out)
 
 
