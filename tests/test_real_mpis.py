@@ -142,3 +142,13 @@ def test_kernel_spec_records_this_builds_launcher(tmp_path, monkeypatch):
     recorded = spec["env"][launcher.OVERRIDE_VAR]
     assert recorded == launcher.find_mpiexec()
     assert launcher.mpiexec_vendor(recorded) == FAMILY
+
+
+def test_install_refuses_another_mpis_launcher(tmp_path):
+    other = need_other()
+    env = dict(os.environ, **{launcher.OVERRIDE_VAR: other})
+    out = subprocess.run([sys.executable, "-m", "mpikernel", "install", "--prefix", str(tmp_path)],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert f"is {OTHER}'s mpiexec" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "share").exists()
