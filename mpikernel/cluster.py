@@ -19,7 +19,6 @@ does the same when the owner exits normally; and every process we start also wat
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import shutil
 import signal
@@ -31,14 +30,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import launcher
+from . import _security, deaths, launcher
 from ._watchdog import pid_alive
 
 START_TIMEOUT = 120.0  # seconds for all engines to connect (4 ranks take ~3 s here)
+WORLD_DIR_PREFIX = "mpikernel-world-"  # the world's scratch directory in the temp dir: log, profile, keys
+WORLD_DIR_ENV = "MPIKERNEL_WORLD_DIR"
 
 
 class WorldError(RuntimeError):
     """The world could not do what was asked; the message says why and what to do."""
+
+    def _render_traceback_(self):  # IPython/ipykernel: the sentence, not our call stack
+        return [f"WorldError: {self}"]
 
 
 @dataclass
@@ -56,17 +60,17 @@ class ControlChannel:
     """The owner's side of the agents' sockets: a zmq ROUTER bound on loopback (see engine.EngineAgent).
 
     On a shared machine a random port may have been someone else's a moment ago, and their
-    sockets keep reconnecting to it; so every message carries this world's key (given to the
-    ranks in their environment, not on a command line) and anything else is ignored.
+    sockets keep reconnecting to it; and anyone on the machine can connect to a loopback port.
+    So every message is signed (HMAC-SHA256, `_security.signed`) with this world's key, given to
+    the ranks in their environment (never on a command line, which `ps` shows to everyone), and
+    anything unsigned or signed with another key is dropped unread.
     """
 
-    def __init__(self, ip="127.0.0.1"):
-        import secrets
-
+    def __init__(self, ip=_security.LOOPBACK):
         import zmq
 
         self._zmq = zmq
-        self.key = secrets.token_hex(16)
+        self.key = _security.new_key()
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -88,14 +92,17 @@ class ControlChannel:
                 return got
 
     def _parse(self, frames):
-        try:
-            ident, raw = frames
-            rank = int(ident.decode().split("-", 1)[1])
-            msg = json.loads(raw)
-            if not isinstance(msg, dict) or msg.get("key") != self.key:
-                return None
-        except (ValueError, IndexError, UnicodeDecodeError):
+        if len(frames) != 3:
+            return None
+        msg = _security.verified(self.key, frames[1:])
+        if msg is None:
             return None  # not one of our agents
+        try:
+            rank = int(frames[0].decode().split("-", 1)[1])
+        except (ValueError, IndexError, UnicodeDecodeError):
+            return None
+        if msg.get("rank") != rank:
+            return None  # signed, but sent under another rank's name
         if msg.get("op") == "hello":
             self.hellos[rank] = msg
         return rank, msg
@@ -110,8 +117,8 @@ class ControlChannel:
         self._seq += 1
         seq = self._seq
         for r in ranks:
-            msg = {"op": op, "seq": seq, "key": self.key}
-            self.sock.send_multipart([f"rank-{r}".encode(), json.dumps(msg).encode()])
+            msg = {"op": op, "seq": seq}
+            self.sock.send_multipart([f"rank-{r}".encode(), *_security.signed(self.key, msg)])
         replies: dict[int, dict | None] = {r: None for r in ranks}
         until = time.monotonic() + timeout
         while any(v is None for v in replies.values()):
@@ -136,13 +143,15 @@ class World:
     """N MPI ranks as ipyparallel engines, owned by this process.
 
     n: ranks; hostfile: passed to mpiexec; env: extra environment variables for the ranks;
-    launcher: "mpiexec" (the only one available so far).
+    launcher: "mpiexec" (the only one available so far); ip: the address the controller and the
+    control channel listen on: loopback unless set (anything else warns, see `_security.listen_ip`).
     """
 
     n: int = 4
     hostfile: str | None = None
     env: dict = field(default_factory=dict)
     launcher: str = "mpiexec"
+    ip: str = _security.LOOPBACK
 
     def __post_init__(self):
         self.n = int(self.n)
@@ -160,6 +169,8 @@ class World:
         self._controller = None
         self._mpiexec = None
         self._log = None
+        self._lost = None  # the sentence saying how the MPI job ended, once it has
+        self._death_watch = None
 
     # ----------------------------------------------------------------------------- life cycle
 
@@ -173,25 +184,31 @@ class World:
             raise WorldError("this world is already running; stop it first")
         say = progress or (lambda text: None)
         t0 = time.monotonic()
-        self._dir = Path(tempfile.mkdtemp(prefix="mpikernel-world-"))
+        try:
+            ip = _security.listen_ip(self.ip, say=progress)
+        except ValueError as e:
+            raise WorldError(str(e)) from None
+        sweep_stale_world_dirs()
+        self._dir = _security.private_dir(WORLD_DIR_PREFIX)
         self._log = self._dir / "world.log"
         profile = self._dir / "profile"
         engine_json = profile / "security" / "ipcontroller-engine.json"
         client_json = profile / "security" / "ipcontroller-client.json"
         atexit.register(self.stop)
         try:
-            self._control = ControlChannel()
-            log = open(self._log, "ab")
+            self._control = ControlChannel(ip)
+            log = _security.private_file(self._log, "ab")
             owner = str(os.getpid())
             self._controller = subprocess.Popen(
-                _run_module("mpikernel._controller") + [owner, "--ip=127.0.0.1",
+                _run_module("mpikernel._controller") + [owner, f"--ip={ip}",
                  f"--profile-dir={profile}", "--log-level=WARN", "--nodb",
                  "--HeartMonitor.period=500"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                umask=0o077,  # its profile (connection files, logs) readable by the owner only
             )
             # the engines start at the same time; each waits for the controller's connection file
             self._mpiexec = subprocess.Popen(
-                launcher.mpiexec_command(self.n, hostfile=self.hostfile)
+                launcher.mpiexec_command(self.n, hostfile=self.hostfile, extra=self._report_flags())
                 + _run_module("mpikernel.engine") + ["--owner", owner,
                    "--control", self._control.url, "--file", str(engine_json)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
@@ -212,6 +229,7 @@ class World:
                 if len(self._control.hellos) != before:
                     say(f"{len(self._control.hellos)}/{self.n} ranks initialized MPI…")
             self.engines = {r: Engine(r, int(h["pid"]), h["host"]) for r, h in self._control.hellos.items()}
+            self._watch_deaths()
             while not client_json.exists():
                 self._check_alive("while the controller started")
                 if time.monotonic() > until:
@@ -245,7 +263,10 @@ class World:
         # figures drawn on a rank become display_data that the notebook shows (labelled)
         env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         env.update({str(k): str(v) for k, v in (self.env or {}).items()})
+        if _security.is_loopback(self.ip or _security.LOOPBACK):
+            env.update(_security.loopback_mpi_env(env))  # MPI's own sockets stay on loopback too
         env["MPIKERNEL_CONTROL_KEY"] = self._control.key
+        env[WORLD_DIR_ENV] = str(self._dir)  # the ranks remove it if the owner dies (_watchdog)
         return env
 
     def _library_version(self):
@@ -297,6 +318,10 @@ class World:
                     pass
         _wait_gone(set(pids) | set(descendants), timeout=5)
         self._mpiexec = self._controller = None
+        self._lost = None
+        if self._death_watch is not None:
+            self._death_watch.close()
+            self._death_watch = None
         if self._control is not None:
             self._control.close()
             self._control = None
@@ -352,11 +377,54 @@ class World:
         return sorted(signalled)
 
     def lost(self):
-        """None while the MPI job runs; else a sentence saying that it ended."""
-        if self._mpiexec is None or self._mpiexec.poll() is None:
+        """None while every rank runs; else a sentence: which rank died, why, and what to do.
+
+        A rank that dies makes the launcher end all the others (hydra SIGKILLs them); its
+        report in the log names the rank and its exit status (see mpikernel.deaths). A local
+        rank found dead while mpiexec still runs gets 2 s for mpiexec to notice and report.
+        """
+        if self._mpiexec is None:
             return None
-        return (f"the MPI job ended (mpiexec exited with code {self._mpiexec.returncode}); "
-                "start a new world with %mpi_restart")
+        if self._lost is None:
+            report = self.deaths()
+            if report is not None:
+                self._lost = report.sentence()
+        return self._lost
+
+    def deaths(self, settle=2.0):
+        """mpikernel.deaths.Deaths once the MPI job ended (or a local rank died); None while all run."""
+        if self._mpiexec is None:
+            return None
+        if self._mpiexec.poll() is None:
+            dead = self.dead_ranks()
+            if not dead:
+                return None
+            try:
+                self._mpiexec.wait(timeout=settle)
+            except subprocess.TimeoutExpired:  # mpiexec did not end the job: say what we know
+                return deaths.Deaths(n=self.n, causes={r: "its exit status is unknown" for r in dead},
+                                     launcher="mpiexec")
+        try:
+            log = self._log.read_text(errors="replace")
+        except (OSError, AttributeError):
+            log = ""
+        vendor = launcher.mpiexec_vendor(launcher.find_mpiexec())
+        first = self._death_watch.first() if self._death_watch is not None else None
+        return deaths.read_deaths(log, self.n, self._mpiexec.returncode, vendor, first=first)
+
+    def _watch_deaths(self):
+        """Start noting the order in which local ranks exit (the first one is the one that died)."""
+        self._death_watch = deaths.DeathWatch({r: e.pid for r, e in self.engines.items() if e.local})
+
+    def dead_ranks(self):
+        """Ranks on this host whose engine process is gone."""
+        return [r for r, e in sorted(self.engines.items()) if e.local and not pid_alive(e.pid)]
+
+    def _report_flags(self):
+        try:
+            return deaths.launcher_flags(launcher.mpiexec_vendor(launcher.find_mpiexec()))
+        except Exception:
+            return []
 
     def reset_if_needed(self, timeout=10.0):
         """After an interrupt: every rank re-creates COMM_WORLD from the pristine communicator."""
@@ -377,7 +445,14 @@ class World:
         return True
 
     def status(self):
-        """One dict per rank: rank, alive, busy, host, pid, rss (bytes), where (line/call if busy)."""
+        """One dict per rank: rank, alive, busy, host, pid, rss (bytes), where (line/call if busy).
+
+        After the MPI job ended every rank is dead and "death" says why (see `deaths`).
+        """
+        if self.running and self.lost():
+            notes = self.deaths().notes()
+            return [{"rank": r, "pid": e.pid, "host": e.host, "alive": False, "busy": None, "rss": None,
+                     "status": None, "death": notes.get(r)} for r, e in sorted(self.engines.items())]
         self.require_running()
         agents = self.where(timeout=1.0)
         rows = []
@@ -405,8 +480,15 @@ class World:
     # --------------------------------------------------------------------- data in and out
 
     def push(self, namespace: dict, ranks=None):
-        """Copy names from here to every rank: world.push({"x": 1})."""
-        self.view(ranks).push(dict(namespace), block=True)
+        """Copy names from here to every rank: world.push({"x": 1}). WorldError if the copies cannot fit."""
+        from .limits import TransferTooLarge, check_push
+
+        view = self.view(ranks)
+        try:
+            check_push(namespace, len(view.targets))
+        except TransferTooLarge as e:
+            raise WorldError(str(e)) from None
+        view.push(dict(namespace), block=True)
 
     def pull(self, name: str, ranks=None):
         """[value on rank r for r in ranks] of a variable named `name`."""
@@ -465,6 +547,40 @@ def _wait_gone(pids, timeout):
     until = time.monotonic() + timeout
     while any(pid_alive(p) for p in pids) and time.monotonic() < until:
         time.sleep(0.02)
+
+
+def sweep_stale_world_dirs(min_age=60.0):
+    """Remove this user's world directories that no running process uses (left by killed owners).
+
+    A directory is in use while some process names it on its command line (the controller's
+    --profile-dir); a fresh one (younger than `min_age` seconds) may belong to a world starting
+    right now in another process, so it is left alone. Returns the directories removed.
+    """
+    tmp = Path(tempfile.gettempdir())
+    candidates = [d for d in tmp.glob(WORLD_DIR_PREFIX + "*")
+                  if d.is_dir() and not d.is_symlink() and _owned_and_old(d, min_age)]
+    if not candidates:
+        return []
+    try:
+        import psutil
+
+        in_use = " ".join(" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"]))
+    except Exception:
+        return []
+    removed = []
+    for d in candidates:
+        if str(d) not in in_use:
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
+
+
+def _owned_and_old(path, min_age):
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and time.time() - st.st_mtime > min_age
 
 
 def _descendants(pid):

@@ -2,11 +2,13 @@
 
 `%load_ext mpikernel` registers:
 
-    %mpi_start [-n 4] [--launcher mpiexec|slurm] [--hostfile F] [--env K=V ...]
+    %mpi_start [-n 4] [--launcher mpiexec|slurm] [--hostfile F] [--env K=V ...] [--ip ADDR]
     %mpi_stop   %mpi_restart   %mpi_status
     %%px_mpi [--ranks 0,2-3] [--timeout S] [--no-collapse] [--grace S]     (cell on the ranks)
+             [--trace[=FILE.json|.png|.svg]] [--trace-capacity N]          (draw its MPI calls)
     %px_mpi [options] statement                                           (one line on the ranks)
     %mpi_push name ...   %mpi_pull name [--ranks R]                       (copy variables)
+    %mpi_debug [RANK] [-c CMD ...]                                        (pdb on a failed rank)
 
 The magics are thin: the world lives in `mpikernel.cluster.World`, running a cell in
 `mpikernel.runner.run_cell`, merging outputs in `mpikernel.output`. One World per process,
@@ -24,6 +26,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from . import limits
 from .cluster import World, WorldError
 from .launcher import LauncherError
 from .output import parse_ranks
@@ -54,7 +57,7 @@ def world() -> World:
     return w
 
 
-def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None) -> World:
+def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None, ip=None) -> World:
     """Start this process's world (UsageError if one runs already or the request is impossible)."""
     global _WORLD
     if current_world() is not None and current_world().lost():
@@ -64,7 +67,7 @@ def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None)
             f"an MPI world with {_WORLD.n} ranks is already running; use %mpi_restart, "
             "or %mpi_stop before starting another"
         )
-    n = _check_ranks_count(n)
+    n = _check_ranks_count(n, local=launcher != "slurm")
     if launcher not in ("mpiexec", "slurm"):
         raise UsageError(f"unknown launcher {launcher!r}: use mpiexec or slurm")
     if launcher == "slurm":
@@ -80,7 +83,7 @@ def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None)
         if n > slots:
             raise UsageError(f"the hostfile {hostfile} allows {slots} rank{'s' if slots != 1 else ''}, not {n}; "
                              f"ask for fewer ranks (-n {slots}) or add slots to the hostfile")
-    w = World(n=n, hostfile=hostfile, env=dict(env or {}), launcher=launcher)
+    w = World(n=n, hostfile=hostfile, env=dict(env or {}), launcher=launcher, ip=ip or "127.0.0.1")
     try:
         w.start(progress=progress)
     except (WorldError, LauncherError) as e:
@@ -148,13 +151,40 @@ def _cell_number(shell) -> str | None:
 # ------------------------------------------------------------------------------- parsing
 
 
-def _check_ranks_count(n) -> int:
+def _output_limit(text) -> int:
     try:
-        n = int(str(n).strip())
-    except ValueError:
-        raise UsageError(f"-n needs a whole number of ranks, like -n 4 (got {n!r})") from None
+        return limits.parse_size(text)
+    except ValueError as e:
+        raise UsageError(f"--output-limit: {e}") from None
+
+
+MAX_RANKS = 4096  # more is surely a typo for an interactive world
+
+
+def local_rank_limit() -> int:
+    """Most ranks one machine may run: 8 per core, at least 64 (more would only thrash it)."""
+    import os
+
+    return max(64, 8 * (os.cpu_count() or 1))
+
+
+def _check_ranks_count(n, local=True) -> int:
+    """-n as a whole number of ranks, 1..local_rank_limit() (MAX_RANKS with a scheduler)."""
+    text = str(n).strip()
+    if isinstance(n, bool) or not re.fullmatch(r"\+?[0-9]+", text):
+        if re.fullmatch(r"-[0-9]+", text):
+            raise UsageError(f"an MPI world needs at least 1 rank (got -n {text})")
+        raise UsageError(f"-n needs a whole number of ranks, like -n 4 (got {n!r})")
+    if len(text) > 12:
+        raise UsageError(f"-n {text} is far more ranks than any world can have (at most {MAX_RANKS})")
+    n = int(text)
     if n < 1:
         raise UsageError(f"an MPI world needs at least 1 rank (got -n {n})")
+    limit = local_rank_limit() if local else MAX_RANKS
+    if n > limit:
+        where = (f"this machine runs at most {limit} (8 per core)" if local
+                 else f"a world has at most {MAX_RANKS}")
+        raise UsageError(f"-n {n} is too many ranks: {where}; ask for fewer")
     return n
 
 
@@ -162,32 +192,65 @@ _ENV = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.S)
 
 
 def parse_env(items) -> dict:
-    """['K=V', ...] -> {K: V}; a name must be a valid environment variable name."""
+    """['K=V', ...] -> {K: V}; a name must be a valid environment variable name, given once."""
     env = {}
     for item in items or ():
         m = _ENV.fullmatch(item)
         if not m:
-            raise UsageError(f"--env needs NAME=VALUE with a name made of letters, digits and _ (got {item!r})")
-        env[m.group(1)] = m.group(2)
+            raise UsageError(f"--env needs NAME=VALUE with a name made of letters, digits and _ "
+                             f"that does not start with a digit (got {item!r})")
+        name, value = m.groups()
+        if "\0" in value:
+            raise UsageError(f"--env {name}: a value cannot contain a NUL character")
+        if name in env:
+            raise UsageError(f"--env {name} is given twice")
+        env[name] = value
     return env
 
 
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
+_HOSTFILE_KEYS = ("slots", "max_slots", "max-slots")  # Open MPI's; MPICH writes host:n
+
+
+def _hostfile_count(text, path, lineno, what):
+    if not re.fullmatch(r"[0-9]{1,6}", text) or int(text) < 1:
+        raise UsageError(f"the hostfile {path}, line {lineno}: {what} must be a whole number, "
+                         f"1 or more (got {text!r})")
+    return int(text)
+
+
 def read_hostfile(path) -> dict[str, int]:
-    """{host: slots} of a hostfile: MPICH `host[:n]` or Open MPI `host slots=n` lines; # comments."""
+    """{host: slots} of a hostfile, strictly: MPICH `host[:n]` or Open MPI `host [slots=n]
+    [max_slots=n]` lines, # comments; any other word is an error naming its line."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise UsageError(f"the hostfile {path} does not exist")
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"the hostfile {path} cannot be read ({e})") from None
     hosts: dict[str, int] = {}
-    for raw in p.read_text().splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line:
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        words = raw.split("#", 1)[0].split()
+        if not words:
             continue
-        first = line.split()[0]
-        m = re.search(r"slots\s*=\s*(\d+)", line) or re.fullmatch(r"[^\s:]+:(\d+)", first)
-        host = first.split(":")[0]
-        hosts[host] = hosts.get(host, 0) + (int(m.group(1)) if m else 1)
+        host, colon, count = words[0].partition(":")
+        if not _HOST.fullmatch(host):
+            raise UsageError(f"the hostfile {path}, line {lineno}: {words[0]!r} is not a host name")
+        slots = _hostfile_count(count, path, lineno, "the count after ':'") if colon else None
+        for word in words[1:]:
+            key, eq, value = word.partition("=")
+            if not eq or key not in _HOSTFILE_KEYS:
+                raise UsageError(f"the hostfile {path}, line {lineno}: unknown {word!r} (a line is "
+                                 "host, host:n, or host slots=n [max_slots=n])")
+            n = _hostfile_count(value, path, lineno, key)
+            if key == "slots":
+                if slots is not None:
+                    raise UsageError(f"the hostfile {path}, line {lineno}: slots given twice")
+                slots = n
+        hosts[host] = hosts.get(host, 0) + (1 if slots is None else slots)
     if not hosts:
-        raise UsageError(f"the hostfile {path} names no hosts")
+        raise UsageError(f"the hostfile {path} names no hosts (it is empty or only comments)")
     return hosts
 
 
@@ -214,18 +277,30 @@ def _options_from_args(args, **overrides) -> CellOptions:
             raise UsageError(f"--ranks: {e}") from None
     for name in ("timeout", "grace"):
         value = getattr(args, name)
-        if value is not None and value < 0:
+        if value is not None and not (value >= 0 and value != float("inf")):
             raise UsageError(f"--{name} must be a number of seconds, 0 or more (got {value:g})")
     opts = CellOptions(ranks=ranks, timeout=args.timeout, collapse=not args.no_collapse)
     if args.grace is not None:
         opts.grace = args.grace
+    if args.trace:
+        from .trace import parse_trace_option
+
+        try:
+            parse_trace_option(args.trace)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if args.trace_capacity is not None and args.trace_capacity < 1:
+            raise UsageError(f"--trace-capacity must be 1 or more events (got {args.trace_capacity})")
+        opts.trace = args.trace
+    if args.trace_capacity is not None:
+        opts.trace_capacity = args.trace_capacity
     for k, v in overrides.items():
         setattr(opts, k, v)
     return opts
 
 
-_VALUE_OPTIONS = {"--ranks", "--timeout", "--grace"}
-_FLAG_OPTIONS = {"--no-collapse"}
+_VALUE_OPTIONS = {"--ranks", "--timeout", "--grace", "--trace-capacity"}
+_FLAG_OPTIONS = {"--no-collapse", "--trace"}  # --trace also takes =FILE
 
 
 def split_line_options(line: str) -> tuple[str, str]:
@@ -234,9 +309,12 @@ def split_line_options(line: str) -> tuple[str, str]:
     taken = []
     while rest.startswith("--"):
         m = re.match(r"(--[\w-]+)(=\S+)?\s*", rest)
+        if m is None:
+            raise UsageError(f"{rest.split()[0]!r} is not an option (options are --ranks, "
+                             "--timeout, --grace, --no-collapse)")
         name = m.group(1)
-        if name in _FLAG_OPTIONS and not m.group(2):
-            taken.append(name)
+        if name in _FLAG_OPTIONS and (not m.group(2) or name == "--trace"):
+            taken.append(name + (m.group(2) or ""))
             rest = rest[m.end():]
         elif name in _VALUE_OPTIONS:
             if m.group(2):
@@ -249,7 +327,8 @@ def split_line_options(line: str) -> tuple[str, str]:
                 taken.append(f"{name} {v.group(1)}")
                 rest = rest[m.end() + v.end():]
         else:
-            raise UsageError(f"unknown option {name} (options are --ranks, --timeout, --grace, --no-collapse)")
+            raise UsageError(f"unknown option {name} (options are --ranks, --timeout, --grace, --no-collapse, "
+                             "--trace, --trace-capacity)")
     return " ".join(taken), rest
 
 
@@ -306,11 +385,13 @@ def status_table(rows) -> str:
         st = row["status"]
         if not row["alive"]:
             state = "dead"
+            st = {"death": row.get("death")} if row.get("death") else None
         elif st is None:
             state = "busy"  # alive but not answering: holding the interpreter in a long call
         else:
             state = "busy" if row["busy"] else "idle"
         where = describe_where(st) if row["alive"] and (st is None or row["busy"]) else ""
+        where = (st or {}).get("death") or where
         lines.append(f"{row['rank']:>4}  {state:<5}  {row['host'][:12]:<12} {row['pid']:>7}  "
                      f"{_format_bytes(row['rss']):>9}  {where}".rstrip())
     return "\n".join(lines)
@@ -328,14 +409,21 @@ class MPIMagics(Magics):
     @argument("--launcher", default="mpiexec", help="mpiexec (default) or slurm")
     @argument("--hostfile", default=None, help="hostfile passed to mpiexec")
     @argument("--env", action="append", default=[], metavar="K=V", help="environment variable for the ranks (repeatable)")
+    @argument("--ip", default=None,
+              help="address to listen on (default 127.0.0.1: this machine only); others warn")
+    @argument("--output-limit", default=None, metavar="SIZE",
+              help="output kept per rank and stream in one cell, like 10MB (default 1MB; 0: no limit)")
     @line_magic
     def mpi_start(self, line=""):
         """Start N MPI ranks (one mpiexec job) with MPI, comm, rank, size and np predefined."""
         args = parse_argstring(self.mpi_start, line)
         env = parse_env(args.env)
+        if args.output_limit is not None:
+            env[limits.ENV] = str(_output_limit(args.output_limit))
         progress = _Progress(self.shell)
         t0 = time.monotonic()
-        w = start_world(args.n, launcher=args.launcher, hostfile=args.hostfile, env=env, progress=progress)
+        w = start_world(args.n, launcher=args.launcher, hostfile=args.hostfile, env=env, progress=progress,
+                        ip=args.ip)
         progress.done(_ready_line(w, time.monotonic() - t0))
 
     @line_magic
@@ -356,11 +444,11 @@ class MPIMagics(Magics):
         old = _WORLD
         if old is None:
             raise UsageError(NOT_RUNNING)
-        n, hostfile, env, launcher = old.n, old.hostfile, old.env, old.launcher
+        n, hostfile, env, launcher, ip = old.n, old.hostfile, old.env, old.launcher, old.ip
         stop_world()
         progress = _Progress(self.shell)
         t0 = time.monotonic()
-        w = start_world(n, launcher=launcher, hostfile=hostfile, env=env, progress=progress)
+        w = start_world(n, launcher=launcher, hostfile=hostfile, env=env, progress=progress, ip=ip)
         progress.done(_ready_line(w, time.monotonic() - t0, verb="restarted"))
 
     @line_magic
@@ -372,6 +460,7 @@ class MPIMagics(Magics):
             return
         if w.lost():
             print(f"MPI world: {w.n} ranks, all gone: {w.lost()}")
+            print(status_table(w.status()))
             return
         try:
             rows = w.status()
@@ -386,6 +475,11 @@ class MPIMagics(Magics):
     @argument("--no-collapse", action="store_true", help="show every rank's output separately")
     @argument("--grace", type=float, default=None,
               help="seconds ranks blocked in MPI may wait after another rank failed (default 2)")
+    @argument("--trace", nargs="?", const=True, default=False, metavar="FILE",
+              help="record the cell's MPI calls and draw them; --trace=out.json also saves a Chrome "
+                   "trace (Perfetto), .png/.svg the diagram")
+    @argument("--trace-capacity", type=int, default=None, metavar="N",
+              help="events kept per rank while tracing (default 65536; older ones are dropped)")
     @argument("code", nargs="*", help="(line form) the statement to run")
     @line_cell_magic
     def px_mpi(self, line="", cell=None):
@@ -430,6 +524,17 @@ class MPIMagics(Magics):
             if type(e).__name__ in ("RemoteError", "CompositeError") and "NameError" in str(e):
                 raise UsageError(f"{names[0]!r} is not defined on every rank") from None
             raise
+
+
+    @line_magic
+    def mpi_debug(self, line=""):
+        """Post-mortem pdb on a rank whose cell failed: %mpi_debug 1 [-c "p x" ...] (q quits)."""
+        from .debugger import debug_rank
+
+        try:
+            debug_rank(world(), line)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
 
 
 def _ready_line(w, seconds, verb="ready"):

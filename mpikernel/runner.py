@@ -8,6 +8,11 @@ and the MPI kernel. While the ranks work it polls every 50 ms:
 - if some ranks raised and others are still blocked in an MPI call `grace` seconds later, the
   blocked ones are interrupted and reported ("rank 2 was waiting in comm.recv(source=1) at
   line 4 when rank 1 failed"); ranks still computing are left alone;
+- if no rank raised but every rank has finished or is blocked in MPI, one has waited longer than
+  `grace` seconds and no blocked rank can serve another (mpikernel.diagnose decides, from the
+  same picture sampled twice), the blocked ones are interrupted and the deadlock is explained
+  ("rank 0 waits in comm.Send(dest=1, 8 MB) at line 3 and rank 1 ..."); a rank still
+  computing means the cell is never stuck;
 - after `slow_notice` seconds (and every `slow_notice` seconds after) it says which ranks are
   still busy and where;
 - after `timeout` seconds every rank still busy is interrupted;
@@ -20,15 +25,29 @@ in IPython and ipykernel through `_render_traceback_`.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 
+from . import diagnose
 from . import output as out
 
 POLL = 0.05
 INTERRUPT_WAIT = 5.0  # seconds ranks get to stop after SIGINT before we call them unresponsive
+STUCK_CHECK_EVERY = 0.5  # seconds between two looks for a deadlock (each asks the pending ranks)
+
+
+def default_grace() -> float:
+    """Seconds a deadlock may last before it is stopped and explained: $MPIKERNEL_GRACE or 2."""
+    import os
+
+    try:
+        value = float(os.environ.get("MPIKERNEL_GRACE", "2"))
+    except ValueError:
+        return 2.0
+    return value if value >= 0 else 2.0
 
 
 @dataclass
@@ -38,21 +57,25 @@ class CellOptions:
     ranks: list[int] | None = None  # None: all ranks
     timeout: float | None = None
     collapse: bool = True
-    grace: float = 2.0
+    grace: float = field(default_factory=lambda: default_grace())
     slow_notice: float = 10.0
     live_after: float = 1.0
     header: str | None = None  # what the person typed above `code` (the %%px_mpi line): sent as a
     # comment line so the ranks' line numbers and traceback context match the cell as typed
     cell_label: str | None = None  # the owner's execution count, shown in tracebacks as In[...]
+    trace: bool | str = False  # record the MPI calls and show them (a file name also saves them)
+    trace_capacity: int = 65536  # events kept per rank while tracing
 
 
 @dataclass
 class CellResult:
     outputs: list[out.RankOutput]
     notes: dict[int, str] = field(default_factory=dict)
-    reason: str | None = None  # None, "failed", "timeout", "interrupted"
+    reason: str | None = None  # None, "failed", "timeout", "interrupted", "died"
     elapsed: float = 0.0
     unresponsive: list[int] = field(default_factory=list)
+    explanation: list[str] = field(default_factory=list)  # why a stuck cell was stopped (diagnose)
+    waiting: dict[int, dict] = field(default_factory=dict)  # MPI call a rank was stopped in
 
     @property
     def errors(self) -> list[out.ErrorGroup]:
@@ -238,6 +261,10 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     """Run `code` on the chosen ranks; show live and merged output; raise RanksError on failures."""
     opts = options or CellOptions()
     screen = screen or default_screen()
+    if opts.trace:  # the same run, wrapped by the recorder (mpikernel/trace.py)
+        from .trace import run_traced
+
+        return run_traced(world, code, opts, screen, run_cell)
     world.require_running()
     ranks = list(range(world.n)) if opts.ranks is None else sorted(opts.ranks)
     world.reset_if_needed()
@@ -252,6 +279,8 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     failed_at = None
     next_notice = t0 + opts.slow_notice
     next_grace_check = 0.0
+    next_stuck_check = t0 + min(STUCK_CHECK_EVERY, opts.grace)
+    last_picture = None  # the previous deadlock sample: act only when two agree
     stopped: set[int] = set()  # ranks we interrupted
     live = False
     try:
@@ -266,9 +295,7 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
             if not pending:
                 break
             if world.lost():  # a rank died and took the MPI job with it: nobody will answer
-                result.reason = result.reason or "failed"
-                for r in pending:
-                    result.notes[r] = f"rank {r} was lost: {world.lost()}"
+                _note_deaths(world, runs, result)
                 break
             failed = [r for r, run in runs.items() if run.done and run.failed is not None]
             if failed and failed_at is None:
@@ -276,6 +303,9 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
             if failed_at is not None and now - failed_at >= opts.grace and now >= next_grace_check:
                 next_grace_check = now + 0.5
                 _stop_blocked(world, pending, failed, stopped, result)
+            if not failed and not stopped and now >= next_stuck_check:
+                next_stuck_check = now + STUCK_CHECK_EVERY
+                last_picture = _stop_if_stuck(world, runs, pending, opts, stopped, result, last_picture)
             if opts.timeout is not None and now - t0 >= opts.timeout and result.reason != "timeout":
                 result.reason = "timeout"
                 _stop_all(world, pending, stopped, result,
@@ -302,10 +332,17 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
         world.needs_reset = True  # however it came, an interrupt may have left MPI calls pending
     for o in result.outputs:
         o.note = result.notes.get(o.rank)
+        if o.note is None and result.explanation and o.rank in stopped:
+            o.note = ""  # the explanation covers it: no KeyboardInterrupt traceback
+    if result.reason != "died" and world.lost():  # died after ipyparallel reported its engines gone
+        _note_deaths(world, runs, result)
     _forget(world, ar)
     screen.show(out.merge_outputs(result.outputs, collapse=opts.collapse))
     _raise_for(result, opts)
     return result
+
+
+HISTORY_KEPT = 1000  # message ids ipyparallel's client keeps in .history (it never drops any)
 
 
 def _forget(world, ar):
@@ -313,8 +350,19 @@ def _forget(world, ar):
     try:
         if all(f.done() for f in ar._children):
             world.client.purge_local_results(jobs=list(ar.msg_ids))
+        del world.client.history[:-HISTORY_KEPT]
     except Exception:
         pass  # still outstanding (an unresponsive rank): keep them
+
+
+def _note_deaths(world, runs, result):
+    """A rank died: say which and why on it, and that the launcher ended the others (mpikernel.deaths)."""
+    result.reason = "died"
+    report = world.deaths()
+    notes = report.notes()
+    for r, run in runs.items():
+        if not run.done or type(run.failed).__name__ == "EngineError" or r in report.causes:
+            result.notes[r] = notes.get(r, f"rank {r} was lost")
 
 
 def _show_live(runs, screen):
@@ -341,10 +389,31 @@ def _stop_blocked(world, pending, failed, stopped, result):
     blocked = [r for r in candidates if where.get(r) and where[r].get("waiting")]
     for r in blocked:
         result.notes[r] = out.deadlock_note(r, where[r], failed)
+        result.waiting[r] = where[r]["waiting"]
     if blocked:
         result.reason = result.reason or "failed"
         stopped.update(blocked)
         world.interrupt(blocked)
+
+
+def _stop_if_stuck(world, runs, pending, opts, stopped, result, last_picture):
+    """The deadlock rule (see mpikernel.diagnose): returns this sample for the next call."""
+    if world.lost():
+        return None
+    where = world.where(pending, timeout=0.5)
+    done = [r for r, run in runs.items() if run.done]
+    states = diagnose.rank_states(runs, world.n, done, [], where)
+    if not (diagnose.stuck(states, opts.grace) and diagnose.same_picture(last_picture, states)
+            and diagnose.stuck(last_picture, opts.grace)):
+        return states
+    blocked = [r for r, s in states.items() if s.state == diagnose.BLOCKED]
+    for r in blocked:
+        result.waiting[r] = states[r].waiting
+    result.explanation = [diagnose.headline(states, opts.grace)] + diagnose.explain(states)
+    result.reason = result.reason or "failed"
+    stopped.update(blocked)
+    world.interrupt(blocked)
+    return states
 
 
 def _stop_all(world, pending, stopped, result, note):
@@ -354,6 +423,8 @@ def _stop_all(world, pending, stopped, result, note):
     where = world.where(candidates, timeout=0.5)
     for r in candidates:
         result.notes[r] = note(r, out.describe_where(where.get(r)))
+        if where.get(r) and where[r].get("waiting"):
+            result.waiting[r] = where[r]["waiting"]
     stopped.update(candidates)
     world.interrupt(candidates)
 
@@ -376,16 +447,24 @@ def _wait_stopped(runs, result):
 
 def _raise_for(result: CellResult, opts: CellOptions):
     groups = out.group_errors(result.outputs, collapse=opts.collapse)
-    if not groups and not result.notes and result.reason is None:
+    if not groups and not result.notes and not result.explanation and result.reason is None:
         return
-    lines = out.render_errors(groups, result.notes, cell_label=opts.cell_label)
+    notes = {r: n for r, n in result.notes.items() if n}
+    lines = out.render_errors(groups, notes, cell_label=opts.cell_label)
+    if result.explanation:
+        lines = lines + ([""] if lines else []) + result.explanation
     if result.reason == "interrupted":
         raise RanksInterrupted(result, lines + ["KeyboardInterrupt"])
-    if result.reason == "timeout":
+    if result.reason == "died":
+        summary = "; ".join(n for _, n in sorted(result.notes.items()) if re.match(r"rank \d+ died \(", n))
+        summary = summary or "the MPI job ended"
+        lines = lines + ["", f"RankDied: {summary.split('; ')[0]}; this MPI world is gone: "
+                         "%mpi_restart (or restarting the kernel) starts a new one"]
+    elif result.reason == "timeout":
         summary = f"the cell timed out after {opts.timeout:g} s"
         lines = lines + [f"TimeoutError: {summary}"]
     else:
-        summary = out.error_summary(groups) or "ranks were stopped"
-    if not groups and not result.notes:
+        summary = out.error_summary(groups) or (result.explanation or ["ranks were stopped"])[0]
+    if not groups and not result.notes and not result.explanation:
         return
     raise RanksError(result, lines, summary)
