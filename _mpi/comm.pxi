@@ -223,8 +223,12 @@ cdef class Comm:
         check_source(self, source, b"Recv")
         check_recv_tag(tag, b"Recv")
         cdef _Buf m = msg_simple(buf, True, 1, b"Recv")
+        cdef Request r
         if source == MPI_PROC_NULL:
-            return _wait_call(self._irecv(m, source, tag, b"Recv"), b"Recv", source, tag, self)
+            r = self._irecv(m, source, tag, b"Recv")
+            _wait_call(r, b"Recv", source, tag, self)
+            fill_status(status, &r.status)
+            return 0
         cdef long long ev = _p2p_hook(None, K_RECV, b"Recv", self, source, tag,
                                       <long long>m.count * m.extent)
         _checked_recv(self, m, source, tag, &st, ev)
@@ -297,6 +301,8 @@ cdef class Comm:
         CHKERR(MPI_Irecv(r.addr, r.count, r.dtype, source, recvtag, self.ob_mpi, &reqs[0]))
         CHKERR(MPI_Isend(s.addr, s.count, s.dtype, dest, sendtag, self.ob_mpi, &reqs[1]))
         wait_requests(2, reqs, sts, call, dest, sendtag, 0, self, False, (r, s))
+        if source == MPI_PROC_NULL:
+            null_recv_status(&sts[0])
         if ev >= 0:
             _ev_close(ev, self, &sts[0])
         fill_status(status, &sts[0])
@@ -370,7 +376,7 @@ cdef class Comm:
         cdef Request r = Request.__new__(Request)
         r.is_recv = True
         if source == MPI_PROC_NULL:
-            r.status.MPI_SOURCE = MPI_PROC_NULL
+            r.source = MPI_PROC_NULL
             r._finish()
             return r
         r.state = RQ_RECV_PROBE

@@ -201,6 +201,7 @@ cdef extern from "mpi.h" nogil:
     int MPI_Type_free(MPI_Datatype *)
     int MPI_Type_dup(MPI_Datatype, MPI_Datatype *)
     int MPI_Get_count(MPI_Status *, MPI_Datatype, int *)
+    int MPI_Status_set_elements(MPI_Status *, MPI_Datatype, int)
     int MPI_Get_elements(MPI_Status *, MPI_Datatype, int *)
 
     # operations

@@ -151,6 +151,8 @@ cdef class Request:
         return 0
 
     cdef void _finish(self):
+        if self.is_recv and self.source == MPI_PROC_NULL:
+            null_recv_status(&self.status)
         self.state = RQ_DONE
         self.ob_mpi = MPI_REQUEST_NULL
         self.keep = None

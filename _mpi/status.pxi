@@ -56,6 +56,15 @@ cdef class Status:
     cancelled = property(Is_cancelled)
 
 
+cdef inline void null_recv_status(MPI_Status *st):
+    """What a receive from PROC_NULL reports (MPI 4.1 §3.10); some MPIs (Debian's MPICH 4.0.2)
+    leave the request's status unset, so the binding writes it itself."""
+    st.MPI_SOURCE = MPI_PROC_NULL
+    st.MPI_TAG = MPI_ANY_TAG
+    st.MPI_ERROR = MPI_SUCCESS
+    MPI_Status_set_elements(st, MPI_BYTE, 0)
+
+
 cdef inline void fill_status(object status, MPI_Status *st):
     if status is not None:
         memcpy(&(<Status?>status).ob_mpi, st, sizeof(MPI_Status))
