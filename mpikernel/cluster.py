@@ -131,25 +131,83 @@ class ControlChannel:
         self.ctx.term()
 
 
+class MpiexecLaunch:
+    """The engines as ONE mpiexec job on this machine (or the hosts of a hostfile).
+
+    The launch seam of the World: `start` / `wait_running` / `exit_code` / `stop`; the Slurm
+    counterpart is `mpikernel.slurm.SlurmLaunch`.
+    """
+
+    name = what = "mpiexec"
+
+    def __init__(self, n, hostfile=None):
+        self.n, self.hostfile, self.proc = n, hostfile, None
+
+    def start(self, engine_args, env, log, workdir):
+        self.proc = subprocess.Popen(
+            launcher.mpiexec_command(self.n, hostfile=self.hostfile)
+            + _run_module("mpikernel.engine") + list(engine_args),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env={**env, **launcher.mpiexec_env()},
+        )
+
+    def wait_running(self, say, check_alive):
+        """mpiexec starts the ranks at once (no queue)."""
+
+    def find_step(self):
+        pass
+
+    def exit_code(self):
+        return None if self.proc is None else self.proc.poll()
+
+    def describe(self):
+        return ""
+
+    def remote_nodes(self):
+        return []
+
+    def stop(self):
+        if self.proc is not None:
+            _killpg(self.proc.pid)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.proc = None
+
+
+def make_launch(world):
+    """The launch object for `world.launcher` ("mpiexec" or "slurm")."""
+    if world.launcher == "mpiexec":
+        return MpiexecLaunch(world.n, world.hostfile)
+    if world.launcher == "slurm":
+        from .slurm import SlurmLaunch, SlurmOptions
+
+        return SlurmLaunch(world.n, world.slurm or SlurmOptions.from_env())
+    raise WorldError(f"unknown launcher {world.launcher!r}: use mpiexec or slurm")
+
+
 @dataclass
 class World:
     """N MPI ranks as ipyparallel engines, owned by this process.
 
     n: ranks; hostfile: passed to mpiexec; env: extra environment variables for the ranks;
-    launcher: "mpiexec" (the only one available so far).
+    launcher: "mpiexec" or "slurm" (then `slurm`: a mpikernel.slurm.SlurmOptions, or None).
     """
 
     n: int = 4
     hostfile: str | None = None
     env: dict = field(default_factory=dict)
     launcher: str = "mpiexec"
+    slurm: object = None
 
     def __post_init__(self):
         self.n = int(self.n)
         if self.n < 1:
             raise WorldError(f"a world needs at least 1 rank, not {self.n}")
-        if self.launcher != "mpiexec":
-            raise WorldError(f"the {self.launcher!r} launcher is not available yet; use mpiexec")
+        if self.launcher not in ("mpiexec", "slurm"):
+            raise WorldError(f"unknown launcher {self.launcher!r}: use mpiexec or slurm")
+        self._launch = None
         self.engines: dict[int, Engine] = {}
         self.client = None
         self.library = ""
@@ -158,14 +216,13 @@ class World:
         self._dir = None
         self._control = None
         self._controller = None
-        self._mpiexec = None
         self._log = None
 
     # ----------------------------------------------------------------------------- life cycle
 
     @property
     def running(self) -> bool:
-        return self._mpiexec is not None
+        return self._launch is not None
 
     def start(self, progress=None, timeout=START_TIMEOUT):
         """Start controller and engines; return when all N engines are connected (or raise WorldError)."""
@@ -190,23 +247,20 @@ class World:
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             )
             # the engines start at the same time; each waits for the controller's connection file
-            self._mpiexec = subprocess.Popen(
-                launcher.mpiexec_command(self.n, hostfile=self.hostfile)
-                + _run_module("mpikernel.engine") + ["--owner", owner,
-                   "--control", self._control.url, "--file", str(engine_json)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                env=self._engine_env(),
-            )
+            self._launch = make_launch(self)
+            self._launch.start(["--owner", owner, "--control", self._control.url, "--file", str(engine_json)],
+                               self._engine_env(), log, self._dir)
             log.close()
             from ipyparallel import Client  # (slow import: overlaps with the processes starting)
 
-            until = t0 + timeout
+            self._launch.wait_running(say, self._check_alive)  # a batch queue's wait is not start-up
+            until = time.monotonic() + timeout
             say(f"starting {self.n} MPI ranks…")
             while len(self._control.hellos) < self.n:
                 self._check_alive("while starting")
                 if time.monotonic() > until:
                     raise WorldError(self._failure(f"only {len(self._control.hellos)} of {self.n} ranks "
-                                                   f"started within {timeout:.0f} s"))
+                                                   f"started within {timeout:.0f} s" + _remote_hint(self._launch)))
                 before = len(self._control.hellos)
                 self._control.wait_hellos(self.n, min(until, time.monotonic() + 0.2))
                 if len(self._control.hellos) != before:
@@ -232,6 +286,7 @@ class World:
             if sorted(self.client.ids) != list(range(self.n)):
                 raise WorldError(self._failure(f"engine ids {sorted(self.client.ids)} do not match the ranks"))
             self.library = self._library_version()
+            self._launch.find_step()
         except BaseException:
             self.stop()
             raise
@@ -241,7 +296,6 @@ class World:
 
     def _engine_env(self):
         env = dict(os.environ)
-        env.update(launcher.mpiexec_env())
         # figures drawn on a rank become display_data that the notebook shows (labelled)
         env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         env.update({str(k): str(v) for k, v in (self.env or {}).items()})
@@ -256,9 +310,10 @@ class World:
         return text
 
     def _check_alive(self, when):
-        for name, proc in (("mpiexec", self._mpiexec), ("the controller", self._controller)):
-            if proc is not None and proc.poll() is not None:
-                raise WorldError(self._failure(f"{name} exited with code {proc.returncode} {when}"))
+        if self._launch is not None and self._launch.exit_code() is not None:
+            raise WorldError(self._failure(f"{self._launch.what} exited with code {self._launch.exit_code()} {when}"))
+        if self._controller is not None and self._controller.poll() is not None:
+            raise WorldError(self._failure(f"the controller exited with code {self._controller.returncode} {when}"))
 
     def _failure(self, what):
         tail = ""
@@ -279,20 +334,21 @@ class World:
                 pass
             self.client = None
         pids = [e.pid for e in self.engines.values() if e.local]
-        descendants = _descendants(self._mpiexec.pid if self._mpiexec else None)
-        for proc in (self._mpiexec, self._controller):
-            if proc is not None:
-                _killpg(proc.pid)
+        launched = self._launch.proc if self._launch is not None else None
+        descendants = _descendants(launched.pid if launched else None)
+        if self._launch is not None:
+            self._launch.stop()  # mpiexec: its process group; Slurm: scancel, then sbatch/srun
+        if self._controller is not None:
+            _killpg(self._controller.pid)
         for pid in set(pids) | set(descendants):
             _kill(pid)
-        for proc in (self._mpiexec, self._controller):
-            if proc is not None:
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    pass
+        if self._controller is not None:
+            try:
+                self._controller.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
         _wait_gone(set(pids) | set(descendants), timeout=5)
-        self._mpiexec = self._controller = None
+        self._launch = self._controller = None
         if self._control is not None:
             self._control.close()
             self._control = None
@@ -349,10 +405,15 @@ class World:
 
     def lost(self):
         """None while the MPI job runs; else a sentence saying that it ended."""
-        if self._mpiexec is None or self._mpiexec.poll() is None:
+        code = None if self._launch is None else self._launch.exit_code()
+        if code is None:
             return None
-        return (f"the MPI job ended (mpiexec exited with code {self._mpiexec.returncode}); "
+        return (f"the MPI job ended ({self._launch.what} exited with code {code}); "
                 "start a new world with %mpi_restart")
+
+    def launch_note(self):
+        """Where the ranks run, for the ready line ("job 12 on nid[001-004], queued 3.1 s"); "" for mpiexec."""
+        return self._launch.describe() if self._launch is not None else ""
 
     def reset_if_needed(self, timeout=10.0):
         """After an interrupt: every rank re-creates COMM_WORLD from the pristine communicator."""
@@ -392,7 +453,8 @@ class World:
     def processes(self):
         """Pids of every process this world runs (controller, mpiexec and all it started)."""
         pids = []
-        for proc in (self._controller, self._mpiexec):
+        launched = self._launch.proc if self._launch is not None else None
+        for proc in (self._controller, launched):
             if proc is not None and proc.poll() is None:
                 pids.append(proc.pid)
                 pids += _descendants(proc.pid)
@@ -415,6 +477,14 @@ class World:
     def gather(self, name: str, ranks=None):
         """The parts bound to `name` on the ranks, concatenated in rank order (inverse of scatter)."""
         return self.view(ranks).gather(name, block=True)
+
+
+def _remote_hint(launch):
+    nodes = launch.remote_nodes() if launch is not None else []
+    if not nodes:
+        return ""
+    return (f" (ranks run on {', '.join(nodes[:4])}, but the controller listens on 127.0.0.1 "
+            "of this host only: ranks on other hosts need the controller on an interface they reach)")
 
 
 def _run_module(module):

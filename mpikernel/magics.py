@@ -3,6 +3,7 @@
 `%load_ext mpikernel` registers:
 
     %mpi_start [-n 4] [--launcher mpiexec|slurm] [--hostfile F] [--env K=V ...]
+               [--partition P] [--time T] [--account A] [--nodes N] [--extra "..."]   (Slurm)
     %mpi_stop   %mpi_restart   %mpi_status
     %%px_mpi [--ranks 0,2-3] [--timeout S] [--no-collapse] [--grace S]     (cell on the ranks)
     %px_mpi [options] statement                                           (one line on the ranks)
@@ -27,6 +28,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from .cluster import World, WorldError
 from .launcher import LauncherError
 from .output import parse_ranks
+from .slurm import SlurmError, SlurmOptions
 from .runner import CellOptions, CellResult, RanksError, RanksInterrupted, run_cell
 
 __all__ = [
@@ -54,7 +56,7 @@ def world() -> World:
     return w
 
 
-def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None) -> World:
+def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None, slurm=None) -> World:
     """Start this process's world (UsageError if one runs already or the request is impossible)."""
     global _WORLD
     if current_world() is not None and current_world().lost():
@@ -67,8 +69,8 @@ def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None)
     n = _check_ranks_count(n)
     if launcher not in ("mpiexec", "slurm"):
         raise UsageError(f"unknown launcher {launcher!r}: use mpiexec or slurm")
-    if launcher == "slurm":
-        raise UsageError("the slurm launcher is not available yet; use --launcher mpiexec (the default)")
+    if slurm is not None and launcher != "slurm":
+        raise UsageError("--partition, --time, --account, --nodes and --extra are Slurm options: add --launcher slurm")
     if hostfile is not None:
         others = [h for h in read_hostfile(hostfile) if not _is_this_machine(h)]
         if others:
@@ -80,10 +82,10 @@ def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None)
         if n > slots:
             raise UsageError(f"the hostfile {hostfile} allows {slots} rank{'s' if slots != 1 else ''}, not {n}; "
                              f"ask for fewer ranks (-n {slots}) or add slots to the hostfile")
-    w = World(n=n, hostfile=hostfile, env=dict(env or {}), launcher=launcher)
+    w = World(n=n, hostfile=hostfile, env=dict(env or {}), launcher=launcher, slurm=slurm)
     try:
         w.start(progress=progress)
-    except (WorldError, LauncherError) as e:
+    except (WorldError, LauncherError, SlurmError) as e:
         raise UsageError(f"the MPI world did not start: {e}") from None
     _WORLD = w
     return w
@@ -328,14 +330,21 @@ class MPIMagics(Magics):
     @argument("--launcher", default="mpiexec", help="mpiexec (default) or slurm")
     @argument("--hostfile", default=None, help="hostfile passed to mpiexec")
     @argument("--env", action="append", default=[], metavar="K=V", help="environment variable for the ranks (repeatable)")
+    @argument("--partition", default=None, help="Slurm partition")
+    @argument("--time", default=None, help="Slurm time limit of the job, like 01:00:00")
+    @argument("--account", default=None, help="Slurm account charged for the job")
+    @argument("--nodes", default=None, help="Slurm node count, like 2 or 2-4")
+    @argument("--extra", default=None, help='more sbatch/srun options, quoted: --extra "--qos=debug"')
     @line_magic
     def mpi_start(self, line=""):
-        """Start N MPI ranks (one mpiexec job) with MPI, comm, rank, size and np predefined."""
+        """Start N MPI ranks (one mpiexec job, or one Slurm job/step) with MPI, comm, rank, size and np predefined."""
         args = parse_argstring(self.mpi_start, line)
         env = parse_env(args.env)
+        slurm = slurm_options(args)
         progress = _Progress(self.shell)
         t0 = time.monotonic()
-        w = start_world(args.n, launcher=args.launcher, hostfile=args.hostfile, env=env, progress=progress)
+        w = start_world(args.n, launcher=args.launcher, hostfile=args.hostfile, env=env, progress=progress,
+                        slurm=slurm)
         progress.done(_ready_line(w, time.monotonic() - t0))
 
     @line_magic
@@ -356,11 +365,11 @@ class MPIMagics(Magics):
         old = _WORLD
         if old is None:
             raise UsageError(NOT_RUNNING)
-        n, hostfile, env, launcher = old.n, old.hostfile, old.env, old.launcher
+        n, hostfile, env, launcher, slurm = old.n, old.hostfile, old.env, old.launcher, old.slurm
         stop_world()
         progress = _Progress(self.shell)
         t0 = time.monotonic()
-        w = start_world(n, launcher=launcher, hostfile=hostfile, env=env, progress=progress)
+        w = start_world(n, launcher=launcher, hostfile=hostfile, env=env, progress=progress, slurm=slurm)
         progress.done(_ready_line(w, time.monotonic() - t0, verb="restarted"))
 
     @line_magic
@@ -434,7 +443,20 @@ class MPIMagics(Magics):
 
 def _ready_line(w, seconds, verb="ready"):
     lib = f" ({w.library})" if w.library else ""
-    return f"MPI world {verb}: {w.n} rank{'s' if w.n != 1 else ''}{lib} in {seconds:.1f} s"
+    where = w.launch_note()
+    where = f", {where}" if where else ""
+    return f"MPI world {verb}: {w.n} rank{'s' if w.n != 1 else ''}{lib} in {seconds:.1f} s{where}"
+
+
+def slurm_options(args) -> SlurmOptions | None:
+    """SlurmOptions from %mpi_start's Slurm options (None when none was given); UsageError if malformed."""
+    given = {k: getattr(args, k) for k in ("partition", "time", "account", "nodes", "extra")}
+    if all(v is None for v in given.values()):
+        return None  # a Slurm world then takes the kernel spec's defaults (slurm.ENV_VAR), if any
+    try:
+        return SlurmOptions(**{k: v for k, v in given.items() if v is not None})
+    except SlurmError as e:
+        raise UsageError(str(e)) from None
 
 
 def load_ipython_extension(ipython):
