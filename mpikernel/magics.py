@@ -4,6 +4,7 @@
 
     %mpi_start [-n 4] [--launcher mpiexec|slurm] [--hostfile F] [--env K=V ...]
                [--partition P] [--time T] [--account A] [--nodes N] [--extra "..."]   (Slurm)
+               [--idle-timeout 30m]                         (stop the ranks after 30 idle minutes)
     %mpi_stop   %mpi_restart   %mpi_status
     %%px_mpi [--ranks 0,2-3] [--timeout S] [--no-collapse] [--grace S]     (cell on the ranks)
     %px_mpi [options] statement                                           (one line on the ranks)
@@ -16,6 +17,8 @@ reachable as `world()`; the MPI kernel runs every cell through `run_cell_on_rank
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
 import time
@@ -38,6 +41,12 @@ __all__ = [
 
 _WORLD: World | None = None
 NOT_RUNNING = "no MPI world is running: start one first with %mpi_start (for example %mpi_start -n 4)"
+_IDLE = None  # the idle.IdleWatch of the running world (--idle-timeout), if any
+_IDLE_NOTE = None  # why the last world was released for idleness
+
+
+def _not_running() -> str:
+    return f"{_IDLE_NOTE}; {NOT_RUNNING}" if _IDLE_NOTE else NOT_RUNNING
 
 
 # ------------------------------------------------------------------------------ Python API
@@ -52,13 +61,23 @@ def world() -> World:
     """The running World (push/pull/scatter/gather, status, interrupt); UsageError if none runs."""
     w = current_world()
     if w is None:
-        raise UsageError(NOT_RUNNING)
+        raise UsageError(_not_running())
     return w
 
 
-def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None, slurm=None) -> World:
-    """Start this process's world (UsageError if one runs already or the request is impossible)."""
-    global _WORLD
+def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None, slurm=None,
+                idle_timeout=None) -> World:
+    """Start this process's world (UsageError if one runs already or the request is impossible).
+
+    idle_timeout: '30m', '90s', '2h' or seconds; default $MPIKERNEL_IDLE_TIMEOUT, else none.
+    """
+    global _WORLD, _IDLE, _IDLE_NOTE
+    from . import idle
+
+    try:
+        limit = idle.parse_duration(idle_timeout if idle_timeout is not None else os.environ.get(idle.ENV_VAR))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if current_world() is not None and current_world().lost():
         stop_world()  # its MPI job ended (a rank died): clean up and start afresh
     if current_world() is not None:
@@ -87,14 +106,19 @@ def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None,
         w.start(progress=progress)
     except (WorldError, LauncherError, SlurmError) as e:
         raise UsageError(f"the MPI world did not start: {e}") from None
-    _WORLD = w
+    _WORLD, _IDLE_NOTE = w, None
+    if limit is not None:
+        _IDLE = idle.IdleWatch(limit, stop=stop_world)
     return w
 
 
 def stop_world() -> bool:
     """Stop the world if one runs; True if there was one."""
-    global _WORLD
+    global _WORLD, _IDLE, _IDLE_NOTE
     w, _WORLD = _WORLD, None
+    if _IDLE is not None:
+        _IDLE.cancel()
+        _IDLE_NOTE, _IDLE = _IDLE.released, None
     if w is None:
         return False
     w.stop()
@@ -117,9 +141,14 @@ def run_cell_on_ranks(code: str, options: CellOptions | str | None = None, shell
     RanksError / RanksInterrupted, whose `_render_traceback_` IPython and ipykernel show as one
     labelled error.
     """
+    with _IDLE.in_use() if _IDLE is not None else contextlib.nullcontext():
+        return _run_cell_on_ranks(code, options, shell)
+
+
+def _run_cell_on_ranks(code, options, shell) -> CellResult:
     w = current_world()
     if w is None:
-        raise UsageError(NOT_RUNNING)
+        raise UsageError(_not_running())
     if options is None:
         options = CellOptions()
     elif isinstance(options, str):
@@ -334,7 +363,8 @@ class MPIMagics(Magics):
     @argument("--time", default=None, help="Slurm time limit of the job, like 01:00:00")
     @argument("--account", default=None, help="Slurm account charged for the job")
     @argument("--nodes", default=None, help="Slurm node count, like 2 or 2-4")
-    @argument("--extra", default=None, help='more sbatch/srun options, quoted: --extra "--qos=debug"')
+    @argument("--extra", default=None, help='more sbatch/srun options, quoted: --extra="--qos=debug"')
+    @argument("--idle-timeout", default=None, help="stop the ranks after this long without a cell: 30m, 90s, 2h")
     @line_magic
     def mpi_start(self, line=""):
         """Start N MPI ranks (one mpiexec job, or one Slurm job/step) with MPI, comm, rank, size and np predefined."""
@@ -344,7 +374,7 @@ class MPIMagics(Magics):
         progress = _Progress(self.shell)
         t0 = time.monotonic()
         w = start_world(args.n, launcher=args.launcher, hostfile=args.hostfile, env=env, progress=progress,
-                        slurm=slurm)
+                        slurm=slurm, idle_timeout=args.idle_timeout)
         progress.done(_ready_line(w, time.monotonic() - t0))
 
     @line_magic
@@ -366,10 +396,12 @@ class MPIMagics(Magics):
         if old is None:
             raise UsageError(NOT_RUNNING)
         n, hostfile, env, launcher, slurm = old.n, old.hostfile, old.env, old.launcher, old.slurm
+        limit = _IDLE.limit if _IDLE is not None else None
         stop_world()
         progress = _Progress(self.shell)
         t0 = time.monotonic()
-        w = start_world(n, launcher=launcher, hostfile=hostfile, env=env, progress=progress, slurm=slurm)
+        w = start_world(n, launcher=launcher, hostfile=hostfile, env=env, progress=progress, slurm=slurm,
+                        idle_timeout=limit)
         progress.done(_ready_line(w, time.monotonic() - t0, verb="restarted"))
 
     @line_magic
@@ -377,6 +409,7 @@ class MPIMagics(Magics):
         """Ranks alive, busy or idle, host, pid and memory."""
         w = current_world()
         if w is None:
+            print(f"{_IDLE_NOTE}; " if _IDLE_NOTE else "", end="")
             print("no MPI world is running (start one with %mpi_start)")
             return
         if w.lost():

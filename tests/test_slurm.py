@@ -96,6 +96,37 @@ def test_expand_nodes_without_brackets():
     assert slurm.expand_nodes("") == []
 
 
+def test_idle_durations():
+    from mpikernel.idle import parse_duration
+
+    assert [parse_duration(x) for x in ("30m", "90s", "2h", "45", " 1.5 min", None, "")] == \
+        [1800, 90, 7200, 45, 90, None, None]
+    for bad in ("soon", "-5m", "0", "3d"):
+        with pytest.raises(ValueError, match="positive duration"):
+            parse_duration(bad)
+
+
+def test_idle_watch_releases_only_after_the_limit_without_a_cell():
+    from mpikernel.idle import IdleWatch
+
+    now = [0.0]
+    stopped = []
+    w = IdleWatch(60, stop=lambda: stopped.append(now[0]), clock=lambda: now[0])
+    w.cancel()  # drive check() by hand with the fake clock
+    w._cancelled.clear()
+    now[0] = 59
+    assert not w.check()
+    with w.in_use():  # a cell that runs for 10 minutes is not idleness
+        now[0] = 600
+        assert not w.check()
+    now[0] = 659
+    assert not w.check() and stopped == []
+    now[0] = 660
+    assert w.check() and stopped == [660]
+    assert "after 1 min without a cell" in w.released
+    assert not w.check() and stopped == [660]  # once
+
+
 # ------------------------------------------------------------------------------ on a real Slurm
 
 
@@ -140,6 +171,7 @@ OWNER = textwrap.dedent("""
                                  "engines": [e.pid for e in w.engines.values()]}), flush=True)
     for line in sys.stdin:
         if line.strip() == "stop":
+            ip.run_line_magic("mpi_status", "")
             ip.run_line_magic("mpi_stop", "")
             print("OWNER " + json.dumps({"stopped": True}), flush=True)
 """)
@@ -299,6 +331,23 @@ def test_inside_an_allocation_the_engines_are_one_step(slurm_up, tmp_path):
     finally:
         owner.kill()
         cleanup([alloc])
+
+
+@SLURM_TIMEOUT
+def test_an_idle_world_is_released_and_says_so(slurm_up, tmp_path):
+    owner = Owner(tmp_path, "-n 2 --launcher slurm --idle-timeout 4s")
+    job = None
+    try:
+        job = owner.wait_for(r"job (\d+) running on").group(1)
+        owner.report()
+        took = wait_job_gone(job, 4 + 2 + GONE_WITHIN)  # released 4-4.4 s after the last cell
+        assert took is not None, f"job {job} still queued after the idle timeout"
+        owner.send("stop")  # %mpi_status, then %mpi_stop
+        owner.wait_for(r"the MPI world was stopped after 4 s without a cell \(--idle-timeout\)")
+        owner.wait_for(r"^no MPI world was running")
+    finally:
+        owner.kill()
+        cleanup([job])
 
 
 @SLURM_TIMEOUT
