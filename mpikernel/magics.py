@@ -43,6 +43,15 @@ _WORLD: World | None = None
 NOT_RUNNING = "no MPI world is running: start one first with %mpi_start (for example %mpi_start -n 4)"
 _IDLE = None  # the idle.IdleWatch of the running world (--idle-timeout), if any
 _IDLE_NOTE = None  # why the last world was released for idleness
+_STARTING = {"text": None}  # the last progress line of a start under way (a Slurm queue wait, ...)
+
+
+def start_status() -> str | None:
+    """What a start under way last reported ("queued as job 12 (reason: Resources)…"), else None.
+
+    For a kernel that starts its world in the background: a cell that waits can say why.
+    """
+    return _STARTING["text"]
 
 
 def _not_running() -> str:
@@ -102,10 +111,18 @@ def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None,
             raise UsageError(f"the hostfile {hostfile} allows {slots} rank{'s' if slots != 1 else ''}, not {n}; "
                              f"ask for fewer ranks (-n {slots}) or add slots to the hostfile")
     w = World(n=n, hostfile=hostfile, env=dict(env or {}), launcher=launcher, slurm=slurm)
+
+    def report(text):
+        _STARTING["text"] = text
+        if progress is not None:
+            progress(text)
+
     try:
-        w.start(progress=progress)
+        w.start(progress=report)
     except (WorldError, LauncherError, SlurmError) as e:
         raise UsageError(f"the MPI world did not start: {e}") from None
+    finally:
+        _STARTING["text"] = None
     _WORLD, _IDLE_NOTE = w, None
     if limit is not None:
         _IDLE = idle.IdleWatch(limit, stop=stop_world)
