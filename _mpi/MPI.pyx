@@ -25,6 +25,7 @@ from cpython.exc cimport PyErr_CheckSignals
 from libmpi cimport *
 
 include "errors.pxi"
+include "instrument.pxi"
 include "waiting.pxi"
 include "datatype.pxi"
 include "op.pxi"

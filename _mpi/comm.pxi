@@ -19,12 +19,27 @@ cdef class Comm:
     cdef bint stale
     cdef bint from_world     # made (directly or not) from COMM_WORLD: stale after a reset
     cdef object __weakref__
+    # instrumentation (instrument.pxi)
+    cdef long long coll_seq  # collectives called on it so far (the current one included)
+    cdef int serial          # creation number: its name is comm#<serial> unless Set_name
+    cdef object label        # the name given with Set_name
+    cdef object world_ranks  # tuple: rank here -> COMM_WORLD rank (made when first needed)
+    cdef MPI_Comm shadow     # private dup for the checking mode's signature reductions
+    cdef int trace_gen
+    cdef int trace_label
 
     def __cinit__(self, Comm comm=None):
         self.ob_mpi = MPI_COMM_NULL
         self.flags = 0
         self.stale = False
         self.from_world = False
+        self.coll_seq = 0
+        self.serial = 0
+        self.label = None
+        self.world_ranks = None
+        self.shadow = MPI_COMM_NULL
+        self.trace_gen = 0
+        self.trace_label = -1
         if comm is not None:
             self.ob_mpi = comm.ob_mpi
             self.from_world = comm.from_world
@@ -90,6 +105,7 @@ cdef class Comm:
         check_comm(self)
         b = str(name).encode()
         CHKERR(MPI_Comm_set_name(self.ob_mpi, b))
+        self.label = str(name)
 
     name = property(Get_name, Set_name)
 
@@ -139,11 +155,18 @@ cdef class Comm:
     def Dup(self):
         """A new communicator with the same ranks (collective)."""
         cdef MPI_Request req = MPI_REQUEST_NULL
-        cdef MPI_Comm newcomm = MPI_COMM_NULL
         check_comm(self)
-        CHKERR(MPI_Comm_idup(self.ob_mpi, &newcomm, &req))
-        wait_requests(1, &req, MPI_STATUS_IGNORE, b"Dup", MPI_PROC_NULL, 0, 0, self, False, None)
-        return _new_comm(type(self), newcomm, self)
+        cdef long long ev = _coll_hook(None, b"Dup", self, -1, 0, -1, 0, None)
+        # MPI writes the new handle when the idup completes: into memory that outlives an
+        # interrupted wait (abandon keeps it), never into this C frame
+        holder = new_bytearray(sizeof(MPI_Comm))
+        cdef MPI_Comm *newcomm = <MPI_Comm *>PyByteArray_AS_STRING(holder)
+        newcomm[0] = MPI_COMM_NULL
+        CHKERR(MPI_Comm_idup(self.ob_mpi, newcomm, &req))
+        wait_requests(1, &req, MPI_STATUS_IGNORE, b"Dup", MPI_PROC_NULL, 0, 0, self, False, holder)
+        if ev >= 0:
+            _ev_close(ev, self, NULL)
+        return _new_comm(type(self), newcomm[0], self)
 
     def Clone(self):
         return self.Dup()
@@ -152,10 +175,14 @@ cdef class Comm:
         """Ranks with the same color form a new communicator, ordered by key (collective)."""
         cdef MPI_Comm newcomm = MPI_COMM_NULL
         check_comm(self)
+        cdef long long ev = _coll_hook(None, b"Split", self, -1, 0, -1, 0, None)
         with nogil:
             ierr = MPI_Comm_split(self.ob_mpi, color, key, &newcomm)
         CHKERR(ierr)
+        if ev >= 0:
+            _ev_close(ev, self, NULL)
         if newcomm == MPI_COMM_NULL:
+            _next_comm_serial()     # keep the numbering the same on every rank
             return COMM_NULL
         return _new_comm(Intracomm, newcomm, self)
 
@@ -164,59 +191,93 @@ cdef class Comm:
         if self.flags & COMM_PREDEFINED:
             usage_error(MPI_ERR_COMM, f"cannot free the predefined communicator {self.Get_name()}")
         CHKERR(MPI_Comm_free(&self.ob_mpi))
+        if self.shadow != MPI_COMM_NULL:
+            MPI_Comm_free(&self.shadow)
         _derived.discard(self)
 
     # -- point to point, buffers -----------------------------------------------------------
 
     def Send(self, buf, long long dest, long long tag=0):
         """Send a buffer (blocks until it may be reused; interruptible)."""
-        cdef Request r = self.Isend(buf, dest, tag)
-        _wait_req(r, b"Send", dest, tag, self)
+        _wait_call(self._isend(buf, dest, tag, False, b"Send"), b"Send", dest, tag, self)
 
     def Ssend(self, buf, long long dest, long long tag=0):
-        cdef Request r = self.Issend(buf, dest, tag)
-        _wait_req(r, b"Ssend", dest, tag, self)
+        _wait_call(self._isend(buf, dest, tag, True, b"Ssend"), b"Ssend", dest, tag, self)
 
     def Recv(self, buf, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
         """Receive into a buffer (interruptible)."""
-        cdef Request r = self.Irecv(buf, source, tag)
-        _wait_req(r, b"Recv", source, tag, self)
+        cdef Request r
+        if MPIK_INSTRUMENTED and _instr_flags & INSTR_CHECK:
+            self._recv_checked(buf, source, tag, status)
+            return
+        r = self._irecv(buf, source, tag, b"Recv")
+        _wait_call(r, b"Recv", source, tag, self)
         fill_status(status, &r.status)
 
-    def Isend(self, buf, long long dest, long long tag=0):
-        check_comm(self)
-        check_dest(self, dest, b"Send")
-        check_send_tag(tag, b"Send")
-        cdef _Buf m = msg_simple(buf, False, 1, b"Send")
-        cdef Request r = Request.__new__(Request)
-        CHKERR(MPI_Isend(m.addr, m.count, m.dtype, dest, tag, self.ob_mpi, &r.ob_mpi))
-        r.keep = m
-        return r
-
-    def Issend(self, buf, long long dest, long long tag=0):
-        check_comm(self)
-        check_dest(self, dest, b"Ssend")
-        check_send_tag(tag, b"Ssend")
-        cdef _Buf m = msg_simple(buf, False, 1, b"Ssend")
-        cdef Request r = Request.__new__(Request)
-        CHKERR(MPI_Issend(m.addr, m.count, m.dtype, dest, tag, self.ob_mpi, &r.ob_mpi))
-        r.keep = m
-        return r
-
-    def Irecv(self, buf, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG):
+    cdef int _recv_checked(self, buf, long long source, long long tag, Status status) except -1:
+        """Recv in the checking mode: a too-small buffer is an error naming both sizes."""
+        cdef MPI_Status st
         check_comm(self)
         check_source(self, source, b"Recv")
         check_recv_tag(tag, b"Recv")
         cdef _Buf m = msg_simple(buf, True, 1, b"Recv")
+        if source == MPI_PROC_NULL:
+            return _wait_call(self._irecv(m, source, tag, b"Recv"), b"Recv", source, tag, self)
+        cdef long long ev = _p2p_hook(None, K_RECV, b"Recv", self, source, tag,
+                                      <long long>m.count * m.extent)
+        _checked_recv(self, m, source, tag, &st, ev)
+        if ev >= 0:
+            _ev_close(ev, self, &st)
+        fill_status(status, &st)
+        return 0
+
+    def Isend(self, buf, long long dest, long long tag=0):
+        return _nb_return(self._isend(buf, dest, tag, False, b"Isend"))
+
+    def Issend(self, buf, long long dest, long long tag=0):
+        return _nb_return(self._isend(buf, dest, tag, True, b"Issend"))
+
+    cdef Request _isend(self, buf, long long dest, long long tag, bint sync, const char *call):
+        cdef const char *what = b"Ssend" if sync else b"Send"
+        check_comm(self)
+        check_dest(self, dest, what)
+        check_send_tag(tag, what)
+        cdef _Buf m = msg_simple(buf, False, 1, what)
         cdef Request r = Request.__new__(Request)
+        _p2p_hook(r, K_SEND, call, self, dest, tag, <long long>m.count * m.extent)
+        if sync:
+            CHKERR(MPI_Issend(m.addr, m.count, m.dtype, dest, tag, self.ob_mpi, &r.ob_mpi))
+        else:
+            CHKERR(MPI_Isend(m.addr, m.count, m.dtype, dest, tag, self.ob_mpi, &r.ob_mpi))
+        r.keep = m
+        return r
+
+    def Irecv(self, buf, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG):
+        return _nb_return(self._irecv(buf, source, tag, b"Irecv"))
+
+    cdef Request _irecv(self, buf, long long source, long long tag, const char *call):
+        check_comm(self)
+        check_source(self, source, b"Recv")
+        check_recv_tag(tag, b"Recv")
+        cdef _Buf m = buf if type(buf) is _Buf else msg_simple(buf, True, 1, b"Recv")
+        cdef Request r = Request.__new__(Request)
+        _p2p_hook(r, K_RECV, call, self, source, tag, <long long>m.count * m.extent)
         CHKERR(MPI_Irecv(m.addr, m.count, m.dtype, source, tag, self.ob_mpi, &r.ob_mpi))
         r.keep = m
         r.is_recv = True
+        r.comm = self           # for diagnostics: what a Wait on it waits for
+        r.source = <int>source
+        r.tag = <int>tag
         return r
 
     def Sendrecv(self, sendbuf, long long dest, long long sendtag=0, recvbuf=None,
                  long long source=MPI_ANY_SOURCE, long long recvtag=MPI_ANY_TAG, Status status=None):
         """Send and receive at once (no deadlock when two ranks exchange)."""
+        self._sendrecv(sendbuf, dest, sendtag, recvbuf, source, recvtag, status, b"Sendrecv")
+
+    cdef int _sendrecv(self, sendbuf, long long dest, long long sendtag, recvbuf,
+                       long long source, long long recvtag, Status status,
+                       const char *call) except -1:
         cdef MPI_Request reqs[2]
         cdef MPI_Status sts[2]
         check_comm(self)
@@ -227,10 +288,17 @@ cdef class Comm:
         cdef _Buf r = msg_simple(recvbuf, True, 1, b"Sendrecv")
         cdef _Buf s = msg_simple(sendbuf, False, 1, b"Sendrecv")
         reqs[0] = reqs[1] = MPI_REQUEST_NULL
+        cdef long long ev = _call_hook(call, K_SENDRECV, self)
+        if ev >= 0:
+            _ev_sendrecv(ev, self, dest, sendtag, <long long>s.count * s.extent, source, recvtag,
+                         <long long>r.count * r.extent)
         CHKERR(MPI_Irecv(r.addr, r.count, r.dtype, source, recvtag, self.ob_mpi, &reqs[0]))
         CHKERR(MPI_Isend(s.addr, s.count, s.dtype, dest, sendtag, self.ob_mpi, &reqs[1]))
-        wait_requests(2, reqs, sts, b"Sendrecv", dest, sendtag, 0, self, False, (r, s))
+        wait_requests(2, reqs, sts, call, dest, sendtag, 0, self, False, (r, s))
+        if ev >= 0:
+            _ev_close(ev, self, &sts[0])
         fill_status(status, &sts[0])
+        return 0
 
     def Sendrecv_replace(self, buf, long long dest, long long sendtag=0, long long source=MPI_ANY_SOURCE,
                          long long recvtag=MPI_ANY_TAG, Status status=None):
@@ -238,7 +306,8 @@ cdef class Comm:
         copy = bytes((<char *>m.addr)[:m.count * m.extent])
         cdef Datatype t = Datatype()
         t.ob_mpi = m.dtype
-        self.Sendrecv([copy, m.count, t], dest, sendtag, [buf, m.count, t], source, recvtag, status)
+        self._sendrecv([copy, m.count, t], dest, sendtag, [buf, m.count, t], source, recvtag,
+                       status, b"Sendrecv_replace")
 
     def Probe(self, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
         """Wait until a matching message can be received (interruptible); do not receive it."""
@@ -250,7 +319,10 @@ cdef class Comm:
         p.tag = tag
         p.comm = self.ob_mpi
         p.matched = 0
+        cdef long long ev = _p2p_hook(None, K_PROBE, b"Probe", self, source, tag, 0)
         wait_until(poll_probe, &p, b"Probe", source, tag, 0, self)
+        if ev >= 0:
+            _ev_close(ev, self, &p.status)
         fill_status(status, &p.status)
         return True
 
@@ -261,6 +333,8 @@ cdef class Comm:
         check_source(self, source, b"Iprobe")
         check_recv_tag(tag, b"Iprobe")
         CHKERR(MPI_Iprobe(source, tag, self.ob_mpi, &flag, &st))
+        if MPIK_INSTRUMENTED and _instr_flags:
+            _ev_test(b"Iprobe", K_PROBE, self, flag, &st, None)
         if flag:
             fill_status(status, &st)
         return bool(flag)
@@ -272,22 +346,20 @@ cdef class Comm:
 
     def send(self, obj, long long dest, long long tag=0):
         """Send a Python object (pickled; large arrays out of band)."""
-        cdef Request r = _isend_obj(self, obj, dest, tag, False)
-        _wait_req(r, b"send", dest, tag, self)
+        _wait_call(_isend_obj(self, obj, dest, tag, False, b"send"), b"send", dest, tag, self)
 
     def ssend(self, obj, long long dest, long long tag=0):
-        cdef Request r = _isend_obj(self, obj, dest, tag, True)
-        _wait_req(r, b"ssend", dest, tag, self)
+        _wait_call(_isend_obj(self, obj, dest, tag, True, b"ssend"), b"ssend", dest, tag, self)
 
     def isend(self, obj, long long dest, long long tag=0):
-        return _isend_obj(self, obj, dest, tag, False)
+        return _nb_return(_isend_obj(self, obj, dest, tag, False, b"isend"))
 
     def issend(self, obj, long long dest, long long tag=0):
-        return _isend_obj(self, obj, dest, tag, True)
+        return _nb_return(_isend_obj(self, obj, dest, tag, True, b"issend"))
 
     def recv(self, buf=None, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
         """Receive a Python object (interruptible)."""
-        return _recv_obj(self, source, tag, status, b"recv")
+        return _recv_obj(self, source, tag, status, b"recv", True)
 
     def irecv(self, buf=None, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG):
         check_comm(self)
@@ -303,53 +375,72 @@ cdef class Comm:
         r.comm = self
         r.source = source
         r.tag = tag
-        return r
+        _p2p_hook(r, K_RECV, b"irecv", self, source, tag, 0)
+        return _nb_return(r)
 
     def sendrecv(self, sendobj, long long dest, long long sendtag=0, recvbuf=None,
                  long long source=MPI_ANY_SOURCE, long long recvtag=MPI_ANY_TAG, Status status=None):
         check_comm(self)
         check_source(self, source, b"sendrecv")
         check_recv_tag(recvtag, b"sendrecv")
-        cdef Request r = _isend_obj(self, sendobj, dest, sendtag, False)
+        cdef long long ev = _call_hook(b"sendrecv", K_SENDRECV, self)
+        cdef Request r = _isend_obj(self, sendobj, dest, sendtag, False, NULL)
+        if ev >= 0:
+            _ev_sendrecv(ev, self, dest, sendtag, _request_bytes(r), source, recvtag, 0)
+            if status is None:
+                status = Status()
         try:
-            obj = _recv_obj(self, source, recvtag, status, b"sendrecv")
+            obj = _recv_obj(self, source, recvtag, status, b"sendrecv", False)
         except BaseException:
             r._abandon()
             raise
         _wait_req(r, b"sendrecv", dest, sendtag, self)
+        if ev >= 0:
+            _ev_close(ev, self, &status.ob_mpi)
         return obj
 
     # -- collectives, buffers ----------------------------------------------------------------
 
     def Barrier(self):
         """Wait until every rank has called Barrier (interruptible)."""
-        _wait_req(self.Ibarrier(), b"Barrier", MPI_PROC_NULL, 0, self)
+        _wait_call(self._ibarrier(b"Barrier"), b"Barrier", MPI_PROC_NULL, 0, self)
 
     def Ibarrier(self):
+        return _nb_return(self._ibarrier(b"Ibarrier"))
+
+    cdef Request _ibarrier(self, const char *call):
         check_comm(self)
         cdef Request r = Request.__new__(Request)
+        _coll_hook(r, call, self, -1, 0, -1, 0, None)
         CHKERR(MPI_Ibarrier(self.ob_mpi, &r.ob_mpi))
         return r
 
     def barrier(self):
-        _wait_req(self.Ibarrier(), b"barrier", MPI_PROC_NULL, 0, self)
+        _wait_call(self._ibarrier(b"barrier"), b"barrier", MPI_PROC_NULL, 0, self)
 
     def Bcast(self, buf, long long root=0):
-        _wait_req(self.Ibcast(buf, root), b"Bcast", root, 0, self)
+        _wait_call(self._ibcast(buf, root, b"Bcast"), b"Bcast", root, 0, self)
 
     def Ibcast(self, buf, long long root=0):
+        return _nb_return(self._ibcast(buf, root, b"Ibcast"))
+
+    cdef Request _ibcast(self, buf, long long root, const char *call):
         check_comm(self)
         check_root(self, root, b"Bcast")
         cdef _Buf m = msg_simple(buf, _rank(self) != root, 1, b"Bcast")
         cdef Request r = Request.__new__(Request)
+        _coll_hook(r, call, self, root, _buf_bytes(m), _buf_bytes(m), <int>m.extent, None)
         CHKERR(MPI_Ibcast(m.addr, m.count, m.dtype, root, self.ob_mpi, &r.ob_mpi))
         r.keep = m
         return r
 
     def Scatter(self, sendbuf, recvbuf, long long root=0):
-        _wait_req(self.Iscatter(sendbuf, recvbuf, root), b"Scatter", root, 0, self)
+        _wait_call(self._iscatter(sendbuf, recvbuf, root, b"Scatter"), b"Scatter", root, 0, self)
 
     def Iscatter(self, sendbuf, recvbuf, long long root=0):
+        return _nb_return(self._iscatter(sendbuf, recvbuf, root, b"Iscatter"))
+
+    cdef Request _iscatter(self, sendbuf, recvbuf, long long root, const char *call):
         check_comm(self)
         check_root(self, root, b"Scatter")
         cdef int size = _size(self)
@@ -361,15 +452,19 @@ cdef class Comm:
             s = msg_simple(None, False, 1, b"Scatter")
             r = msg_simple(recvbuf, True, 1, b"Scatter")
         cdef Request q = Request.__new__(Request)
+        _coll_hook(q, call, self, root, _buf_bytes(r), -1, 0, None)
         CHKERR(MPI_Iscatter(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype, root,
                             self.ob_mpi, &q.ob_mpi))
         q.keep = (s, r)
         return q
 
     def Scatterv(self, sendbuf, recvbuf, long long root=0):
-        _wait_req(self.Iscatterv(sendbuf, recvbuf, root), b"Scatterv", root, 0, self)
+        _wait_call(self._iscatterv(sendbuf, recvbuf, root, b"Scatterv"), b"Scatterv", root, 0, self)
 
     def Iscatterv(self, sendbuf, recvbuf, long long root=0):
+        return _nb_return(self._iscatterv(sendbuf, recvbuf, root, b"Iscatterv"))
+
+    cdef Request _iscatterv(self, sendbuf, recvbuf, long long root, const char *call):
         check_comm(self)
         check_root(self, root, b"Scatterv")
         cdef int size = _size(self)
@@ -381,15 +476,19 @@ cdef class Comm:
             s = msg_simple(None, False, 1, b"Scatterv")
             r = msg_simple(recvbuf, True, 1, b"Scatterv")
         cdef Request q = Request.__new__(Request)
+        _coll_hook(q, call, self, root, _buf_bytes(r), -1, 0, None)
         CHKERR(MPI_Iscatterv(s.addr, s.counts, s.displs, s.dtype, r.addr, r.count, r.dtype,
                              root, self.ob_mpi, &q.ob_mpi))
         q.keep = (s, r)
         return q
 
     def Gather(self, sendbuf, recvbuf, long long root=0):
-        _wait_req(self.Igather(sendbuf, recvbuf, root), b"Gather", root, 0, self)
+        _wait_call(self._igather(sendbuf, recvbuf, root, b"Gather"), b"Gather", root, 0, self)
 
     def Igather(self, sendbuf, recvbuf, long long root=0):
+        return _nb_return(self._igather(sendbuf, recvbuf, root, b"Igather"))
+
+    cdef Request _igather(self, sendbuf, recvbuf, long long root, const char *call):
         check_comm(self)
         check_root(self, root, b"Gather")
         cdef int size = _size(self)
@@ -401,15 +500,19 @@ cdef class Comm:
             s = msg_simple(sendbuf, False, 1, b"Gather")
             r = msg_simple(None, True, 1, b"Gather")
         cdef Request q = Request.__new__(Request)
+        _coll_hook(q, call, self, root, _buf_bytes(s), -1, 0, None)
         CHKERR(MPI_Igather(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype, root,
                            self.ob_mpi, &q.ob_mpi))
         q.keep = (s, r)
         return q
 
     def Gatherv(self, sendbuf, recvbuf, long long root=0):
-        _wait_req(self.Igatherv(sendbuf, recvbuf, root), b"Gatherv", root, 0, self)
+        _wait_call(self._igatherv(sendbuf, recvbuf, root, b"Gatherv"), b"Gatherv", root, 0, self)
 
     def Igatherv(self, sendbuf, recvbuf, long long root=0):
+        return _nb_return(self._igatherv(sendbuf, recvbuf, root, b"Igatherv"))
+
+    cdef Request _igatherv(self, sendbuf, recvbuf, long long root, const char *call):
         check_comm(self)
         check_root(self, root, b"Gatherv")
         cdef int size = _size(self)
@@ -421,57 +524,73 @@ cdef class Comm:
             s = msg_simple(sendbuf, False, 1, b"Gatherv")
             r = msg_simple(None, True, 1, b"Gatherv")
         cdef Request q = Request.__new__(Request)
+        _coll_hook(q, call, self, root, _buf_bytes(s), -1, 0, None)
         CHKERR(MPI_Igatherv(s.addr, s.count, s.dtype, r.addr, r.counts, r.displs, r.dtype,
                             root, self.ob_mpi, &q.ob_mpi))
         q.keep = (s, r)
         return q
 
     def Allgather(self, sendbuf, recvbuf):
-        _wait_req(self.Iallgather(sendbuf, recvbuf), b"Allgather", MPI_PROC_NULL, 0, self)
+        _wait_call(self._iallgather(sendbuf, recvbuf, b"Allgather"), b"Allgather", MPI_PROC_NULL, 0, self)
 
     def Iallgather(self, sendbuf, recvbuf):
+        return _nb_return(self._iallgather(sendbuf, recvbuf, b"Iallgather"))
+
+    cdef Request _iallgather(self, sendbuf, recvbuf, const char *call):
         check_comm(self)
         cdef int size = _size(self)
         cdef _Buf r = msg_simple(recvbuf, True, size, b"Allgather")
         cdef _Buf s = msg_in_place() if is_in_place(sendbuf) else msg_simple(sendbuf, False, 1, b"Allgather")
         cdef Request q = Request.__new__(Request)
+        _coll_hook(q, call, self, -1, _buf_bytes(s), -1, 0, None)
         CHKERR(MPI_Iallgather(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype,
                               self.ob_mpi, &q.ob_mpi))
         q.keep = (s, r)
         return q
 
     def Allgatherv(self, sendbuf, recvbuf):
-        _wait_req(self.Iallgatherv(sendbuf, recvbuf), b"Allgatherv", MPI_PROC_NULL, 0, self)
+        _wait_call(self._iallgatherv(sendbuf, recvbuf, b"Allgatherv"), b"Allgatherv", MPI_PROC_NULL, 0, self)
 
     def Iallgatherv(self, sendbuf, recvbuf):
+        return _nb_return(self._iallgatherv(sendbuf, recvbuf, b"Iallgatherv"))
+
+    cdef Request _iallgatherv(self, sendbuf, recvbuf, const char *call):
         check_comm(self)
         cdef int size = _size(self)
         cdef _Buf r = msg_vector(recvbuf, True, size, b"Allgatherv")
         cdef _Buf s = msg_in_place() if is_in_place(sendbuf) else msg_simple(sendbuf, False, 1, b"Allgatherv")
         cdef Request q = Request.__new__(Request)
+        _coll_hook(q, call, self, -1, _buf_bytes(s), -1, 0, None)
         CHKERR(MPI_Iallgatherv(s.addr, s.count, s.dtype, r.addr, r.counts, r.displs, r.dtype,
                                self.ob_mpi, &q.ob_mpi))
         q.keep = (s, r)
         return q
 
     def Alltoall(self, sendbuf, recvbuf):
-        _wait_req(self.Ialltoall(sendbuf, recvbuf), b"Alltoall", MPI_PROC_NULL, 0, self)
+        _wait_call(self._ialltoall(sendbuf, recvbuf, b"Alltoall"), b"Alltoall", MPI_PROC_NULL, 0, self)
 
     def Ialltoall(self, sendbuf, recvbuf):
+        return _nb_return(self._ialltoall(sendbuf, recvbuf, b"Ialltoall"))
+
+    cdef Request _ialltoall(self, sendbuf, recvbuf, const char *call):
         check_comm(self)
         cdef int size = _size(self)
         cdef _Buf r = msg_simple(recvbuf, True, size, b"Alltoall")
         cdef _Buf s = msg_in_place() if is_in_place(sendbuf) else msg_simple(sendbuf, False, size, b"Alltoall")
         cdef Request q = Request.__new__(Request)
+        _coll_hook(q, call, self, -1, _buf_bytes(s), -1, 0, None)
         CHKERR(MPI_Ialltoall(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype,
                              self.ob_mpi, &q.ob_mpi))
         q.keep = (s, r)
         return q
 
     def Alltoallv(self, sendbuf, recvbuf):
-        _wait_req(self.Ialltoallv(sendbuf, recvbuf), b"Alltoallv", MPI_PROC_NULL, 0, self)
+        _wait_call(self._ialltoallv(sendbuf, recvbuf, b"Alltoallv"), b"Alltoallv", MPI_PROC_NULL, 0, self)
 
     def Ialltoallv(self, sendbuf, recvbuf):
+        return _nb_return(self._ialltoallv(sendbuf, recvbuf, b"Ialltoallv"))
+
+    cdef Request _ialltoallv(self, sendbuf, recvbuf, const char *call):
         check_comm(self)
         cdef int size = _size(self)
         cdef _Buf r = msg_vector(recvbuf, True, size, b"Alltoallv")
@@ -481,60 +600,77 @@ cdef class Comm:
         else:
             s = msg_vector(sendbuf, False, size, b"Alltoallv")
         cdef Request q = Request.__new__(Request)
+        _coll_hook(q, call, self, -1, _buf_bytes(s), -1, 0, None)
         CHKERR(MPI_Ialltoallv(s.addr, s.counts, s.displs, s.dtype, r.addr, r.counts, r.displs,
                               r.dtype, self.ob_mpi, &q.ob_mpi))
         q.keep = (s, r)
         return q
 
     def Reduce(self, sendbuf, recvbuf, Op op=SUM, long long root=0):
-        _wait_req(self.Ireduce(sendbuf, recvbuf, op, root), b"Reduce", root, 0, self)
+        _wait_call(self._ireduce(sendbuf, recvbuf, op, root, b"Reduce"), b"Reduce", root, 0, self)
 
     def Ireduce(self, sendbuf, recvbuf, Op op=SUM, long long root=0):
+        return _nb_return(self._ireduce(sendbuf, recvbuf, op, root, b"Ireduce"))
+
+    cdef Request _ireduce(self, sendbuf, recvbuf, Op op, long long root, const char *call):
         check_comm(self)
         check_root(self, root, b"Reduce")
         cdef bint at_root = _rank(self) == root
         cdef _Buf s, r
         s, r = _reduction_bufs(sendbuf, recvbuf if at_root else None, op, b"Reduce", at_root)
         cdef Request q = Request.__new__(Request)
+        _coll_hook(q, call, self, root, _red_bytes(s, r), _red_bytes(s, r), _red_itemsize(s, r), op)
         CHKERR(MPI_Ireduce(s.addr, r.addr, _red_count(s, r), _red_type(s, r), op.ob_mpi, root,
                            self.ob_mpi, &q.ob_mpi))
         q.keep = (s, r)
         return q
 
     def Allreduce(self, sendbuf, recvbuf, Op op=SUM):
-        _wait_req(self.Iallreduce(sendbuf, recvbuf, op), b"Allreduce", MPI_PROC_NULL, 0, self)
+        _wait_call(self._iallreduce(sendbuf, recvbuf, op, b"Allreduce"), b"Allreduce", MPI_PROC_NULL, 0, self)
 
     def Iallreduce(self, sendbuf, recvbuf, Op op=SUM):
+        return _nb_return(self._iallreduce(sendbuf, recvbuf, op, b"Iallreduce"))
+
+    cdef Request _iallreduce(self, sendbuf, recvbuf, Op op, const char *call):
         check_comm(self)
         cdef _Buf s, r
         s, r = _reduction_bufs(sendbuf, recvbuf, op, b"Allreduce", True)
         cdef Request q = Request.__new__(Request)
+        _coll_hook(q, call, self, -1, _red_bytes(s, r), _red_bytes(s, r), _red_itemsize(s, r), op)
         CHKERR(MPI_Iallreduce(s.addr, r.addr, _red_count(s, r), _red_type(s, r), op.ob_mpi,
                               self.ob_mpi, &q.ob_mpi))
         q.keep = (s, r)
         return q
 
     def Scan(self, sendbuf, recvbuf, Op op=SUM):
-        _wait_req(self.Iscan(sendbuf, recvbuf, op), b"Scan", MPI_PROC_NULL, 0, self)
+        _wait_call(self._iscan(sendbuf, recvbuf, op, b"Scan"), b"Scan", MPI_PROC_NULL, 0, self)
 
     def Iscan(self, sendbuf, recvbuf, Op op=SUM):
+        return _nb_return(self._iscan(sendbuf, recvbuf, op, b"Iscan"))
+
+    cdef Request _iscan(self, sendbuf, recvbuf, Op op, const char *call):
         check_comm(self)
         cdef _Buf s, r
         s, r = _reduction_bufs(sendbuf, recvbuf, op, b"Scan", True)
         cdef Request q = Request.__new__(Request)
+        _coll_hook(q, call, self, -1, _red_bytes(s, r), _red_bytes(s, r), _red_itemsize(s, r), op)
         CHKERR(MPI_Iscan(s.addr, r.addr, _red_count(s, r), _red_type(s, r), op.ob_mpi,
                          self.ob_mpi, &q.ob_mpi))
         q.keep = (s, r)
         return q
 
     def Exscan(self, sendbuf, recvbuf, Op op=SUM):
-        _wait_req(self.Iexscan(sendbuf, recvbuf, op), b"Exscan", MPI_PROC_NULL, 0, self)
+        _wait_call(self._iexscan(sendbuf, recvbuf, op, b"Exscan"), b"Exscan", MPI_PROC_NULL, 0, self)
 
     def Iexscan(self, sendbuf, recvbuf, Op op=SUM):
+        return _nb_return(self._iexscan(sendbuf, recvbuf, op, b"Iexscan"))
+
+    cdef Request _iexscan(self, sendbuf, recvbuf, Op op, const char *call):
         check_comm(self)
         cdef _Buf s, r
         s, r = _reduction_bufs(sendbuf, recvbuf, op, b"Exscan", True)
         cdef Request q = Request.__new__(Request)
+        _coll_hook(q, call, self, -1, _red_bytes(s, r), _red_bytes(s, r), _red_itemsize(s, r), op)
         CHKERR(MPI_Iexscan(s.addr, r.addr, _red_count(s, r), _red_type(s, r), op.ob_mpi,
                            self.ob_mpi, &q.ob_mpi))
         q.keep = (s, r)
@@ -551,54 +687,78 @@ cdef class Comm:
             s = msg_simple(sendbuf, False, size, b"Reduce_scatter_block")
         _check_reducible(r, op, b"Reduce_scatter_block")
         cdef Request q = Request.__new__(Request)
+        _coll_hook(q, b"Reduce_scatter_block", self, -1, _buf_bytes(r), _buf_bytes(r), <int>r.extent, op)
         CHKERR(MPI_Ireduce_scatter_block(s.addr, r.addr, r.count, r.dtype, op.ob_mpi,
                                          self.ob_mpi, &q.ob_mpi))
         q.keep = (s, r)
-        _wait_req(q, b"Reduce_scatter_block", MPI_PROC_NULL, 0, self)
+        _wait_call(q, b"Reduce_scatter_block", MPI_PROC_NULL, 0, self)
 
     # -- collectives, Python objects ---------------------------------------------------------
 
     def bcast(self, obj, long long root=0):
         """Broadcast a Python object from root; every rank returns it."""
-        return _bcast_obj(self, obj, root)
+        cdef long long ev = _coll_hook(None, b"bcast", self, root, 0, -1, 0, None)
+        if ev < 0:
+            return _bcast_obj(self, obj, root)
+        return _coll_done(ev, self, _bcast_obj(self, obj, root))
 
     def scatter(self, sendobj, long long root=0):
         """Root's sequence of `size` objects: rank i receives item i."""
-        return _scatter_obj(self, sendobj, root)
+        cdef long long ev = _coll_hook(None, b"scatter", self, root, 0, -1, 0, None)
+        if ev < 0:
+            return _scatter_obj(self, sendobj, root)
+        return _coll_done(ev, self, _scatter_obj(self, sendobj, root))
 
     def gather(self, sendobj, long long root=0):
         """Root receives a list of every rank's object (others get None)."""
-        return _gather_obj(self, sendobj, root, False)
+        cdef long long ev = _coll_hook(None, b"gather", self, root, 0, -1, 0, None)
+        if ev < 0:
+            return _gather_obj(self, sendobj, root, False)
+        return _coll_done(ev, self, _gather_obj(self, sendobj, root, False))
 
     def allgather(self, sendobj):
-        return _gather_obj(self, sendobj, 0, True)
+        cdef long long ev = _coll_hook(None, b"allgather", self, -1, 0, -1, 0, None)
+        if ev < 0:
+            return _gather_obj(self, sendobj, 0, True)
+        return _coll_done(ev, self, _gather_obj(self, sendobj, 0, True))
 
     def alltoall(self, sendobj):
-        return _alltoall_obj(self, sendobj)
+        cdef long long ev = _coll_hook(None, b"alltoall", self, -1, 0, -1, 0, None)
+        if ev < 0:
+            return _alltoall_obj(self, sendobj)
+        return _coll_done(ev, self, _alltoall_obj(self, sendobj))
 
     def reduce(self, sendobj, op=SUM, long long root=0):
         """Combine every rank's object with op; the result on root (others get None)."""
         check_comm(self)
         check_root(self, root, b"reduce")
-        return _reduce_obj(self, sendobj, op, root, False)
+        cdef long long ev = _coll_hook(None, b"reduce", self, root, 0, -1, 0, op)
+        if ev < 0:
+            return _reduce_obj(self, sendobj, op, root, False)
+        return _coll_done(ev, self, _reduce_obj(self, sendobj, op, root, False))
 
     def allreduce(self, sendobj, op=SUM):
         """Combine every rank's object with op; every rank gets the result."""
         check_comm(self)
-        return _reduce_obj(self, sendobj, op, 0, True)
+        cdef long long ev = _coll_hook(None, b"allreduce", self, -1, 0, -1, 0, op)
+        if ev < 0:
+            return _reduce_obj(self, sendobj, op, 0, True)
+        return _coll_done(ev, self, _reduce_obj(self, sendobj, op, 0, True))
 
     def scan(self, sendobj, op=SUM):
         check_comm(self)
+        cdef long long ev = _coll_hook(None, b"scan", self, -1, 0, -1, 0, op)
         items = _gather_obj(self, sendobj, 0, True)
-        return _functools_reduce(_op_func(op), items[:_rank(self) + 1])
+        result = _functools_reduce(_op_func(op), items[:_rank(self) + 1])
+        return result if ev < 0 else _coll_done(ev, self, result)
 
     def exscan(self, sendobj, op=SUM):
         check_comm(self)
+        cdef long long ev = _coll_hook(None, b"exscan", self, -1, 0, -1, 0, op)
         items = _gather_obj(self, sendobj, 0, True)
         cdef int rank = _rank(self)
-        if rank == 0:
-            return None
-        return _functools_reduce(_op_func(op), items[:rank])
+        result = None if rank == 0 else _functools_reduce(_op_func(op), items[:rank])
+        return result if ev < 0 else _coll_done(ev, self, result)
 
 
 cdef class Intracomm(Comm):
@@ -727,6 +887,7 @@ cdef Comm _new_comm(type cls, MPI_Comm handle, Comm parent):
     cdef Comm c = cls.__new__(cls)
     c.ob_mpi = handle
     c.from_world = parent.from_world
+    c.serial = _next_comm_serial()
     MPI_Comm_set_errhandler(handle, MPI_ERRORS_RETURN)
     if c.from_world:
         _derived.add(c)
@@ -882,7 +1043,10 @@ cdef inline object _buffer_address(object view, list keep, char **addr):
     return b
 
 
-cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, bint sync):
+cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, bint sync,
+                        const char *call):
+    """The lowercase send: the pickle, then each out-of-band buffer in chunks. call: the
+    name to trace it under (NULL: not traced, part of a traced sendrecv)."""
     check_comm(comm)
     check_dest(comm, dest, b"send")
     check_send_tag(tag, b"send")
@@ -892,6 +1056,8 @@ cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, bi
     cdef char *base
     cdef Py_ssize_t size, off
     cdef list keep
+    if MPIK_INSTRUMENTED and _instr_flags and call != NULL:
+        _p2p_open(r, K_SEND, call, comm, dest, tag, _pickled_bytes(data, bufs))
     if sync:
         CHKERR(MPI_Issend(PyBytes_AS_STRING(data), <int>PyBytes_GET_SIZE(data), MPI_BYTE,
                           dest, tag, comm.ob_mpi, &r.ob_mpi))
@@ -927,7 +1093,9 @@ cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, bi
 
 
 cdef object _recv_obj(Comm comm, long long source, long long tag, Status status,
-                      const char *call):
+                      const char *call, bint hook):
+    """The lowercase receive: matched probe, the pickle, then its out-of-band buffers.
+    hook: trace it as `call` (False inside a traced sendrecv)."""
     cdef ProbeCtx p
     cdef int count = 0
     cdef MPI_Request req = MPI_REQUEST_NULL
@@ -935,10 +1103,13 @@ cdef object _recv_obj(Comm comm, long long source, long long tag, Status status,
     check_comm(comm)
     check_source(comm, source, b"recv")
     check_recv_tag(tag, b"recv")
+    cdef long long ev = _p2p_hook(None, K_RECV, call, comm, source, tag, 0) if hook else -1
     if source == MPI_PROC_NULL:
         if status is not None:
             status.ob_mpi.MPI_SOURCE = MPI_PROC_NULL
             status.ob_mpi.MPI_TAG = MPI_ANY_TAG
+        if ev >= 0:
+            _ev_close(ev, comm, NULL)
         return None
     p.source = source
     p.tag = tag
@@ -954,6 +1125,10 @@ cdef object _recv_obj(Comm comm, long long source, long long tag, Status status,
                   count, comm, False, data)
     fill_status(status, &p.status)
     payload, sizes = pickle_split(data)
+    if ev >= 0:
+        _ev_close(ev, comm, &p.status)
+        if sizes is not None:
+            _ev_add_bytes(ev, sum(sizes))
     if sizes is None:
         return pickle_loads(payload, None)
     # out-of-band buffers follow from the same source with the same tag
@@ -963,6 +1138,8 @@ cdef object _recv_obj(Comm comm, long long source, long long tag, Status status,
     more.status = p.status
     more.data = data
     _wait_list([more], 0, call, p.status.MPI_SOURCE, p.status.MPI_TAG, comm)
+    if ev >= 0:
+        _ev_close(ev, comm, NULL)    # the end time, now with the out-of-band buffers
     return more.result
 
 
@@ -1211,3 +1388,49 @@ cdef object _reduce_obj(Comm comm, object sendobj, object op, long long root, bi
     if items is None:
         return None
     return _functools_reduce(func, items)
+
+
+# -- instrumentation helpers that need the buffer types (see instrument.pxi) -------------------
+
+cdef inline long long _buf_bytes(_Buf b) noexcept:
+    """Bytes this rank sends or receives with b (whole buffer for v-variants)."""
+    if b.counts != NULL:
+        return b.nbytes
+    return <long long>b.count * b.extent
+
+
+cdef inline long long _red_bytes(_Buf s, _Buf r) noexcept:
+    return <long long>_red_count(s, r) * (r.extent if s.addr == MPI_IN_PLACE else s.extent)
+
+
+cdef inline int _red_itemsize(_Buf s, _Buf r) noexcept:
+    return <int>(r.extent if s.addr == MPI_IN_PLACE else s.extent)
+
+
+cdef long long _pickled_bytes(object data, object bufs) except -1:
+    cdef long long n = PyBytes_GET_SIZE(data)
+    if bufs is not None:
+        for v in bufs:
+            n += v.nbytes
+    return n
+
+
+cdef long long _request_bytes(Request r) noexcept:
+    """Bytes a lowercase isend's request carries (the pickle and its out-of-band buffers)."""
+    cdef long long n = 0
+    try:
+        keep = r.keep
+        if type(keep) is bytes:
+            return PyBytes_GET_SIZE(keep)
+        if type(keep) is list:
+            for b in <list>keep:
+                n += PyBytes_GET_SIZE(b) if type(b) is bytes else (<_Buf?>b).nbytes
+    except BaseException:
+        pass
+    return n
+
+
+cdef object _coll_done(long long ev, Comm comm, object result):
+    """A traced lowercase collective returned: close its event, pass its result on."""
+    _ev_close(ev, comm, NULL)
+    return result

@@ -112,6 +112,10 @@ def _reset_world():
     CHKERR(MPI_Comm_set_errhandler(newcomm, MPI_ERRORS_RETURN))
     CHKERR(MPI_Comm_set_name(newcomm, b"MPI_COMM_WORLD"))
     (<Comm>COMM_WORLD).ob_mpi = newcomm
+    # a new world: collectives count from 1 again on every rank, and the checking mode's
+    # shadow (which may hold an interrupted check) is replaced on first use
+    (<Comm>COMM_WORLD).coll_seq = 0
+    (<Comm>COMM_WORLD).shadow = MPI_COMM_NULL
     for obj in list(_derived):
         c = <Comm>obj
         c.ob_mpi = MPI_COMM_NULL

@@ -27,8 +27,10 @@ cdef class Request:
     cdef MPI_Message message
     cdef object data
     cdef object oob
+    cdef long long trace_ev    # the traced I-call that made it (instrument.pxi), -1
 
     def __cinit__(self):
+        self.trace_ev = -1
         self.ob_mpi = MPI_REQUEST_NULL
         self.more = NULL
         self.n_more = 0
@@ -175,28 +177,46 @@ cdef class Request:
 
     def Wait(self, Status status=None):
         """Wait for completion (interruptible with Ctrl-C). Returns True."""
-        _wait_list([self], 0, b"Wait")
+        self._wait1(b"Wait")
         fill_status(status, &self.status)
         return True
 
     def Test(self, Status status=None):
-        cdef int done = self._progress()
+        cdef int done = self._test1(b"Test")
         if done:
             fill_status(status, &self.status)
         return bool(done)
 
     def wait(self, Status status=None):
         """Wait and return the received object (None for sends)."""
-        _wait_list([self], 0, b"wait")
+        self._wait1(b"wait")
         fill_status(status, &self.status)
         result, self.result = self.result, None
         return result
 
     def test(self, Status status=None):
-        if self.Test(status):
+        if self._test1(b"test"):
+            fill_status(status, &self.status)
             result, self.result = self.result, None
             return (True, result)
         return (False, None)
+
+    cdef int _wait1(self, const char *call) except -1:
+        """Wait for this request; a receive tells the wait loop what it waits for."""
+        cdef long long ev = _call_hook(call, K_WAIT, None)
+        if self.is_recv and self.comm is not None:
+            _wait_list([self], 0, call, self.source, self.tag, self.comm)
+        else:
+            _wait_list([self], 0, call)
+        if ev >= 0:
+            _wait_done(ev, [self])
+        return 0
+
+    cdef int _test1(self, const char *call) except -1:
+        cdef int done = self._progress()
+        if MPIK_INSTRUMENTED and _instr_flags:
+            _ev_test(call, K_WAIT, None, done, NULL, [self])
+        return done
 
     def Get_status(self, Status status=None):
         cdef int done = self._progress()
@@ -220,14 +240,14 @@ cdef class Request:
     @staticmethod
     def Waitall(requests, statuses=None):
         reqs = list(requests)
-        _wait_list(reqs, 0)
+        _waitall(reqs, b"Waitall")
         _fill_statuses(reqs, statuses)
         return True
 
     @staticmethod
     def waitall(requests, statuses=None):
         reqs = list(requests)
-        _wait_list(reqs, 0)
+        _waitall(reqs, b"waitall")
         _fill_statuses(reqs, statuses)
         out = []
         for r in reqs:
@@ -238,18 +258,12 @@ cdef class Request:
     @staticmethod
     def Testall(requests, statuses=None):
         reqs = list(requests)
-        cdef bint alldone = True
-        for r in reqs:
-            if not (<Request?>r)._progress():
-                alldone = False
-        if alldone:
-            _fill_statuses(reqs, statuses)
-        return alldone
+        return _testall(reqs, statuses, b"Testall")
 
     @staticmethod
     def testall(requests, statuses=None):
         reqs = list(requests)
-        if Request.Testall(reqs, statuses):
+        if _testall(reqs, statuses, b"testall"):
             out = [(<Request>r).result for r in reqs]
             for r in reqs:
                 (<Request>r).result = None
@@ -259,15 +273,12 @@ cdef class Request:
     @staticmethod
     def Waitany(requests, Status status=None):
         reqs = list(requests)
-        cdef int index = _wait_list(reqs, 1, b"Waitany")
-        if index != MPI_UNDEFINED:
-            fill_status(status, &(<Request>reqs[index]).status)
-        return index
+        return _waitany(reqs, status, b"Waitany")
 
     @staticmethod
     def waitany(requests, Status status=None):
         reqs = list(requests)
-        cdef int index = Request.Waitany(reqs, status)
+        cdef int index = _waitany(reqs, status, b"waitany")
         if index == MPI_UNDEFINED:
             return (index, None)
         result = (<Request>reqs[index]).result
@@ -277,19 +288,12 @@ cdef class Request:
     @staticmethod
     def Testany(requests, Status status=None):
         reqs = list(requests)
-        cdef int i
-        if not any(reqs):
-            return (MPI_UNDEFINED, True)
-        for i in range(len(reqs)):
-            if reqs[i] and (<Request?>reqs[i])._progress():
-                fill_status(status, &(<Request>reqs[i]).status)
-                return (i, True)
-        return (MPI_UNDEFINED, False)
+        return _testany(reqs, status, b"Testany")
 
     @staticmethod
     def testany(requests, Status status=None):
         reqs = list(requests)
-        index, flag = Request.Testany(reqs, status)
+        index, flag = _testany(reqs, status, b"testany")
         if flag and index != MPI_UNDEFINED:
             result = (<Request>reqs[index]).result
             (<Request>reqs[index]).result = None
@@ -301,7 +305,7 @@ cdef class Request:
         reqs = list(requests)
         if not any(reqs):
             return None
-        Request.Waitany(reqs)
+        _waitany(reqs, None, b"Waitsome")
         done = [i for i in range(len(reqs)) if (<Request>reqs[i]).state == RQ_DONE
                 or not reqs[i]]
         return done
@@ -311,7 +315,55 @@ cdef class Request:
         reqs = list(requests)
         if not any(reqs):
             return None
-        return [i for i in range(len(reqs)) if not reqs[i] or (<Request>reqs[i])._progress()]
+        done = [i for i in range(len(reqs)) if not reqs[i] or (<Request>reqs[i])._progress()]
+        if MPIK_INSTRUMENTED and _instr_flags:
+            _ev_test(b"Testsome", K_WAIT, None, 1 if done else 0, NULL, reqs)
+        return done
+
+
+cdef int _waitall(list reqs, const char *call) except -1:
+    cdef long long ev = _call_hook(call, K_WAIT, None)
+    _wait_list(reqs, 0, call)
+    if ev >= 0:
+        _wait_done(ev, reqs)
+    return 0
+
+
+cdef bint _testall(list reqs, statuses, const char *call) except -1:
+    cdef bint alldone = True
+    for r in reqs:
+        if not (<Request?>r)._progress():
+            alldone = False
+    if MPIK_INSTRUMENTED and _instr_flags:
+        _ev_test(call, K_WAIT, None, alldone, NULL, reqs)
+    if alldone:
+        _fill_statuses(reqs, statuses)
+    return alldone
+
+
+cdef int _waitany(list reqs, Status status, const char *call) except? -2:
+    cdef long long ev = _call_hook(call, K_WAIT, None)
+    cdef int index = _wait_list(reqs, 1, call)
+    if ev >= 0:
+        _wait_done(ev, reqs)
+    if index != MPI_UNDEFINED:
+        fill_status(status, &(<Request>reqs[index]).status)
+    return index
+
+
+cdef tuple _testany(list reqs, Status status, const char *call):
+    cdef int i
+    if not any(reqs):
+        return (MPI_UNDEFINED, True)
+    for i in range(len(reqs)):
+        if reqs[i] and (<Request?>reqs[i])._progress():
+            if MPIK_INSTRUMENTED and _instr_flags:
+                _ev_test(call, K_WAIT, None, 1, NULL, reqs)
+            fill_status(status, &(<Request>reqs[i]).status)
+            return (i, True)
+    if MPIK_INSTRUMENTED and _instr_flags:
+        _ev_test(call, K_WAIT, None, 0, NULL, reqs)
+    return (MPI_UNDEFINED, False)
 
 
 REQUEST_NULL = Request()

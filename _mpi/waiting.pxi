@@ -51,14 +51,20 @@ cdef struct WaitInfo:
 
 cdef WaitInfo _wait_info
 cdef object _wait_comm = None
+cdef object _wait_unexpected = None      # [(source, tag, bytes)] seen while blocked in a receive
 _wait_info.active = 0
+
+# A receive blocked this long starts looking (Iprobe) for messages it does not match, at most
+# this often; only then, so the fast path and short waits never pay for it.
+cdef double _UNEXPECTED_AFTER = 0.3
+cdef double _UNEXPECTED_EVERY = 0.3
 
 
 cdef int wait_until(poll_fn poll, void *ctx, const char *call, int peer, int tag,
                     long long nbytes, object comm) except -1:
     """Poll until done. Raises MPI.Exception on an MPI error, or whatever a signal handler
     raises (KeyboardInterrupt); the caller then abandons or cancels its requests."""
-    global _wait_comm
+    global _wait_comm, _wait_unexpected, _trace_wait
     cdef int done = 0
     cdef int ierr = poll(ctx, &done)
     if ierr != MPI_SUCCESS:
@@ -70,6 +76,7 @@ cdef int wait_until(poll_fn poll, void *ctx, const char *call, int peer, int tag
     cdef unsigned int spins = 0
     cdef double nap = 2e-6
     cdef timespec ts
+    cdef double next_probe = t0 + _UNEXPECTED_AFTER
     _wait_info.call = call
     _wait_info.peer = peer
     _wait_info.tag = tag
@@ -107,9 +114,15 @@ cdef int wait_until(poll_fn poll, void *ctx, const char *call, int peer, int tag
                 return 0
             if PyErr_CheckSignals() < 0:
                 return -1
+            if t >= next_probe:
+                next_probe = t + _UNEXPECTED_EVERY
+                _refresh_unexpected()
     finally:
         _wait_info.active = 0
         _wait_comm = None
+        _wait_unexpected = None
+        if _instr_flags & INSTR_TRACE:
+            _trace_wait += _now() - t0
 
 
 # -- poll functions -------------------------------------------------------------------------
@@ -219,27 +232,108 @@ cdef int wait_requests(int n, MPI_Request *reqs, MPI_Status *statuses, const cha
     return 0
 
 
+cdef int _refresh_unexpected() noexcept:
+    """While blocked in a receive: which messages wait on its communicator without matching
+    it (the classic unmatched tag or source). One Iprobe per source (the first message from
+    each), never receiving anything. Errors are swallowed: this is diagnostics only."""
+    global _wait_unexpected
+    cdef int flag = 0, count = 0, size = 0, s, src, tag, nsrc
+    cdef MPI_Status st
+    cdef MPI_Comm handle
+    try:
+        comm = _wait_comm
+        if not isinstance(comm, Comm) or (<Comm>comm).ob_mpi == MPI_COMM_NULL:
+            return 0
+        kind = _call_kind(_wait_info.call.decode() if _wait_info.call != NULL else "")
+        if kind not in ("recv", "probe", "sendrecv", "wait"):
+            return 0
+        # recv/probe/wait know the pattern they wait for; a Sendrecv's posted receive would
+        # already have taken a matching message, so everything it sees is unmatched
+        src = _wait_info.peer if kind != "sendrecv" else MPI_ANY_SOURCE
+        tag = _wait_info.tag if kind != "sendrecv" else MPI_ANY_TAG
+        if src == MPI_ANY_SOURCE and tag == MPI_ANY_TAG and kind != "sendrecv":
+            _wait_unexpected = []
+            return 0
+        handle = (<Comm>comm).ob_mpi
+        if MPI_Comm_size(handle, &size) != MPI_SUCCESS:
+            return 0
+        found = []
+        nsrc = size if size <= 64 else 1
+        for s in range(nsrc):
+            if MPI_Iprobe(s if size <= 64 else MPI_ANY_SOURCE, MPI_ANY_TAG, handle, &flag,
+                          &st) != MPI_SUCCESS or not flag:
+                continue
+            if (src == MPI_ANY_SOURCE or src == st.MPI_SOURCE) and \
+                    (tag == MPI_ANY_TAG or tag == st.MPI_TAG):
+                continue    # it matches: about to be received, not unexpected
+            st.MPI_ERROR = MPI_SUCCESS
+            if MPI_Get_count(&st, MPI_BYTE, &count) != MPI_SUCCESS:
+                count = 0
+            found.append((st.MPI_SOURCE, st.MPI_TAG, count))
+        _wait_unexpected = found
+    except BaseException:
+        pass
+    return 0
+
+
+_CALL_KINDS = {}
+
+
+def _call_kind(call):
+    """'send' | 'recv' | 'sendrecv' | 'coll' | 'wait' | 'probe' | 'other' for a call name."""
+    kind = _CALL_KINDS.get(call)
+    if kind is not None:
+        return kind
+    low = call.lower()
+    if call in _COLL_NAMES:
+        kind = "coll"
+    elif low.startswith("sendrecv"):
+        kind = "sendrecv"
+    elif low in ("send", "ssend", "isend", "issend", "bsend", "rsend"):
+        kind = "send"
+    elif low in ("recv", "irecv", "mrecv"):
+        kind = "recv"
+    elif "probe" in low:
+        kind = "probe"
+    elif low.startswith(("wait", "test")):
+        kind = "wait"
+    else:
+        kind = "other"
+    _CALL_KINDS[call] = kind
+    return kind
+
+
 def _waiting():
     """The blocking MPI call this process is waiting in now, or None (for diagnostics).
 
+    {"call", "kind", "comm", "peer", "tag", "bytes", "root", "seq", "since", "unexpected"}:
+    peer/root are ranks of that communicator, as the user wrote them; seq is the collective's
+    call number on the communicator (1-based); unexpected lists (source, tag, bytes) of
+    messages waiting on the communicator that do not match a receive blocked > 0.3 s.
     Safe to call from another thread: the fields are written with the GIL held.
     """
     if not _wait_info.active:
         return None
     comm = _wait_comm
-    name = None
-    if comm is not None:
-        try:
-            name = comm.Get_name()
-        except BaseException:
-            name = None
+    call = _wait_info.call.decode() if _wait_info.call != NULL else "?"
+    kind = _call_kind(call)
+    peer = _wait_info.peer
+    seq = root = None
+    if kind == "coll" and isinstance(comm, Comm):
+        seq = (<Comm>comm).coll_seq
+        root = peer if peer >= 0 else None
+    unexpected = _wait_unexpected
     return {
-        "call": _wait_info.call.decode() if _wait_info.call != NULL else "?",
-        "peer": _wait_info.peer,
+        "call": call,
+        "kind": kind,
+        "peer": peer,
         "tag": _wait_info.tag,
         "bytes": _wait_info.nbytes,
-        "comm": name,
+        "comm": _comm_label(comm) if isinstance(comm, Comm) else None,
+        "root": root,
+        "seq": seq,
         "since": _wait_info.since,
+        "unexpected": list(unexpected) if unexpected is not None else [],
     }
 
 
