@@ -380,7 +380,7 @@ class MPIMagics(Magics):
     @argument("--time", default=None, help="Slurm time limit of the job, like 01:00:00")
     @argument("--account", default=None, help="Slurm account charged for the job")
     @argument("--nodes", default=None, help="Slurm node count, like 2 or 2-4")
-    @argument("--extra", default=None, help='more sbatch/srun options, quoted: --extra="--qos=debug"')
+    @argument("--extra", default=None, help='more sbatch/srun options, quoted: --extra "--qos=debug --exclusive"')
     @argument("--idle-timeout", default=None, help="stop the ranks after this long without a cell: 30m, 90s, 2h")
     @line_magic
     def mpi_start(self, line=""):
@@ -498,9 +498,16 @@ def _ready_line(w, seconds, verb="ready"):
     return f"MPI world {verb}: {w.n} rank{'s' if w.n != 1 else ''}{lib} in {seconds:.1f} s{where}"
 
 
+def _unquote(value):
+    """IPython's option splitting keeps the quotes of '--extra "--qos=a --exclusive"': drop one pair."""
+    if value and len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
 def slurm_options(args) -> SlurmOptions | None:
     """SlurmOptions from %mpi_start's Slurm options (None when none was given); UsageError if malformed."""
-    given = {k: getattr(args, k) for k in ("partition", "time", "account", "nodes", "extra")}
+    given = {k: _unquote(getattr(args, k)) for k in ("partition", "time", "account", "nodes", "extra")}
     if all(v is None for v in given.values()):
         return None  # a Slurm world then takes the kernel spec's defaults (slurm.ENV_VAR), if any
     try:

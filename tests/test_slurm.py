@@ -91,6 +91,19 @@ def test_slurm_options_without_the_slurm_launcher_are_refused():
         ip.run_line_magic("mpi_start", "-n 2 --launcher slurm --time never")
 
 
+def test_extra_options_are_split_as_a_shell_would():
+    from IPython.core.magic_arguments import parse_argstring
+
+    from mpikernel.magics import MPIMagics, slurm_options
+
+    def extra(line):
+        return slurm_options(parse_argstring(MPIMagics.mpi_start, "--launcher slurm " + line)).args(False)
+
+    assert extra('--extra "--qos=debug --exclusive"') == ["--qos=debug", "--exclusive"]
+    assert extra("--extra=--qos=debug") == ["--qos=debug"]
+    assert extra("""--extra "--comment='a b' -C gpu" --time 5""") == ["--time=5", "--comment=a b", "-C", "gpu"]
+
+
 def test_expand_nodes_without_brackets():
     assert slurm.expand_nodes("a,b") == ["a", "b"]
     assert slurm.expand_nodes("") == []
