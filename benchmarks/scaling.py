@@ -124,7 +124,7 @@ def median(xs):
 def table(results):
     """Markdown: one row per (launcher, N), medians in seconds."""
     head = ["launcher", "ranks", "start s", "cell: N distinct outputs", "cell: same output",
-            "cell: no output", "interrupt s", "next cell s", "stop s", "engine RSS MB"]
+            "cell: no output", "interrupt s", "next cell s", "stop s", "engine RSS MB", "load"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         if r.get("error"):
@@ -135,6 +135,7 @@ def table(results):
             m = median(r[c])
             cells.append("—" if m is None else (f"{m * 1000:.0f} ms" if c.startswith("cell") else f"{m:.2f}"))
         cells.append(f"{r['rss'] / 1e6:.0f}")
+        cells.append(f"{r['load']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -147,8 +148,12 @@ def main(argv=None):
     p.add_argument("--timeout", type=float, default=400)
     p.add_argument("--json")
     p.add_argument("--markdown")
+    p.add_argument("--table-from", metavar="JSON", help="only print the table of an earlier run")
     p.add_argument("--one", nargs=2, metavar=("N", "LAUNCHER"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.table_from:
+        print(table(json.loads(Path(args.table_from).read_text())["results"]))
+        return 0
     if args.one:
         res = one(int(args.one[0]), args.one[1], args.reps)
         print("RESULT " + json.dumps(res), flush=True)
