@@ -183,6 +183,21 @@ OWNER = textwrap.dedent("""
     print("OWNER " + json.dumps({"cell": cell.stdout, "pids": w.processes(),
                                  "engines": [e.pid for e in w.engines.values()]}), flush=True)
     for line in sys.stdin:
+        if line.strip() == "interrupt":  # Ctrl-C while rank 0 sleeps and the others wait in a barrier
+            import os, signal, threading
+            threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+            with capture_output() as hung:
+                res = ip.run_cell("%%px_mpi\\nimport time\\nif rank == 0:\\n    time.sleep(60)\\ncomm.barrier()")
+            with capture_output() as after:
+                ip.run_cell("%%px_mpi\\nprint(comm.allreduce(rank))")
+            print("OWNER " + json.dumps({"interrupted": type(res.error_in_exec).__name__,
+                                         "after": after.stdout}), flush=True)
+        if line.strip() == "restart":
+            ip.run_line_magic("mpi_restart", "")
+            print(flush=True)
+            with capture_output() as cell:
+                ip.run_cell("%%px_mpi\\nprint(comm.allreduce(rank))")
+            print("OWNER " + json.dumps({"cell": cell.stdout}), flush=True)
         if line.strip() == "stop":
             ip.run_line_magic("mpi_status", "")
             ip.run_line_magic("mpi_stop", "")
@@ -267,6 +282,9 @@ def test_batch_world_runs_allreduce_shows_the_job_and_stop_cancels_it(slurm_up, 
         pids = got["pids"]
         assert "[ranks 0-3]\n6\n" in got["cell"]
         assert job in queued_jobs(), "the job is not in squeue while the world runs"
+        owner.send("interrupt")
+        got2 = owner.report(60)
+        assert got2 == {"interrupted": "RanksInterrupted", "after": "[ranks 0-3]\n6\n"}, got2
         owner.send("stop")
         assert owner.report(30) == {"stopped": True}
         took = wait_job_gone(job)
@@ -334,6 +352,9 @@ def test_inside_an_allocation_the_engines_are_one_step(slurm_up, tmp_path):
         assert re.search(rf"step {alloc}\.\d+ of allocation {alloc}", ready.string), ready.string
         got = owner.report()
         assert "[ranks 0-3]\n6\n" in got["cell"]
+        owner.send("restart")  # a new step in the same allocation
+        owner.wait_for(rf"MPI world restarted: 4 ranks .* step {alloc}\.\d+ of allocation {alloc}")
+        assert owner.report() == {"cell": "[ranks 0-3]\n6\n"}
         owner.send("stop")
         assert owner.report(30) == {"stopped": True}
         from world_helpers import wait_all_gone
