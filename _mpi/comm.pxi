@@ -767,6 +767,7 @@ cdef class Intracomm(Comm):
     def Create_cart(self, dims, periods=None, bint reorder=False):
         """A Cartesian grid of the ranks: dims[i] ranks along axis i (collective)."""
         cdef int ndims = len(dims), i, ierr
+        cdef long long ev = -1
         cdef int *cdims = <int *>malloc((ndims or 1) * sizeof(int))
         cdef int *cper = <int *>malloc((ndims or 1) * sizeof(int))
         cdef MPI_Comm newcomm = MPI_COMM_NULL
@@ -781,12 +782,16 @@ cdef class Intracomm(Comm):
                 cdims[i] = dims[i]
                 cper[i] = 1 if periods[i] else 0
             check_comm(self)
+            ev = _coll_hook(None, b"Create_cart", self, -1, 0, -1, 0, None)
             ierr = MPI_Cart_create(self.ob_mpi, ndims, cdims, cper, reorder, &newcomm)
             CHKERR(ierr)
+            if ev >= 0:
+                _ev_close(ev, self, NULL)
         finally:
             free(cdims)
             free(cper)
         if newcomm == MPI_COMM_NULL:
+            _next_comm_serial()     # keep the numbering the same on every rank
             return COMM_NULL
         return _new_comm(Cartcomm, newcomm, self)
 

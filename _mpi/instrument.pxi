@@ -183,17 +183,25 @@ cdef long long _coll_open(Request r, const char *call, Comm comm, long long root
                           long long nbytes, long long sigbytes, int itemsize,
                           object op) except -2:
     check_comm(comm)
-    if _instr_flags & INSTR_CHECK:
-        _check_collective(comm, call, root, sigbytes, itemsize, op)
     cdef long long ev = _ev_new(call, K_COLL, comm)
     cdef TraceEvent *e = _ev_at(ev)
-    if e == NULL:
-        return -1
-    e.root = _world_rank(comm, <int>root) if root >= 0 else NO_VALUE
-    e.nbytes = nbytes
-    e.seq = comm.coll_seq
-    if r is not None:
-        r.trace_ev = ev
+    if e != NULL:
+        e.root = _world_rank(comm, <int>root) if root >= 0 else NO_VALUE
+        e.nbytes = nbytes
+        e.seq = comm.coll_seq
+        if r is not None:
+            r.trace_ev = ev
+    if _instr_flags & INSTR_CHECK:
+        # inside the event: a collective only some ranks call blocks in its check, and the
+        # trace must show it pending there
+        try:
+            _check_collective(comm, call, root, sigbytes, itemsize, op)
+        except CollectiveMismatchError:
+            if ev >= 0:
+                _ev_close(ev, comm, NULL)
+            if r is not None:
+                r.trace_ev = -1
+            raise
     return ev
 
 
@@ -389,6 +397,15 @@ def _tracing():
     return bool(_instr_flags & INSTR_TRACE)
 
 
+def _collective_count(Comm comm=None):
+    """How many collectives this process has called on comm (default COMM_WORLD) since it was
+    made (COMM_WORLD: since start-up or the last _reset_world()). The `seq` of the next one is
+    this + 1; subtract the value at the start of a cell for "call 3 of this cell"."""
+    if comm is None:
+        comm = COMM_WORLD
+    return comm.coll_seq
+
+
 cdef object _none_if(long long v):
     return None if v == NO_VALUE else v
 
@@ -509,7 +526,7 @@ cdef long long _op_code(object op):
     return _USER_OP     # a Python function (lowercase reduce)
 
 
-cdef int _shadow_of(Comm comm) except -1:
+cdef int _shadow_of(Comm comm, const char *call) except -1:
     """Make comm.shadow, a private duplicate of comm for the checks (on first use,
     collectively): user messages can never match a check's reduction, nor a check theirs."""
     cdef MPI_Request req = MPI_REQUEST_NULL
@@ -520,7 +537,8 @@ cdef int _shadow_of(Comm comm) except -1:
     cdef MPI_Comm *dup = <MPI_Comm *>PyByteArray_AS_STRING(holder)
     dup[0] = MPI_COMM_NULL
     CHKERR(MPI_Comm_idup(comm.ob_mpi, dup, &req))
-    wait_requests(1, &req, MPI_STATUS_IGNORE, b"Dup", MPI_PROC_NULL, 0, 0, comm, False, holder)
+    # waits under the user's call: a collective only some ranks call blocks here first
+    wait_requests(1, &req, MPI_STATUS_IGNORE, call, MPI_PROC_NULL, 0, 0, comm, False, holder)
     MPI_Comm_set_errhandler(dup[0], MPI_ERRORS_RETURN)
     comm.shadow = dup[0]
     return 0
@@ -530,7 +548,7 @@ cdef int _check_collective(Comm comm, const char *call, long long root, long lon
                            int itemsize, object op) except -1:
     """One Iallreduce(MAX) of (x, -x) for each signature field: equal everywhere iff
     max == -max(-x). Only on a mismatch, a second step gathers every rank's signature."""
-    _shadow_of(comm)
+    _shadow_of(comm, call)
     cdef MPI_Comm shadow = comm.shadow
     cdef MPI_Request req = MPI_REQUEST_NULL
     cdef long long sig[6]     # SIG_FIELDS

@@ -10,6 +10,7 @@ process at once with os._exit (no MPI_Finalize: the other ranks are going away t
 
 import os
 import select
+import shutil
 import threading
 import time
 
@@ -67,13 +68,32 @@ def wait_for_exit(pid, interval=0.5):
         _wait_polling(pid, interval)
 
 
+def remove_world_dir(tries=3, pause=0.2):
+    """Remove the world's scratch directory named by $MPIKERNEL_WORLD_DIR (a killed owner cannot).
+
+    Every rank tries (whoever is first wins); a retry covers a file the dying controller
+    wrote meanwhile. Only a directory named like a world's, in the temp dir, is touched.
+    """
+    path = os.environ.get("MPIKERNEL_WORLD_DIR", "")
+    name = os.path.basename(path.rstrip("/"))
+    if not path or not name.startswith("mpikernel-world-"):
+        return
+    for _ in range(tries):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+            return
+        time.sleep(pause)
+
+
 def watch_owner(pid, on_gone=None, interval=0.5):
-    """Start the daemon thread; `on_gone()` (default: os._exit) runs when the owner has exited."""
+    """Start the daemon thread; when the owner has exited, run `on_gone()`, remove the world's
+    directory (see remove_world_dir) and end this process with os._exit."""
 
     def run():
         wait_for_exit(pid, interval)
         if on_gone is not None:
             on_gone()
+        remove_world_dir()
         os._exit(EXIT_CODE)
 
     t = threading.Thread(target=run, name="mpikernel-owner-watchdog", daemon=True)

@@ -31,14 +31,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import launcher
+from . import deaths, launcher
 from ._watchdog import pid_alive
 
 START_TIMEOUT = 120.0  # seconds for all engines to connect (4 ranks take ~3 s here)
+WORLD_DIR_PREFIX = "mpikernel-world-"  # the world's scratch directory in the temp dir: log, profile, keys
+WORLD_DIR_ENV = "MPIKERNEL_WORLD_DIR"
 
 
 class WorldError(RuntimeError):
     """The world could not do what was asked; the message says why and what to do."""
+
+    def _render_traceback_(self):  # IPython/ipykernel: the sentence, not our call stack
+        return [f"WorldError: {self}"]
 
 
 @dataclass
@@ -140,12 +145,12 @@ class MpiexecLaunch:
 
     name = what = "mpiexec"
 
-    def __init__(self, n, hostfile=None):
-        self.n, self.hostfile, self.proc = n, hostfile, None
+    def __init__(self, n, hostfile=None, extra=()):
+        self.n, self.hostfile, self.extra, self.proc = n, hostfile, list(extra), None
 
     def start(self, engine_args, env, log, workdir):
         self.proc = subprocess.Popen(
-            launcher.mpiexec_command(self.n, hostfile=self.hostfile)
+            launcher.mpiexec_command(self.n, hostfile=self.hostfile, extra=self.extra)
             + _run_module("mpikernel.engine") + list(engine_args),
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             env={**env, **launcher.mpiexec_env()},
@@ -179,7 +184,7 @@ class MpiexecLaunch:
 def make_launch(world):
     """The launch object for `world.launcher` ("mpiexec" or "slurm")."""
     if world.launcher == "mpiexec":
-        return MpiexecLaunch(world.n, world.hostfile)
+        return MpiexecLaunch(world.n, world.hostfile, extra=world._report_flags())
     if world.launcher == "slurm":
         from .slurm import SlurmLaunch, SlurmOptions
 
@@ -207,7 +212,7 @@ class World:
             raise WorldError(f"a world needs at least 1 rank, not {self.n}")
         if self.launcher not in ("mpiexec", "slurm"):
             raise WorldError(f"unknown launcher {self.launcher!r}: use mpiexec or slurm")
-        self._launch = None
+        self._launch = None  # MpiexecLaunch or slurm.SlurmLaunch while the world runs
         self.engines: dict[int, Engine] = {}
         self.client = None
         self.library = ""
@@ -217,6 +222,8 @@ class World:
         self._control = None
         self._controller = None
         self._log = None
+        self._lost = None  # the sentence saying how the MPI job ended, once it has
+        self._death_watch = None
 
     # ----------------------------------------------------------------------------- life cycle
 
@@ -224,13 +231,19 @@ class World:
     def running(self) -> bool:
         return self._launch is not None
 
+    @property
+    def _mpiexec(self):
+        """The local process whose life is the MPI job's: mpiexec, or Slurm's sbatch --wait / srun."""
+        return self._launch.proc if self._launch is not None else None
+
     def start(self, progress=None, timeout=START_TIMEOUT):
         """Start controller and engines; return when all N engines are connected (or raise WorldError)."""
         if self.running:
             raise WorldError("this world is already running; stop it first")
         say = progress or (lambda text: None)
         t0 = time.monotonic()
-        self._dir = Path(tempfile.mkdtemp(prefix="mpikernel-world-"))
+        sweep_stale_world_dirs()
+        self._dir = Path(tempfile.mkdtemp(prefix=WORLD_DIR_PREFIX))
         self._log = self._dir / "world.log"
         profile = self._dir / "profile"
         engine_json = profile / "security" / "ipcontroller-engine.json"
@@ -266,6 +279,7 @@ class World:
                 if len(self._control.hellos) != before:
                     say(f"{len(self._control.hellos)}/{self.n} ranks initialized MPI…")
             self.engines = {r: Engine(r, int(h["pid"]), h["host"]) for r, h in self._control.hellos.items()}
+            self._watch_deaths()
             while not client_json.exists():
                 self._check_alive("while the controller started")
                 if time.monotonic() > until:
@@ -295,11 +309,12 @@ class World:
         return self
 
     def _engine_env(self):
-        env = dict(os.environ)
+        env = dict(os.environ)  # (+ launcher.mpiexec_env() for mpiexec: MpiexecLaunch)
         # figures drawn on a rank become display_data that the notebook shows (labelled)
         env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         env.update({str(k): str(v) for k, v in (self.env or {}).items()})
         env["MPIKERNEL_CONTROL_KEY"] = self._control.key
+        env[WORLD_DIR_ENV] = str(self._dir)  # the ranks remove it if the owner dies (_watchdog)
         return env
 
     def _library_version(self):
@@ -310,10 +325,10 @@ class World:
         return text
 
     def _check_alive(self, when):
-        if self._launch is not None and self._launch.exit_code() is not None:
-            raise WorldError(self._failure(f"{self._launch.what} exited with code {self._launch.exit_code()} {when}"))
-        if self._controller is not None and self._controller.poll() is not None:
-            raise WorldError(self._failure(f"the controller exited with code {self._controller.returncode} {when}"))
+        what = self._launch.what if self._launch is not None else "mpiexec"
+        for name, proc in ((what, self._mpiexec), ("the controller", self._controller)):
+            if proc is not None and proc.poll() is not None:
+                raise WorldError(self._failure(f"{name} exited with code {proc.returncode} {when}"))
 
     def _failure(self, what):
         tail = ""
@@ -334,8 +349,7 @@ class World:
                 pass
             self.client = None
         pids = [e.pid for e in self.engines.values() if e.local]
-        launched = self._launch.proc if self._launch is not None else None
-        descendants = _descendants(launched.pid if launched else None)
+        descendants = _descendants(self._mpiexec.pid if self._mpiexec else None)
         if self._launch is not None:
             self._launch.stop()  # mpiexec: its process group; Slurm: scancel, then sbatch/srun
         if self._controller is not None:
@@ -349,6 +363,10 @@ class World:
                 pass
         _wait_gone(set(pids) | set(descendants), timeout=5)
         self._launch = self._controller = None
+        self._lost = None
+        if self._death_watch is not None:
+            self._death_watch.close()
+            self._death_watch = None
         if self._control is not None:
             self._control.close()
             self._control = None
@@ -404,16 +422,58 @@ class World:
         return sorted(signalled)
 
     def lost(self):
-        """None while the MPI job runs; else a sentence saying that it ended."""
-        code = None if self._launch is None else self._launch.exit_code()
-        if code is None:
+        """None while every rank runs; else a sentence: which rank died, why, and what to do.
+
+        A rank that dies makes the launcher end all the others (hydra SIGKILLs them); its
+        report in the log names the rank and its exit status (see mpikernel.deaths). A local
+        rank found dead while mpiexec still runs gets 2 s for mpiexec to notice and report.
+        """
+        if self._mpiexec is None:
             return None
-        return (f"the MPI job ended ({self._launch.what} exited with code {code}); "
-                "start a new world with %mpi_restart")
+        if self._lost is None:
+            report = self.deaths()
+            if report is not None:
+                self._lost = report.sentence()
+        return self._lost
+
+    def deaths(self, settle=2.0):
+        """mpikernel.deaths.Deaths once the MPI job ended (or a local rank died); None while all run."""
+        if self._mpiexec is None:
+            return None
+        if self._mpiexec.poll() is None:
+            dead = self.dead_ranks()
+            if not dead:
+                return None
+            try:
+                self._mpiexec.wait(timeout=settle)
+            except subprocess.TimeoutExpired:  # mpiexec did not end the job: say what we know
+                return deaths.Deaths(n=self.n, causes={r: "its exit status is unknown" for r in dead},
+                                     launcher="mpiexec")
+        try:
+            log = self._log.read_text(errors="replace")
+        except (OSError, AttributeError):
+            log = ""
+        vendor = launcher.mpiexec_vendor(launcher.find_mpiexec()) if self.launcher == "mpiexec" else "unknown"
+        first = self._death_watch.first() if self._death_watch is not None else None
+        return deaths.read_deaths(log, self.n, self._mpiexec.returncode, vendor, first=first)
 
     def launch_note(self):
         """Where the ranks run, for the ready line ("job 12 on nid[001-004], queued 3.1 s"); "" for mpiexec."""
         return self._launch.describe() if self._launch is not None else ""
+
+    def _watch_deaths(self):
+        """Start noting the order in which local ranks exit (the first one is the one that died)."""
+        self._death_watch = deaths.DeathWatch({r: e.pid for r, e in self.engines.items() if e.local})
+
+    def dead_ranks(self):
+        """Ranks on this host whose engine process is gone."""
+        return [r for r, e in sorted(self.engines.items()) if e.local and not pid_alive(e.pid)]
+
+    def _report_flags(self):
+        try:
+            return deaths.launcher_flags(launcher.mpiexec_vendor(launcher.find_mpiexec()))
+        except Exception:
+            return []
 
     def reset_if_needed(self, timeout=10.0):
         """After an interrupt: every rank re-creates COMM_WORLD from the pristine communicator."""
@@ -434,7 +494,14 @@ class World:
         return True
 
     def status(self):
-        """One dict per rank: rank, alive, busy, host, pid, rss (bytes), where (line/call if busy)."""
+        """One dict per rank: rank, alive, busy, host, pid, rss (bytes), where (line/call if busy).
+
+        After the MPI job ended every rank is dead and "death" says why (see `deaths`).
+        """
+        if self.running and self.lost():
+            notes = self.deaths().notes()
+            return [{"rank": r, "pid": e.pid, "host": e.host, "alive": False, "busy": None, "rss": None,
+                     "status": None, "death": notes.get(r)} for r, e in sorted(self.engines.items())]
         self.require_running()
         agents = self.where(timeout=1.0)
         rows = []
@@ -453,8 +520,7 @@ class World:
     def processes(self):
         """Pids of every process this world runs (controller, mpiexec and all it started)."""
         pids = []
-        launched = self._launch.proc if self._launch is not None else None
-        for proc in (self._controller, launched):
+        for proc in (self._controller, self._mpiexec):
             if proc is not None and proc.poll() is None:
                 pids.append(proc.pid)
                 pids += _descendants(proc.pid)
@@ -463,8 +529,15 @@ class World:
     # --------------------------------------------------------------------- data in and out
 
     def push(self, namespace: dict, ranks=None):
-        """Copy names from here to every rank: world.push({"x": 1})."""
-        self.view(ranks).push(dict(namespace), block=True)
+        """Copy names from here to every rank: world.push({"x": 1}). WorldError if the copies cannot fit."""
+        from .limits import TransferTooLarge, check_push
+
+        view = self.view(ranks)
+        try:
+            check_push(namespace, len(view.targets))
+        except TransferTooLarge as e:
+            raise WorldError(str(e)) from None
+        view.push(dict(namespace), block=True)
 
     def pull(self, name: str, ranks=None):
         """[value on rank r for r in ranks] of a variable named `name`."""
@@ -531,6 +604,40 @@ def _wait_gone(pids, timeout):
     until = time.monotonic() + timeout
     while any(pid_alive(p) for p in pids) and time.monotonic() < until:
         time.sleep(0.02)
+
+
+def sweep_stale_world_dirs(min_age=60.0):
+    """Remove this user's world directories that no running process uses (left by killed owners).
+
+    A directory is in use while some process names it on its command line (the controller's
+    --profile-dir); a fresh one (younger than `min_age` seconds) may belong to a world starting
+    right now in another process, so it is left alone. Returns the directories removed.
+    """
+    tmp = Path(tempfile.gettempdir())
+    candidates = [d for d in tmp.glob(WORLD_DIR_PREFIX + "*")
+                  if d.is_dir() and not d.is_symlink() and _owned_and_old(d, min_age)]
+    if not candidates:
+        return []
+    try:
+        import psutil
+
+        in_use = " ".join(" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"]))
+    except Exception:
+        return []
+    removed = []
+    for d in candidates:
+        if str(d) not in in_use:
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
+
+
+def _owned_and_old(path, min_age):
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and time.time() - st.st_mtime > min_age
 
 
 def _descendants(pid):

@@ -259,6 +259,7 @@ def main(argv=None):
         f"--file={args.file}",
         f"--IPEngine.id={ns['rank']}",
         "--IPEngine.enable_nanny=False",
+        "--IPEngine.out_stream_factory=mpikernel.limits.LimitedOutStream",  # bounded output per cell
         "--IPEngine.wait_for_url_file=60",
         f"--log-level={args.log_level}",
         *rest,

@@ -4,6 +4,8 @@ It is an ordinary IPython kernel with the mpikernel extension loaded, plus one r
 
 - a cell whose first line is ``%%local`` runs here, in the kernel process, without that line;
 - a cell made only of mpikernel's own magics (``%mpi_status``, ``%%px_mpi ...``) runs here too;
+- a cell whose first line is ``%%trace [FILE] [options]`` runs on the ranks traced (as
+  ``%%px_mpi --trace``; see docs/tracing.md);
 - every other cell runs as ``%%px_mpi``, i.e. through the magics' one implementation, so the
   ranks' outputs are merged and labelled in one place (mpikernel/output.py) and a failure on the
   ranks is one exception whose ``_render_traceback_()`` is the merged traceback (ipykernel turns it
@@ -33,6 +35,7 @@ from traitlets import Bool, Enum, Float, Integer, Unicode
 from ._version import __version__
 from .kernelspec import DEFAULT_RANKS, LAUNCHERS
 from .runner import NotebookScreen, run_cell
+from .trace import split_trace_cell
 
 LOCAL_CELL_MAGIC = "%%local"
 _MAGIC_NAME = re.compile(r"^\s*(%{1,2})([A-Za-z_][\w]*)")
@@ -260,6 +263,10 @@ class MPIKernel(IPythonKernel):
         if world is None:
             return magics.run_cell_on_ranks(cell, shell=self.shell)  # raises the magics' UsageError
         options = magics.cell_options(cell_label=str(self.cell_number))
+        traced = split_trace_cell(cell)
+        if traced is not None:  # a "%%trace [FILE] [options]" first line: see docs/tracing.md
+            line, header, cell = traced
+            options = magics.cell_options(line, cell_label=str(self.cell_number), header=header)
         run_cell(world, cell, options, screen=KernelScreen(self))
 
     @property

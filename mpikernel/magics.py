@@ -7,6 +7,7 @@
                [--idle-timeout 30m]                         (stop the ranks after 30 idle minutes)
     %mpi_stop   %mpi_restart   %mpi_status
     %%px_mpi [--ranks 0,2-3] [--timeout S] [--no-collapse] [--grace S]     (cell on the ranks)
+             [--trace[=FILE.json|.png|.svg]] [--trace-capacity N]          (draw its MPI calls)
     %px_mpi [options] statement                                           (one line on the ranks)
     %mpi_push name ...   %mpi_pull name [--ranks R]                       (copy variables)
 
@@ -28,6 +29,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from . import limits
 from .cluster import World, WorldError
 from .launcher import LauncherError
 from .output import parse_ranks
@@ -196,6 +198,13 @@ def _cell_number(shell) -> str | None:
 # ------------------------------------------------------------------------------- parsing
 
 
+def _output_limit(text) -> int:
+    try:
+        return limits.parse_size(text)
+    except ValueError as e:
+        raise UsageError(f"--output-limit: {e}") from None
+
+
 def _check_ranks_count(n) -> int:
     try:
         n = int(str(n).strip())
@@ -267,13 +276,25 @@ def _options_from_args(args, **overrides) -> CellOptions:
     opts = CellOptions(ranks=ranks, timeout=args.timeout, collapse=not args.no_collapse)
     if args.grace is not None:
         opts.grace = args.grace
+    if args.trace:
+        from .trace import parse_trace_option
+
+        try:
+            parse_trace_option(args.trace)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if args.trace_capacity is not None and args.trace_capacity < 1:
+            raise UsageError(f"--trace-capacity must be 1 or more events (got {args.trace_capacity})")
+        opts.trace = args.trace
+    if args.trace_capacity is not None:
+        opts.trace_capacity = args.trace_capacity
     for k, v in overrides.items():
         setattr(opts, k, v)
     return opts
 
 
-_VALUE_OPTIONS = {"--ranks", "--timeout", "--grace"}
-_FLAG_OPTIONS = {"--no-collapse"}
+_VALUE_OPTIONS = {"--ranks", "--timeout", "--grace", "--trace-capacity"}
+_FLAG_OPTIONS = {"--no-collapse", "--trace"}  # --trace also takes =FILE
 
 
 def split_line_options(line: str) -> tuple[str, str]:
@@ -283,8 +304,8 @@ def split_line_options(line: str) -> tuple[str, str]:
     while rest.startswith("--"):
         m = re.match(r"(--[\w-]+)(=\S+)?\s*", rest)
         name = m.group(1)
-        if name in _FLAG_OPTIONS and not m.group(2):
-            taken.append(name)
+        if name in _FLAG_OPTIONS and (not m.group(2) or name == "--trace"):
+            taken.append(name + (m.group(2) or ""))
             rest = rest[m.end():]
         elif name in _VALUE_OPTIONS:
             if m.group(2):
@@ -297,7 +318,8 @@ def split_line_options(line: str) -> tuple[str, str]:
                 taken.append(f"{name} {v.group(1)}")
                 rest = rest[m.end() + v.end():]
         else:
-            raise UsageError(f"unknown option {name} (options are --ranks, --timeout, --grace, --no-collapse)")
+            raise UsageError(f"unknown option {name} (options are --ranks, --timeout, --grace, --no-collapse, "
+                             "--trace, --trace-capacity)")
     return " ".join(taken), rest
 
 
@@ -354,11 +376,13 @@ def status_table(rows) -> str:
         st = row["status"]
         if not row["alive"]:
             state = "dead"
+            st = {"death": row.get("death")} if row.get("death") else None
         elif st is None:
             state = "busy"  # alive but not answering: holding the interpreter in a long call
         else:
             state = "busy" if row["busy"] else "idle"
         where = describe_where(st) if row["alive"] and (st is None or row["busy"]) else ""
+        where = (st or {}).get("death") or where
         lines.append(f"{row['rank']:>4}  {state:<5}  {row['host'][:12]:<12} {row['pid']:>7}  "
                      f"{_format_bytes(row['rss']):>9}  {where}".rstrip())
     return "\n".join(lines)
@@ -382,12 +406,16 @@ class MPIMagics(Magics):
     @argument("--nodes", default=None, help="Slurm node count, like 2 or 2-4")
     @argument("--extra", default=None, help='more sbatch/srun options, quoted: --extra "--qos=debug --exclusive"')
     @argument("--idle-timeout", default=None, help="stop the ranks after this long without a cell: 30m, 90s, 2h")
+    @argument("--output-limit", default=None, metavar="SIZE",
+              help="output kept per rank and stream in one cell, like 10MB (default 1MB; 0: no limit)")
     @line_magic
     def mpi_start(self, line=""):
         """Start N MPI ranks (one mpiexec job, or one Slurm job/step) with MPI, comm, rank, size and np predefined."""
         args = parse_argstring(self.mpi_start, line)
         env = parse_env(args.env)
         slurm = slurm_options(args)
+        if args.output_limit is not None:
+            env[limits.ENV] = str(_output_limit(args.output_limit))
         progress = _Progress(self.shell)
         t0 = time.monotonic()
         w = start_world(args.n, launcher=args.launcher, hostfile=args.hostfile, env=env, progress=progress,
@@ -431,6 +459,7 @@ class MPIMagics(Magics):
             return
         if w.lost():
             print(f"MPI world: {w.n} ranks, all gone: {w.lost()}")
+            print(status_table(w.status()))
             return
         try:
             rows = w.status()
@@ -445,6 +474,11 @@ class MPIMagics(Magics):
     @argument("--no-collapse", action="store_true", help="show every rank's output separately")
     @argument("--grace", type=float, default=None,
               help="seconds ranks blocked in MPI may wait after another rank failed (default 2)")
+    @argument("--trace", nargs="?", const=True, default=False, metavar="FILE",
+              help="record the cell's MPI calls and draw them; --trace=out.json also saves a Chrome "
+                   "trace (Perfetto), .png/.svg the diagram")
+    @argument("--trace-capacity", type=int, default=None, metavar="N",
+              help="events kept per rank while tracing (default 65536; older ones are dropped)")
     @argument("code", nargs="*", help="(line form) the statement to run")
     @line_cell_magic
     def px_mpi(self, line="", cell=None):

@@ -20,6 +20,7 @@ in IPython and ipykernel through `_render_traceback_`.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -44,15 +45,18 @@ class CellOptions:
     header: str | None = None  # what the person typed above `code` (the %%px_mpi line): sent as a
     # comment line so the ranks' line numbers and traceback context match the cell as typed
     cell_label: str | None = None  # the owner's execution count, shown in tracebacks as In[...]
+    trace: bool | str = False  # record the MPI calls and show them (a file name also saves them)
+    trace_capacity: int = 65536  # events kept per rank while tracing
 
 
 @dataclass
 class CellResult:
     outputs: list[out.RankOutput]
     notes: dict[int, str] = field(default_factory=dict)
-    reason: str | None = None  # None, "failed", "timeout", "interrupted"
+    reason: str | None = None  # None, "failed", "timeout", "interrupted", "died"
     elapsed: float = 0.0
     unresponsive: list[int] = field(default_factory=list)
+    waiting: dict[int, dict] = field(default_factory=dict)  # MPI call a rank was stopped in
 
     @property
     def errors(self) -> list[out.ErrorGroup]:
@@ -238,6 +242,10 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     """Run `code` on the chosen ranks; show live and merged output; raise RanksError on failures."""
     opts = options or CellOptions()
     screen = screen or default_screen()
+    if opts.trace:  # the same run, wrapped by the recorder (mpikernel/trace.py)
+        from .trace import run_traced
+
+        return run_traced(world, code, opts, screen, run_cell)
     world.require_running()
     ranks = list(range(world.n)) if opts.ranks is None else sorted(opts.ranks)
     world.reset_if_needed()
@@ -266,9 +274,7 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
             if not pending:
                 break
             if world.lost():  # a rank died and took the MPI job with it: nobody will answer
-                result.reason = result.reason or "failed"
-                for r in pending:
-                    result.notes[r] = f"rank {r} was lost: {world.lost()}"
+                _note_deaths(world, runs, result)
                 break
             failed = [r for r, run in runs.items() if run.done and run.failed is not None]
             if failed and failed_at is None:
@@ -302,10 +308,15 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
         world.needs_reset = True  # however it came, an interrupt may have left MPI calls pending
     for o in result.outputs:
         o.note = result.notes.get(o.rank)
+    if result.reason != "died" and world.lost():  # died after ipyparallel reported its engines gone
+        _note_deaths(world, runs, result)
     _forget(world, ar)
     screen.show(out.merge_outputs(result.outputs, collapse=opts.collapse))
     _raise_for(result, opts)
     return result
+
+
+HISTORY_KEPT = 1000  # message ids ipyparallel's client keeps in .history (it never drops any)
 
 
 def _forget(world, ar):
@@ -313,8 +324,19 @@ def _forget(world, ar):
     try:
         if all(f.done() for f in ar._children):
             world.client.purge_local_results(jobs=list(ar.msg_ids))
+        del world.client.history[:-HISTORY_KEPT]
     except Exception:
         pass  # still outstanding (an unresponsive rank): keep them
+
+
+def _note_deaths(world, runs, result):
+    """A rank died: say which and why on it, and that the launcher ended the others (mpikernel.deaths)."""
+    result.reason = "died"
+    report = world.deaths()
+    notes = report.notes()
+    for r, run in runs.items():
+        if not run.done or type(run.failed).__name__ == "EngineError" or r in report.causes:
+            result.notes[r] = notes.get(r, f"rank {r} was lost")
 
 
 def _show_live(runs, screen):
@@ -341,6 +363,7 @@ def _stop_blocked(world, pending, failed, stopped, result):
     blocked = [r for r in candidates if where.get(r) and where[r].get("waiting")]
     for r in blocked:
         result.notes[r] = out.deadlock_note(r, where[r], failed)
+        result.waiting[r] = where[r]["waiting"]
     if blocked:
         result.reason = result.reason or "failed"
         stopped.update(blocked)
@@ -354,6 +377,8 @@ def _stop_all(world, pending, stopped, result, note):
     where = world.where(candidates, timeout=0.5)
     for r in candidates:
         result.notes[r] = note(r, out.describe_where(where.get(r)))
+        if where.get(r) and where[r].get("waiting"):
+            result.waiting[r] = where[r]["waiting"]
     stopped.update(candidates)
     world.interrupt(candidates)
 
@@ -381,7 +406,12 @@ def _raise_for(result: CellResult, opts: CellOptions):
     lines = out.render_errors(groups, result.notes, cell_label=opts.cell_label)
     if result.reason == "interrupted":
         raise RanksInterrupted(result, lines + ["KeyboardInterrupt"])
-    if result.reason == "timeout":
+    if result.reason == "died":
+        summary = "; ".join(n for _, n in sorted(result.notes.items()) if re.match(r"rank \d+ died \(", n))
+        summary = summary or "the MPI job ended"
+        lines = lines + ["", f"RankDied: {summary.split('; ')[0]}; this MPI world is gone: "
+                         "%mpi_restart (or restarting the kernel) starts a new one"]
+    elif result.reason == "timeout":
         summary = f"the cell timed out after {opts.timeout:g} s"
         lines = lines + [f"TimeoutError: {summary}"]
     else:

@@ -144,3 +144,51 @@ def test_a_too_small_recv_buffer_names_both_sizes_and_keeps_the_message(tmp_path
     assert kind == "MPI.Exception" and truncate_class
     assert "rank 1's Recv buffer holds 32 bytes; rank 0 sent 64" in msg, msg
     assert out["received afterwards"][1] == [float(i) for i in range(8)]
+
+
+ONLY_RANK_0 = PRELUDE + """
+import os, signal, threading, time
+# A collective only rank 0 calls (the others finished): rank 0 waits, interruptibly, and
+# _waiting() and the trace say which collective, which call number on which communicator.
+def interrupt_when_blocked(seen):
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        w = MPI._waiting()
+        if w is not None:
+            seen["waiting"] = w
+            seen["snapshot"] = [(e["call"], e["seq"], e["pending"]) for e in MPI._trace_snapshot()["events"]]
+            break
+        time.sleep(0.02)
+    time.sleep(0.1)
+    os.kill(os.getpid(), signal.SIGINT)
+
+W.allreduce(1)                                   # call 1
+for checking in (False, True):
+    MPI._set_checking(checking)
+    if rank == 0:
+        MPI._trace_start()
+        seen = {}
+        threading.Thread(target=interrupt_when_blocked, args=(seen,), daemon=True).start()
+        try:
+            W.barrier()
+            emit(f"outcome {checking}", "returned")
+        except KeyboardInterrupt:
+            emit(f"outcome {checking}", "KeyboardInterrupt")
+        MPI._trace_stop()
+        w = seen.get("waiting") or {}
+        emit(f"waiting {checking}", {k: w.get(k) for k in ("call", "kind", "comm", "seq", "root")})
+        emit(f"snapshot {checking}", seen.get("snapshot"))
+    MPI._reset_world()                           # every rank: a fresh world, counts from 1
+    emit(f"after reset {checking}", W.allreduce(rank))
+"""
+
+
+def test_a_collective_only_one_rank_calls_is_named_with_its_call_number(tmp_path):
+    out = run(ONLY_RANK_0, 2, tmp_path)
+    for checking in (False, True):
+        assert out[f"outcome {checking}"][0] == "KeyboardInterrupt"
+        # call 2 on COMM_WORLD: an allreduce was call 1 (a reset restarts the count)
+        assert out[f"waiting {checking}"][0] == {"call": "barrier", "kind": "coll",
+                                                 "comm": "COMM_WORLD", "seq": 2, "root": None}
+        assert out[f"snapshot {checking}"][0] == [["barrier", 2, True]]
+        assert out[f"after reset {checking}"] == {0: 1, 1: 1}

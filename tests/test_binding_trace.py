@@ -58,6 +58,7 @@ emit("mixed", brief(MPI._trace_stop()))
 emit("after stop", len(MPI._trace_snapshot()["events"]))
 W.barrier()
 emit("results", [x, got, buf.tolist()])
+emit("counts", [MPI._collective_count(), MPI._collective_count(sub)])
 """
 
 
@@ -123,6 +124,11 @@ def test_bcast_and_barrier_are_one_collective_event_per_rank_with_the_same_seq(r
         assert calls == [("bcast", "COMM_WORLD", 0, 1), ("Barrier", "COMM_WORLD", None, 2),
                          ("Split", "COMM_WORLD", None, 3), ("allreduce", "comm#1", None, 1)], calls
         assert all(not e["pending"] and e["t0"] <= e["t1"] for e in events)
+
+
+def test_collective_count_is_the_last_seq(ring_run):
+    # bcast, Barrier, Split, barrier on COMM_WORLD; one allreduce on the sub-communicator
+    assert ring_run["counts"] == {r: [4, 1] for r in range(4)}
 
 
 def test_sendrecv_records_both_directions(ring_run):

@@ -346,11 +346,11 @@ def test_a_rank_that_dies_ends_the_cell_and_restart_recovers(shell, world):
     _, err = run(shell, "%%px_mpi\nimport os\nif rank == 1:\n    os._exit(3)\ncomm.barrier()")
     assert time.monotonic() - t0 < 15
     assert isinstance(err, RanksError)
-    assert "the MPI job ended" in traceback_text(err)
+    assert "rank 1 died (exit code 3)" in traceback_text(err)  # (more in test_faults.py)
     _, err = run(shell, "%px_mpi print(rank)")
     assert isinstance(err, UsageError) and "%mpi_restart" in str(err)
     cap, err = run(shell, "%mpi_status")
-    assert err is None and "all gone: the MPI job ended" in cap.stdout
+    assert err is None and "all gone: rank 1 died (exit code 3)" in cap.stdout
 
 
 def test_restart_gives_fresh_processes(shell, world):
