@@ -447,15 +447,22 @@ class World:
             try:
                 self._mpiexec.wait(timeout=settle)
             except subprocess.TimeoutExpired:  # mpiexec did not end the job: say what we know
-                return deaths.Deaths(n=self.n, causes={r: "its exit status is unknown" for r in dead},
-                                     launcher="mpiexec")
+                return self._slurm_deaths(deaths.Deaths(
+                    n=self.n, causes={r: "its exit status is unknown" for r in dead}, launcher="mpiexec"))
         try:
             log = self._log.read_text(errors="replace")
         except (OSError, AttributeError):
             log = ""
         vendor = launcher.mpiexec_vendor(launcher.find_mpiexec()) if self.launcher == "mpiexec" else "unknown"
         first = self._death_watch.first() if self._death_watch is not None else None
-        return deaths.read_deaths(log, self.n, self._mpiexec.returncode, vendor, first=first)
+        return self._slurm_deaths(deaths.read_deaths(log, self.n, self._mpiexec.returncode, vendor, first=first))
+
+    def _slurm_deaths(self, report):
+        """Under Slurm: srun's own report names the failed ranks and their exit codes."""
+        if self.launcher == "slurm" and self._launch is not None:
+            report.launcher = "Slurm"
+            report.causes.update(self._launch.death_causes(self._log))
+        return report
 
     def launch_note(self):
         """Where the ranks run, for the ready line ("job 12 on nid[001-004], queued 3.1 s"); "" for mpiexec."""

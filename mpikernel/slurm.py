@@ -281,6 +281,17 @@ class SlurmLaunch:
         queued = f", queued {self.queued_for:.1f} s" if self.queued_for >= 0.05 else ""
         return f"job {self.job}{where}{queued}"
 
+    def death_causes(self, world_log) -> dict[int, str]:
+        """srun's report of failed ranks: in the world's log (a step) or the job's output file (batch)."""
+        text = ""
+        files = [world_log] + ([world_log.parent / f"slurm-{self.job}.out"] if self.job and not self.allocation else [])
+        for f in files:
+            try:
+                text += f.read_text(errors="replace")
+            except (OSError, AttributeError):
+                pass
+        return srun_deaths(text)
+
     def remote_nodes(self) -> list[str]:
         """Nodes of the job that are not this host (their ranks cannot reach a loopback controller)."""
         here = {socket.gethostname(), socket.gethostname().split(".")[0], "localhost"}
@@ -310,6 +321,29 @@ class SlurmLaunch:
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()
         self.proc = self.watchdog = None
+
+
+_SRUN_TASKS = re.compile(r"srun: error: \S+: tasks? ([\d,\-]+): (.+?)\s*$", re.M)
+
+
+def srun_deaths(text: str) -> dict[int, str]:
+    """{rank: why} of the ranks srun reports as failed ("task 1: Exited with exit code 3").
+
+    Tasks Slurm itself ended after the failure ("Terminated", "Killed" by the step's end) are
+    not causes and are left out.
+    """
+    causes = {}
+    for m in _SRUN_TASKS.finditer(text or ""):
+        what = m.group(2)
+        code = re.fullmatch(r"Exited with exit code (\d+)", what)
+        if code and code.group(1) == "0" or what in ("Terminated", "Killed"):
+            continue
+        why = f"exit code {code.group(1)}" if code else what[0].lower() + what[1:]
+        for part in m.group(1).split(","):
+            lo, _, hi = part.partition("-")
+            for r in range(int(lo), int(hi or lo) + 1):
+                causes[r] = why
+    return causes
 
 
 def expand_nodes(nodes: str) -> list[str]:

@@ -104,6 +104,15 @@ def test_extra_options_are_split_as_a_shell_would():
     assert extra("""--extra "--comment='a b' -C gpu" --time 5""") == ["--time=5", "--comment=a b", "-C", "gpu"]
 
 
+def test_srun_reports_name_the_failed_ranks():
+    text = ("srun: error: vm: task 1: Exited with exit code 3\n"
+            "slurmstepd-vm: error: *** STEP 87.0 ON vm CANCELLED AT 2026-11-25T12:56:20 ***\n"
+            "srun: error: vm: tasks 0,2: Terminated\n"
+            "srun: error: nid002: tasks 4-5: Segmentation fault\n"
+            "srun: error: vm: task 6: Exited with exit code 0\n")
+    assert slurm.srun_deaths(text) == {1: "exit code 3", 4: "segmentation fault", 5: "segmentation fault"}
+
+
 def test_expand_nodes_without_brackets():
     assert slurm.expand_nodes("a,b") == ["a", "b"]
     assert slurm.expand_nodes("") == []
@@ -192,6 +201,9 @@ OWNER = textwrap.dedent("""
                 ip.run_cell("%%px_mpi\\nprint(comm.allreduce(rank))")
             print("OWNER " + json.dumps({"interrupted": type(res.error_in_exec).__name__,
                                          "after": after.stdout}), flush=True)
+        if line.strip() == "die":  # rank 1 exits in the middle of a cell
+            res = ip.run_cell("%%px_mpi\\nimport os, time\\nif rank == 1:\\n    os._exit(3)\\ntime.sleep(30)")
+            print("OWNER " + json.dumps({"died": str(res.error_in_exec)}), flush=True)
         if line.strip() == "restart":
             ip.run_line_magic("mpi_restart", "")
             print(flush=True)
@@ -295,6 +307,22 @@ def test_batch_world_runs_allreduce_shows_the_job_and_stop_cancels_it(slurm_up, 
     finally:
         owner.kill()
         cleanup([job], pids)
+
+
+@SLURM_TIMEOUT
+def test_a_rank_that_dies_is_named_with_its_exit_code_and_the_job_ends(slurm_up, tmp_path):
+    owner = Owner(tmp_path, "-n 4 --launcher slurm")
+    job = None
+    try:
+        job = owner.wait_for(r"job (\d+) running on").group(1)
+        owner.report()
+        owner.send("die")
+        died = owner.report(60)["died"]
+        assert died.startswith("rank 1 died (exit code 3)"), died
+        assert wait_job_gone(job) is not None, f"job {job} still queued after a rank died"
+    finally:
+        owner.kill()
+        cleanup([job])
 
 
 @SLURM_TIMEOUT
