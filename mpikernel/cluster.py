@@ -461,7 +461,14 @@ class World:
         """Under Slurm: srun's own report names the failed ranks and their exit codes."""
         if self.launcher == "slurm" and self._launch is not None:
             report.launcher = "Slurm"
-            report.causes.update(self._launch.death_causes(self._log))
+            until = time.monotonic() + 5.0  # srun reports a moment after the step ended
+            while True:
+                found = self._launch.death_causes(self._log)
+                if found or not any("unknown" in why for why in report.causes.values()) \
+                        or time.monotonic() > until:
+                    break
+                time.sleep(0.2)
+            report.causes.update(found)
         return report
 
     def launch_note(self):

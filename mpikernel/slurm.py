@@ -107,13 +107,13 @@ def missing() -> str | None:
     for tool in ("sbatch", "srun", "squeue", "scancel"):
         if shutil.which(tool) is None:
             return f"{tool} is not on PATH (no Slurm client here)"
-    try:
-        out = subprocess.run(["squeue", "-h", "-o", "%i", "-j", "0"], capture_output=True, text=True, timeout=15)
+    try:  # (this person's jobs only: the whole queue of a big cluster is long)
+        out = subprocess.run(["squeue", "-h", "-o", "%i", "--me"], capture_output=True, text=True, timeout=15)
     except subprocess.TimeoutExpired:
         return "squeue did not answer within 15 s (is slurmctld up?)"
-    text = (out.stdout + out.stderr).strip()
-    if "Unable to contact" in text or "Connection refused" in text or "not configured" in text:
-        return f"the Slurm controller does not answer: {text.splitlines()[0]}"
+    if out.returncode != 0:
+        first = (out.stderr.strip() or out.stdout.strip() or f"exit code {out.returncode}").splitlines()[0]
+        return f"the Slurm controller does not answer (squeue: {first})"
     return None
 
 
@@ -218,8 +218,13 @@ class SlurmLaunch:
             line = self.proc.stdout.readline().strip()  # sbatch prints the id once submitted
             if not re.fullmatch(r"\d+(;\S+)?", line):
                 self.proc.wait(timeout=15)
-                raise SlurmError(f"sbatch refused the job (exit code {self.proc.returncode}); "
-                                 f"its message is in the log below")
+                log.flush()
+                try:
+                    said = " ".join(open(log.name, errors="replace").read().split()[-60:])
+                except (OSError, AttributeError):
+                    said = ""
+                raise SlurmError(f"sbatch refused the job (exit code {self.proc.returncode})"
+                                 + (f": {said}" if said else ""))
             self.job = line.split(";")[0]
         self._start_watchdog(env)
 

@@ -326,6 +326,20 @@ def test_a_rank_that_dies_is_named_with_its_exit_code_and_the_job_ends(slurm_up,
 
 
 @SLURM_TIMEOUT
+def test_a_job_slurm_refuses_says_why(slurm_up):
+    from IPython.core.error import UsageError
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from mpikernel import magics
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "mpikernel")
+    with pytest.raises(UsageError, match="sbatch refused the job .*invalid partition"):
+        ip.run_line_magic("mpi_start", "-n 2 --launcher slurm --partition no-such-partition")
+    assert magics.current_world() is None
+
+
+@SLURM_TIMEOUT
 def test_sigkill_of_the_owner_cancels_the_job(slurm_up, tmp_path):
     owner = Owner(tmp_path, "-n 4 --launcher slurm")
     job, pids = None, []
