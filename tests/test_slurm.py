@@ -416,8 +416,8 @@ def test_an_idle_world_is_released_and_says_so(slurm_up, tmp_path):
     try:
         job = owner.wait_for(r"job (\d+) running on").group(1)
         owner.report()
-        took = wait_job_gone(job, 4 + 2 + GONE_WITHIN)  # released 4-4.4 s after the last cell
-        assert took is not None, f"job {job} still queued after the idle timeout"
+        took = wait_job_gone(job, 4 + 30)  # released 4-4.4 s after the last cell, then stopped
+        assert took is not None, f"job {job} still queued 30 s after the idle timeout; owner said:\n{owner.text}"
         owner.send("stop")  # %mpi_status, then %mpi_stop
         owner.wait_for(r"the MPI world was stopped after 4 s without a cell \(--idle-timeout\)")
         owner.wait_for(r"^no MPI world was running")
