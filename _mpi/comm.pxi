@@ -43,6 +43,8 @@ cdef class Comm:
         if comm is not None:
             self.ob_mpi = comm.ob_mpi
             self.from_world = comm.from_world
+            self.serial = comm.serial       # the same communicator: the same trace name
+            self.label = comm.label
 
     def __repr__(self):
         if self.ob_mpi == MPI_COMM_NULL:

@@ -52,6 +52,9 @@ cdef class Datatype:
     def Get_name(self):
         return self.name or ""
 
+    def __reduce__(self):
+        return _pickle_by_name(self, "datatype")
+
     size = property(Get_size)
     extent = property(lambda self: self.Get_extent()[1])
     lb = property(lambda self: self.Get_extent()[0])
@@ -87,6 +90,16 @@ cdef class Datatype:
         if self.flags & DT_PREDEFINED:
             usage_error(MPI_ERR_TYPE, f"cannot free the predefined datatype {self.name}")
         CHKERR(MPI_Type_free(&self.ob_mpi))
+
+
+cdef object _pickle_by_name(obj, what):
+    """A predefined MPI object pickles as its name in this module (as mpi4py's do), so that
+    `comm.bcast({"op": MPI.SUM})` works; one made by the program cannot travel."""
+    for key, value in globals().items():
+        if value is obj and not key.startswith("_"):
+            return key
+    raise TypeError(f"cannot pickle the {what} {obj!r}: only predefined ones (MPI.DOUBLE, "
+                    "MPI.SUM, ...) can be sent to another process")
 
 
 cdef Datatype _predef(MPI_Datatype handle, name):

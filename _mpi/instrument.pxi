@@ -279,9 +279,9 @@ cdef object _comm_label(Comm c):
     Set_name, or comm#<n>."""
     if c is None:
         return None
-    if c is COMM_WORLD:
-        return "COMM_WORLD"
-    if c is COMM_SELF:
+    if c is COMM_WORLD or (c.ob_mpi == (<Comm>COMM_WORLD).ob_mpi and c.label is None):
+        return "COMM_WORLD"       # (or another Comm object wrapping its handle)
+    if c is COMM_SELF or (c.ob_mpi == MPI_COMM_SELF and c.label is None):
         return "COMM_SELF"
     if c.label is not None:
         return c.label
@@ -300,7 +300,7 @@ cdef int _world_rank(Comm c, int rank) noexcept:
     """A rank of c as a COMM_WORLD rank (NO_VALUE for PROC_NULL / ANY_SOURCE)."""
     if rank < 0:
         return NO_VALUE
-    if c is None or c is COMM_WORLD:
+    if c is None or c is COMM_WORLD or c.ob_mpi == (<Comm>COMM_WORLD).ob_mpi:
         return rank
     if c.world_ranks is None:
         try:

@@ -69,6 +69,9 @@ cdef _Buf _export(object obj, bint writable, const char *what):
                 f"{what.decode()}: MPI writes into this buffer, so it must be writable; "
                 f"got a read-only {type(obj).__name__} (use a bytearray or a numpy array)"
             ) from None
+        if "dtype 'M'" in str(exc) or "dtype 'm'" in str(exc):
+            raise BufferError(f"{what.decode()}: numpy gives no buffer for datetime64/timedelta64 "
+                              "arrays; send their int64 view (a.view('i8'))") from None
         raise BufferError(f"{what.decode()}: {exc} (MPI needs a contiguous buffer; "
                           "use numpy.ascontiguousarray)") from None
     b.exported = True

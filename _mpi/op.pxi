@@ -168,6 +168,9 @@ cdef class Op:
     is_commutative = property(Is_commutative)
     is_predefined = property(Is_predefined)
 
+    def __reduce__(self):
+        return _pickle_by_name(self, "operation")
+
 
 cdef Op _predef_op(MPI_Op handle, func, name):
     cdef Op op = Op()

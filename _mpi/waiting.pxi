@@ -306,8 +306,9 @@ def _call_kind(call):
 def _waiting():
     """The blocking MPI call this process is waiting in now, or None (for diagnostics).
 
-    {"call", "kind", "comm", "peer", "tag", "bytes", "root", "seq", "since", "unexpected"}:
-    peer/root are ranks of that communicator, as the user wrote them; seq is the collective's
+    {"call", "kind", "comm", "peer", "world_peer", "tag", "bytes", "root", "seq", "since",
+    "unexpected"}: peer/root are ranks of that communicator, as the user wrote them (world_peer:
+    peer or root as a COMM_WORLD rank, None if none); seq is the collective's
     call number on the communicator (1-based); unexpected lists (source, tag, bytes) of
     messages waiting on the communicator that do not match a receive blocked > 0.3 s.
     Safe to call from another thread: the fields are written with the GIL held.
@@ -323,10 +324,15 @@ def _waiting():
         seq = (<Comm>comm).coll_seq
         root = peer if peer >= 0 else None
     unexpected = _wait_unexpected
+    world_peer = None
+    if isinstance(comm, Comm) and peer >= 0:
+        world_peer = _world_rank(<Comm>comm, peer)
+        world_peer = None if world_peer == NO_VALUE else world_peer
     return {
         "call": call,
         "kind": kind,
         "peer": peer,
+        "world_peer": world_peer,
         "tag": _wait_info.tag,
         "bytes": _wait_info.nbytes,
         "comm": _comm_label(comm) if isinstance(comm, Comm) else None,

@@ -19,7 +19,6 @@ does the same when the owner exits normally; and every process we start also wat
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import shutil
 import signal
@@ -31,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import deaths, launcher
+from . import _security, deaths, launcher
 from ._watchdog import pid_alive
 
 START_TIMEOUT = 120.0  # seconds for all engines to connect (4 ranks take ~3 s here)
@@ -61,17 +60,17 @@ class ControlChannel:
     """The owner's side of the agents' sockets: a zmq ROUTER bound on loopback (see engine.EngineAgent).
 
     On a shared machine a random port may have been someone else's a moment ago, and their
-    sockets keep reconnecting to it; so every message carries this world's key (given to the
-    ranks in their environment, not on a command line) and anything else is ignored.
+    sockets keep reconnecting to it; and anyone on the machine can connect to a loopback port.
+    So every message is signed (HMAC-SHA256, `_security.signed`) with this world's key, given to
+    the ranks in their environment (never on a command line, which `ps` shows to everyone), and
+    anything unsigned or signed with another key is dropped unread.
     """
 
-    def __init__(self, ip="127.0.0.1"):
-        import secrets
-
+    def __init__(self, ip=_security.LOOPBACK):
         import zmq
 
         self._zmq = zmq
-        self.key = secrets.token_hex(16)
+        self.key = _security.new_key()
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -93,14 +92,17 @@ class ControlChannel:
                 return got
 
     def _parse(self, frames):
-        try:
-            ident, raw = frames
-            rank = int(ident.decode().split("-", 1)[1])
-            msg = json.loads(raw)
-            if not isinstance(msg, dict) or msg.get("key") != self.key:
-                return None
-        except (ValueError, IndexError, UnicodeDecodeError):
+        if len(frames) != 3:
+            return None
+        msg = _security.verified(self.key, frames[1:])
+        if msg is None:
             return None  # not one of our agents
+        try:
+            rank = int(frames[0].decode().split("-", 1)[1])
+        except (ValueError, IndexError, UnicodeDecodeError):
+            return None
+        if msg.get("rank") != rank:
+            return None  # signed, but sent under another rank's name
         if msg.get("op") == "hello":
             self.hellos[rank] = msg
         return rank, msg
@@ -115,8 +117,8 @@ class ControlChannel:
         self._seq += 1
         seq = self._seq
         for r in ranks:
-            msg = {"op": op, "seq": seq, "key": self.key}
-            self.sock.send_multipart([f"rank-{r}".encode(), json.dumps(msg).encode()])
+            msg = {"op": op, "seq": seq}
+            self.sock.send_multipart([f"rank-{r}".encode(), *_security.signed(self.key, msg)])
         replies: dict[int, dict | None] = {r: None for r in ranks}
         until = time.monotonic() + timeout
         while any(v is None for v in replies.values()):
@@ -197,13 +199,16 @@ class World:
     """N MPI ranks as ipyparallel engines, owned by this process.
 
     n: ranks; hostfile: passed to mpiexec; env: extra environment variables for the ranks;
-    launcher: "mpiexec" or "slurm" (then `slurm`: a mpikernel.slurm.SlurmOptions, or None).
+    launcher: "mpiexec" or "slurm" (then `slurm`: a mpikernel.slurm.SlurmOptions, or None); ip: the
+    address the controller and the control channel listen on: loopback unless set (anything else
+    warns, see `_security.listen_ip`).
     """
 
     n: int = 4
     hostfile: str | None = None
     env: dict = field(default_factory=dict)
     launcher: str = "mpiexec"
+    ip: str = _security.LOOPBACK
     slurm: object = None
 
     def __post_init__(self):
@@ -242,22 +247,27 @@ class World:
             raise WorldError("this world is already running; stop it first")
         say = progress or (lambda text: None)
         t0 = time.monotonic()
+        try:
+            ip = _security.listen_ip(self.ip, say=progress)
+        except ValueError as e:
+            raise WorldError(str(e)) from None
         sweep_stale_world_dirs()
-        self._dir = Path(tempfile.mkdtemp(prefix=WORLD_DIR_PREFIX))
+        self._dir = _security.private_dir(WORLD_DIR_PREFIX)
         self._log = self._dir / "world.log"
         profile = self._dir / "profile"
         engine_json = profile / "security" / "ipcontroller-engine.json"
         client_json = profile / "security" / "ipcontroller-client.json"
         atexit.register(self.stop)
         try:
-            self._control = ControlChannel()
-            log = open(self._log, "ab")
+            self._control = ControlChannel(ip)
+            log = _security.private_file(self._log, "ab")
             owner = str(os.getpid())
             self._controller = subprocess.Popen(
-                _run_module("mpikernel._controller") + [owner, "--ip=127.0.0.1",
+                _run_module("mpikernel._controller") + [owner, f"--ip={ip}",
                  f"--profile-dir={profile}", "--log-level=WARN", "--nodb",
                  "--HeartMonitor.period=500"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                umask=0o077,  # its profile (connection files, logs) readable by the owner only
             )
             # the engines start at the same time; each waits for the controller's connection file
             self._launch = make_launch(self)
@@ -273,7 +283,7 @@ class World:
                 self._check_alive("while starting")
                 if time.monotonic() > until:
                     raise WorldError(self._failure(f"only {len(self._control.hellos)} of {self.n} ranks "
-                                                   f"started within {timeout:.0f} s" + _remote_hint(self._launch)))
+                                                   f"started within {timeout:.0f} s" + _remote_hint(self._launch, ip)))
                 before = len(self._control.hellos)
                 self._control.wait_hellos(self.n, min(until, time.monotonic() + 0.2))
                 if len(self._control.hellos) != before:
@@ -313,6 +323,8 @@ class World:
         # figures drawn on a rank become display_data that the notebook shows (labelled)
         env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         env.update({str(k): str(v) for k, v in (self.env or {}).items()})
+        if _security.is_loopback(self.ip or _security.LOOPBACK):
+            env.update(_security.loopback_mpi_env(env))  # MPI's own sockets stay on loopback too
         env["MPIKERNEL_CONTROL_KEY"] = self._control.key
         env[WORLD_DIR_ENV] = str(self._dir)  # the ranks remove it if the owner dies (_watchdog)
         return env
@@ -566,12 +578,12 @@ class World:
         return self.view(ranks).gather(name, block=True)
 
 
-def _remote_hint(launch):
+def _remote_hint(launch, ip):
     nodes = launch.remote_nodes() if launch is not None else []
-    if not nodes:
+    if not nodes or not _security.is_loopback(ip):
         return ""
-    return (f" (ranks run on {', '.join(nodes[:4])}, but the controller listens on 127.0.0.1 "
-            "of this host only: ranks on other hosts need the controller on an interface they reach)")
+    return (f" (ranks run on {', '.join(nodes[:4])}, but the controller listens on {ip} of this host "
+            "only: start with --ip and an address of this host that the nodes reach)")
 
 
 def _run_module(module):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import linecache
 import os
 import signal
@@ -29,6 +28,7 @@ import sys
 import threading
 import types
 
+from ._security import signed, verified
 from ._watchdog import watch_owner
 
 _AGENT = None  # the running EngineAgent (one per engine process)
@@ -141,7 +141,9 @@ def _rss_bytes():
 
 
 def _plain_waiting(MPI, waiting):
-    """MPI._waiting() with the MPI library's special ranks/tags as names (their values differ by MPI)."""
+    """MPI._waiting() with the MPI library's special ranks/tags as names (their values differ by MPI),
+    plus "waited" (seconds). Every other field the binding reports (comm, seq, root, kind,
+    unexpected) passes through for the owner's diagnostics (mpikernel/diagnose.py)."""
     w = dict(waiting)
     peer, tag = w.get("peer"), w.get("tag")
     if peer == getattr(MPI, "PROC_NULL", None):
@@ -150,6 +152,12 @@ def _plain_waiting(MPI, waiting):
         w["peer"] = "ANY_SOURCE"
     if tag == getattr(MPI, "ANY_TAG", None):
         w["tag"] = "ANY_TAG"
+    if w.get("root") == getattr(MPI, "PROC_NULL", None):
+        w["root"] = None
+    if w.get("since") is not None:  # seconds in this call, on this rank's own clock
+        w["waited"] = max(0.0, MPI.Wtime() - w["since"])
+    if w.get("unexpected"):  # messages that arrived but do not match: [(source, tag, bytes), ...]
+        w["unexpected"] = [list(m) for m in w["unexpected"]]
     return w
 
 
@@ -184,6 +192,8 @@ class EngineAgent:
 
     Requests (JSON): {"op": "status"} -> status(); {"op": "interrupt"} -> SIGINT to this
     process if a cell is running (how ranks on other hosts get Ctrl-C); {"op": "ping"}.
+    Every frame pair is signed with the world's key both ways (`_security.signed`); a request
+    that is not is dropped unread, and no request can carry code: the ops are a fixed list.
     """
 
     def __init__(self, url, rank, size, key=""):
@@ -202,21 +212,19 @@ class EngineAgent:
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(self.url)
         hello = {"op": "hello", "rank": self.rank, "size": self.size, "pid": os.getpid(),
-                 "host": socket.gethostname(), "key": self.key}
-        sock.send_json(hello)
+                 "host": socket.gethostname()}
+        sock.send_multipart(signed(self.key, hello))
         while True:
             try:
-                req = json.loads(sock.recv())
-            except (ValueError, UnicodeDecodeError):
-                continue  # not from our owner (see cluster.ControlChannel)
+                req = verified(self.key, sock.recv_multipart())
             except Exception:
                 return
-            if not isinstance(req, dict) or req.get("key") != self.key:
-                continue
+            if req is None:
+                continue  # not from our owner (see cluster.ControlChannel)
             reply = self.handle(req)
-            reply.update(seq=req.get("seq"), rank=self.rank, key=self.key)
+            reply.update(seq=req.get("seq"), rank=self.rank)
             try:
-                sock.send(json.dumps(reply, default=str).encode())
+                sock.send_multipart(signed(self.key, reply))
             except Exception:
                 return
 

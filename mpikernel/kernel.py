@@ -405,6 +405,14 @@ class MPIKernel(IPythonKernel):
             + (self.shell.banner if self.shell else "")
         )
 
+    async def do_debug_request(self, msg):
+        """The visual debugger runs on the ranks (one thread per rank): mpikernel.debugger."""
+        if getattr(self, "_rank_debugger", None) is None:
+            from .debugger import RankDebugger
+
+            self._rank_debugger = RankDebugger(self, self._publish_debug_event, self.log)
+        return await self._rank_debugger.process(msg)
+
     async def do_shutdown(self, restart):
         """Stop the engines before the kernel goes (a restart then starts fresh ones)."""
         from . import magics

@@ -5,7 +5,7 @@ Small pure layers, each tested on its own (the shape of ipykernel's kernelspec.p
     make_argv(...)  ->  get_kernel_dict(...)  ->  write_kernel_spec(path, ...)  ->  install(...)
 
 The spec that ships with the package (``share/jupyter/kernels/mpikernel-4``, installed by pip as
-data files) is ``get_kernel_dict()`` with its defaults: ``"python"`` as the executable (Jupyter
+data files) is ``get_kernel_dict(tutorial=True)``: ``"python"`` as the executable (Jupyter
 replaces that by its own interpreter, as for ipykernel's shipped ``python3`` spec) and no
 machine-specific path. Specs written by ``install()`` are for this machine: they name this
 interpreter and record the mpiexec found now (``MPIKERNEL_MPIEXEC`` in the spec's env), so a
@@ -29,6 +29,9 @@ LOGO_FILES = ("logo-32x32.png", "logo-64x64.png", "logo-svg.svg")
 # jupyter_client accepts kernel names made of these characters only.
 _KERNEL_NAME = re.compile(r"^[a-z0-9._-]+$", re.IGNORECASE)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The shipped spec is the tutorial one: collective checking on, so a student's mismatched
+# collectives raise a clear error instead of hanging (docs/diagnostics.md). Off elsewhere (speed).
+TUTORIAL_ENV = {"MPIKERNEL_CHECK_COLLECTIVES": "1"}
 
 
 class SpecError(ValueError):
@@ -103,16 +106,18 @@ def get_kernel_dict(
     launcher: str = "mpiexec",
     env: Mapping[str, str] | None = None,
     display: str | None = None,
+    tutorial: bool = False,
 ) -> dict[str, Any]:
-    """The content of kernel.json. With the defaults: the spec shipped in the package."""
+    """The content of kernel.json. With the defaults and tutorial=True: the spec shipped in the
+    package (TUTORIAL_ENV added under the given env)."""
     spec: dict[str, Any] = {
         "argv": make_argv(ranks, executable, hostfile, launcher),
         "display_name": display or display_name(ranks, launcher),
         "language": "python",
         "interrupt_mode": "signal",
-        "metadata": {"debugger": False},
+        "metadata": {"debugger": True},  # the visual debugger runs on the ranks (debugger.py)
     }
-    env = check_env(env)
+    env = check_env({**TUTORIAL_ENV, **(env or {})} if tutorial else env)
     if env:
         spec["env"] = env
     return spec

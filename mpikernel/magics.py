@@ -2,7 +2,7 @@
 
 `%load_ext mpikernel` registers:
 
-    %mpi_start [-n 4] [--launcher mpiexec|slurm] [--hostfile F] [--env K=V ...]
+    %mpi_start [-n 4] [--launcher mpiexec|slurm] [--hostfile F] [--env K=V ...] [--ip ADDR]
                [--partition P] [--time T] [--account A] [--nodes N] [--extra "..."]   (Slurm)
                [--idle-timeout 30m]                         (stop the ranks after 30 idle minutes)
     %mpi_stop   %mpi_restart   %mpi_status
@@ -10,6 +10,7 @@
              [--trace[=FILE.json|.png|.svg]] [--trace-capacity N]          (draw its MPI calls)
     %px_mpi [options] statement                                           (one line on the ranks)
     %mpi_push name ...   %mpi_pull name [--ranks R]                       (copy variables)
+    %mpi_debug [RANK] [-c CMD ...]                                        (pdb on a failed rank)
 
 The magics are thin: the world lives in `mpikernel.cluster.World`, running a cell in
 `mpikernel.runner.run_cell`, merging outputs in `mpikernel.output`. One World per process,
@@ -76,7 +77,7 @@ def world() -> World:
     return w
 
 
-def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None, slurm=None,
+def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None, ip=None, slurm=None,
                 idle_timeout=None) -> World:
     """Start this process's world (UsageError if one runs already or the request is impossible).
 
@@ -96,7 +97,7 @@ def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None,
             f"an MPI world with {_WORLD.n} ranks is already running; use %mpi_restart, "
             "or %mpi_stop before starting another"
         )
-    n = _check_ranks_count(n)
+    n = _check_ranks_count(n, local=launcher != "slurm")
     if launcher not in ("mpiexec", "slurm"):
         raise UsageError(f"unknown launcher {launcher!r}: use mpiexec or slurm")
     if slurm is not None and launcher != "slurm":
@@ -112,7 +113,7 @@ def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None,
         if n > slots:
             raise UsageError(f"the hostfile {hostfile} allows {slots} rank{'s' if slots != 1 else ''}, not {n}; "
                              f"ask for fewer ranks (-n {slots}) or add slots to the hostfile")
-    w = World(n=n, hostfile=hostfile, env=dict(env or {}), launcher=launcher, slurm=slurm)
+    w = World(n=n, hostfile=hostfile, env=dict(env or {}), launcher=launcher, ip=ip or "127.0.0.1", slurm=slurm)
 
     def report(text):
         _STARTING["text"] = text
@@ -205,13 +206,33 @@ def _output_limit(text) -> int:
         raise UsageError(f"--output-limit: {e}") from None
 
 
-def _check_ranks_count(n) -> int:
-    try:
-        n = int(str(n).strip())
-    except ValueError:
-        raise UsageError(f"-n needs a whole number of ranks, like -n 4 (got {n!r})") from None
+MAX_RANKS = 4096  # more is surely a typo for an interactive world
+
+
+def local_rank_limit() -> int:
+    """Most ranks one machine may run: 8 per core, at least 64 (more would only thrash it)."""
+    import os
+
+    return max(64, 8 * (os.cpu_count() or 1))
+
+
+def _check_ranks_count(n, local=True) -> int:
+    """-n as a whole number of ranks, 1..local_rank_limit() (MAX_RANKS with a scheduler)."""
+    text = str(n).strip()
+    if isinstance(n, bool) or not re.fullmatch(r"\+?[0-9]+", text):
+        if re.fullmatch(r"-[0-9]+", text):
+            raise UsageError(f"an MPI world needs at least 1 rank (got -n {text})")
+        raise UsageError(f"-n needs a whole number of ranks, like -n 4 (got {n!r})")
+    if len(text) > 12:
+        raise UsageError(f"-n {text} is far more ranks than any world can have (at most {MAX_RANKS})")
+    n = int(text)
     if n < 1:
         raise UsageError(f"an MPI world needs at least 1 rank (got -n {n})")
+    limit = local_rank_limit() if local else MAX_RANKS
+    if n > limit:
+        where = (f"this machine runs at most {limit} (8 per core)" if local
+                 else f"a world has at most {MAX_RANKS}")
+        raise UsageError(f"-n {n} is too many ranks: {where}; ask for fewer")
     return n
 
 
@@ -219,32 +240,65 @@ _ENV = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.S)
 
 
 def parse_env(items) -> dict:
-    """['K=V', ...] -> {K: V}; a name must be a valid environment variable name."""
+    """['K=V', ...] -> {K: V}; a name must be a valid environment variable name, given once."""
     env = {}
     for item in items or ():
         m = _ENV.fullmatch(item)
         if not m:
-            raise UsageError(f"--env needs NAME=VALUE with a name made of letters, digits and _ (got {item!r})")
-        env[m.group(1)] = m.group(2)
+            raise UsageError(f"--env needs NAME=VALUE with a name made of letters, digits and _ "
+                             f"that does not start with a digit (got {item!r})")
+        name, value = m.groups()
+        if "\0" in value:
+            raise UsageError(f"--env {name}: a value cannot contain a NUL character")
+        if name in env:
+            raise UsageError(f"--env {name} is given twice")
+        env[name] = value
     return env
 
 
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
+_HOSTFILE_KEYS = ("slots", "max_slots", "max-slots")  # Open MPI's; MPICH writes host:n
+
+
+def _hostfile_count(text, path, lineno, what):
+    if not re.fullmatch(r"[0-9]{1,6}", text) or int(text) < 1:
+        raise UsageError(f"the hostfile {path}, line {lineno}: {what} must be a whole number, "
+                         f"1 or more (got {text!r})")
+    return int(text)
+
+
 def read_hostfile(path) -> dict[str, int]:
-    """{host: slots} of a hostfile: MPICH `host[:n]` or Open MPI `host slots=n` lines; # comments."""
+    """{host: slots} of a hostfile, strictly: MPICH `host[:n]` or Open MPI `host [slots=n]
+    [max_slots=n]` lines, # comments; any other word is an error naming its line."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise UsageError(f"the hostfile {path} does not exist")
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"the hostfile {path} cannot be read ({e})") from None
     hosts: dict[str, int] = {}
-    for raw in p.read_text().splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line:
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        words = raw.split("#", 1)[0].split()
+        if not words:
             continue
-        first = line.split()[0]
-        m = re.search(r"slots\s*=\s*(\d+)", line) or re.fullmatch(r"[^\s:]+:(\d+)", first)
-        host = first.split(":")[0]
-        hosts[host] = hosts.get(host, 0) + (int(m.group(1)) if m else 1)
+        host, colon, count = words[0].partition(":")
+        if not _HOST.fullmatch(host):
+            raise UsageError(f"the hostfile {path}, line {lineno}: {words[0]!r} is not a host name")
+        slots = _hostfile_count(count, path, lineno, "the count after ':'") if colon else None
+        for word in words[1:]:
+            key, eq, value = word.partition("=")
+            if not eq or key not in _HOSTFILE_KEYS:
+                raise UsageError(f"the hostfile {path}, line {lineno}: unknown {word!r} (a line is "
+                                 "host, host:n, or host slots=n [max_slots=n])")
+            n = _hostfile_count(value, path, lineno, key)
+            if key == "slots":
+                if slots is not None:
+                    raise UsageError(f"the hostfile {path}, line {lineno}: slots given twice")
+                slots = n
+        hosts[host] = hosts.get(host, 0) + (1 if slots is None else slots)
     if not hosts:
-        raise UsageError(f"the hostfile {path} names no hosts")
+        raise UsageError(f"the hostfile {path} names no hosts (it is empty or only comments)")
     return hosts
 
 
@@ -271,7 +325,7 @@ def _options_from_args(args, **overrides) -> CellOptions:
             raise UsageError(f"--ranks: {e}") from None
     for name in ("timeout", "grace"):
         value = getattr(args, name)
-        if value is not None and value < 0:
+        if value is not None and not (value >= 0 and value != float("inf")):
             raise UsageError(f"--{name} must be a number of seconds, 0 or more (got {value:g})")
     opts = CellOptions(ranks=ranks, timeout=args.timeout, collapse=not args.no_collapse)
     if args.grace is not None:
@@ -303,6 +357,9 @@ def split_line_options(line: str) -> tuple[str, str]:
     taken = []
     while rest.startswith("--"):
         m = re.match(r"(--[\w-]+)(=\S+)?\s*", rest)
+        if m is None:
+            raise UsageError(f"{rest.split()[0]!r} is not an option (options are --ranks, "
+                             "--timeout, --grace, --no-collapse)")
         name = m.group(1)
         if name in _FLAG_OPTIONS and (not m.group(2) or name == "--trace"):
             taken.append(name + (m.group(2) or ""))
@@ -400,6 +457,8 @@ class MPIMagics(Magics):
     @argument("--launcher", default="mpiexec", help="mpiexec (default) or slurm")
     @argument("--hostfile", default=None, help="hostfile passed to mpiexec")
     @argument("--env", action="append", default=[], metavar="K=V", help="environment variable for the ranks (repeatable)")
+    @argument("--ip", default=None,
+              help="address to listen on (default 127.0.0.1: this machine only); others warn")
     @argument("--partition", default=None, help="Slurm partition")
     @argument("--time", default=None, help="Slurm time limit of the job, like 01:00:00")
     @argument("--account", default=None, help="Slurm account charged for the job")
@@ -419,7 +478,7 @@ class MPIMagics(Magics):
         progress = _Progress(self.shell)
         t0 = time.monotonic()
         w = start_world(args.n, launcher=args.launcher, hostfile=args.hostfile, env=env, progress=progress,
-                        slurm=slurm, idle_timeout=args.idle_timeout)
+                        ip=args.ip, slurm=slurm, idle_timeout=args.idle_timeout)
         progress.done(_ready_line(w, time.monotonic() - t0))
 
     @line_magic
@@ -440,12 +499,12 @@ class MPIMagics(Magics):
         old = _WORLD
         if old is None:
             raise UsageError(NOT_RUNNING)
-        n, hostfile, env, launcher, slurm = old.n, old.hostfile, old.env, old.launcher, old.slurm
+        n, hostfile, env, launcher, ip, slurm = old.n, old.hostfile, old.env, old.launcher, old.ip, old.slurm
         limit = _IDLE.limit if _IDLE is not None else None
         stop_world()
         progress = _Progress(self.shell)
         t0 = time.monotonic()
-        w = start_world(n, launcher=launcher, hostfile=hostfile, env=env, progress=progress, slurm=slurm,
+        w = start_world(n, launcher=launcher, hostfile=hostfile, env=env, progress=progress, ip=ip, slurm=slurm,
                         idle_timeout=limit)
         progress.done(_ready_line(w, time.monotonic() - t0, verb="restarted"))
 
@@ -523,6 +582,17 @@ class MPIMagics(Magics):
             if type(e).__name__ in ("RemoteError", "CompositeError") and "NameError" in str(e):
                 raise UsageError(f"{names[0]!r} is not defined on every rank") from None
             raise
+
+
+    @line_magic
+    def mpi_debug(self, line=""):
+        """Post-mortem pdb on a rank whose cell failed: %mpi_debug 1 [-c "p x" ...] (q quits)."""
+        from .debugger import debug_rank
+
+        try:
+            debug_rank(world(), line)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
 
 
 def _ready_line(w, seconds, verb="ready"):

@@ -106,29 +106,40 @@ def rank_header(ranks: Iterable[int]) -> str:
     return f"[{rank_label(ranks)}]"
 
 
+_MAX_RANK = 4095  # the magics' MAX_RANKS - 1
+
+
 def parse_ranks(text: str, size: int | None = None) -> list[int]:
     """'0,2-3' -> [0, 2, 3]. Strict: digits, commas and a-b ranges only; ValueError says what is wrong."""
     if text is None or not str(text).strip():
         raise ValueError("no ranks given; write them like 0,2-3")
     out: set[int] = set()
-    for part in str(text).replace(" ", "").split(","):
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+    bad: list[tuple[int, int]] = []  # out-of-range intervals, never expanded blindly
+    for part in str(text).split(","):
+        part = part.strip()
+        m = re.fullmatch(r"([0-9]{1,9})(?:\s*-\s*([0-9]{1,9}))?", part)
         if not m:
             raise ValueError(f"{part!r} is not a rank or a range of ranks (write them like 0,2-3)")
         lo = int(m.group(1))
         hi = int(m.group(2)) if m.group(2) is not None else lo
         if hi < lo:
             raise ValueError(f"the range {part!r} goes backwards (write the smaller rank first)")
-        out.update(range(lo, hi + 1))
-    if size is not None:
-        bad = sorted(r for r in out if r >= size)
-        if bad:
-            which = rank_label(bad)
-            raise ValueError(
-                f"{which} {'does' if len(bad) == 1 else 'do'} not exist: this world has {size} "
-                f"rank{'s' if size != 1 else ''} (0-{size - 1})" if size > 1 else
-                f"{which} {'does' if len(bad) == 1 else 'do'} not exist: this world has 1 rank (0)"
-            )
+        limit = _MAX_RANK + 1 if size is None else size
+        if hi >= limit:  # judged before expanding, so '0-999999999' cannot eat the memory
+            bad.append((max(lo, limit), hi))
+        out.update(range(lo, min(hi, limit - 1) + 1))
+    if size is None and bad:
+        raise ValueError(f"rank {min(bad)[0]} is beyond any world (at most {_MAX_RANK + 1} ranks)")
+    if size is not None and bad:
+        if sum(b - a + 1 for a, b in bad) > 10_000:
+            which, verb = f"ranks {min(bad)[0]}-{max(b for _, b in bad)}", "do"
+        else:
+            missing = sorted({r for a, b in bad for r in range(a, b + 1)})
+            which, verb = rank_label(missing), "does" if len(missing) == 1 else "do"
+        raise ValueError(
+            f"{which} {verb} not exist: this world has {size} rank{'s' if size != 1 else ''} "
+            + (f"(0-{size - 1})" if size > 1 else "(0)")
+        )
     return sorted(out)
 
 
@@ -269,10 +280,11 @@ def render_errors(
 # ------------------------------------------------------------------------------- where ranks are
 
 
-def describe_call(waiting: dict | None) -> str | None:
+def describe_call(waiting: dict | None, with_bytes: bool = False) -> str | None:
     """'comm.recv(source=1)' from the binding's MPI._waiting() dict (None when not in MPI).
 
     The engine has already turned PROC_NULL into None and ANY_SOURCE/ANY_TAG into names.
+    with_bytes adds the message size of point-to-point calls: 'comm.Send(dest=1, 8 MB)'.
     """
     if not waiting:
         return None
@@ -284,6 +296,8 @@ def describe_call(waiting: dict | None) -> str | None:
     comm = waiting.get("comm") or "COMM_WORLD"
     obj = "comm" if comm in ("COMM_WORLD", "MPI_COMM_WORLD", "comm") else str(comm)
     peer = waiting.get("peer")
+    if peer is None and waiting.get("root") is not None:  # the binding names the root apart
+        peer = waiting["root"]
     args = ""
     if peer is not None:
         name = call.lower().lstrip("i")
@@ -299,7 +313,20 @@ def describe_call(waiting: dict | None) -> str | None:
         tag = waiting.get("tag")
         if tag not in (None, 0, "ANY_TAG") and key in ("source", "dest"):  # the defaults say nothing
             args += f", tag={tag}"
+        if with_bytes and waiting.get("bytes") and key in ("dest", "peer"):
+            args += f", {format_bytes(waiting['bytes'])}"
     return f"{obj}.{call}({args})"
+
+
+def format_bytes(n: int | float) -> str:
+    """'8 MB', '1.5 kB', '12 bytes': decimal units, as a student counts a million doubles (8 MB)."""
+    n = float(n)
+    if n < 1000:
+        return f"{n:.0f} bytes"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1000
+        if n < 1000 or unit == "TB":
+            return f"{n:.3g} {unit}"
 
 
 def _peer_text(peer: Any) -> str:

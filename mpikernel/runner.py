@@ -8,6 +8,11 @@ and the MPI kernel. While the ranks work it polls every 50 ms:
 - if some ranks raised and others are still blocked in an MPI call `grace` seconds later, the
   blocked ones are interrupted and reported ("rank 2 was waiting in comm.recv(source=1) at
   line 4 when rank 1 failed"); ranks still computing are left alone;
+- if no rank raised but every rank has finished or is blocked in MPI, one has waited longer than
+  `grace` seconds and no blocked rank can serve another (mpikernel.diagnose decides, from the
+  same picture sampled twice), the blocked ones are interrupted and the deadlock is explained
+  ("rank 0 waits in comm.Send(dest=1, 8 MB) at line 3 and rank 1 ..."); a rank still
+  computing means the cell is never stuck;
 - after `slow_notice` seconds (and every `slow_notice` seconds after) it says which ranks are
   still busy and where;
 - after `timeout` seconds every rank still busy is interrupted;
@@ -26,10 +31,23 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from . import diagnose
 from . import output as out
 
 POLL = 0.05
 INTERRUPT_WAIT = 5.0  # seconds ranks get to stop after SIGINT before we call them unresponsive
+STUCK_CHECK_EVERY = 0.5  # seconds between two looks for a deadlock (each asks the pending ranks)
+
+
+def default_grace() -> float:
+    """Seconds a deadlock may last before it is stopped and explained: $MPIKERNEL_GRACE or 2."""
+    import os
+
+    try:
+        value = float(os.environ.get("MPIKERNEL_GRACE", "2"))
+    except ValueError:
+        return 2.0
+    return value if value >= 0 else 2.0
 
 
 @dataclass
@@ -39,7 +57,7 @@ class CellOptions:
     ranks: list[int] | None = None  # None: all ranks
     timeout: float | None = None
     collapse: bool = True
-    grace: float = 2.0
+    grace: float = field(default_factory=lambda: default_grace())
     slow_notice: float = 10.0
     live_after: float = 1.0
     header: str | None = None  # what the person typed above `code` (the %%px_mpi line): sent as a
@@ -56,6 +74,7 @@ class CellResult:
     reason: str | None = None  # None, "failed", "timeout", "interrupted", "died"
     elapsed: float = 0.0
     unresponsive: list[int] = field(default_factory=list)
+    explanation: list[str] = field(default_factory=list)  # why a stuck cell was stopped (diagnose)
     waiting: dict[int, dict] = field(default_factory=dict)  # MPI call a rank was stopped in
 
     @property
@@ -260,6 +279,8 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     failed_at = None
     next_notice = t0 + opts.slow_notice
     next_grace_check = 0.0
+    next_stuck_check = t0 + min(STUCK_CHECK_EVERY, opts.grace)
+    last_picture = None  # the previous deadlock sample: act only when two agree
     stopped: set[int] = set()  # ranks we interrupted
     live = False
     try:
@@ -282,6 +303,9 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
             if failed_at is not None and now - failed_at >= opts.grace and now >= next_grace_check:
                 next_grace_check = now + 0.5
                 _stop_blocked(world, pending, failed, stopped, result)
+            if not failed and not stopped and now >= next_stuck_check:
+                next_stuck_check = now + STUCK_CHECK_EVERY
+                last_picture = _stop_if_stuck(world, runs, pending, opts, stopped, result, last_picture)
             if opts.timeout is not None and now - t0 >= opts.timeout and result.reason != "timeout":
                 result.reason = "timeout"
                 _stop_all(world, pending, stopped, result,
@@ -308,6 +332,8 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
         world.needs_reset = True  # however it came, an interrupt may have left MPI calls pending
     for o in result.outputs:
         o.note = result.notes.get(o.rank)
+        if o.note is None and result.explanation and o.rank in stopped:
+            o.note = ""  # the explanation covers it: no KeyboardInterrupt traceback
     if result.reason != "died" and world.lost():  # died after ipyparallel reported its engines gone
         _note_deaths(world, runs, result)
     _forget(world, ar)
@@ -370,6 +396,26 @@ def _stop_blocked(world, pending, failed, stopped, result):
         world.interrupt(blocked)
 
 
+def _stop_if_stuck(world, runs, pending, opts, stopped, result, last_picture):
+    """The deadlock rule (see mpikernel.diagnose): returns this sample for the next call."""
+    if world.lost():
+        return None
+    where = world.where(pending, timeout=0.5)
+    done = [r for r, run in runs.items() if run.done]
+    states = diagnose.rank_states(runs, world.n, done, [], where)
+    if not (diagnose.stuck(states, opts.grace) and diagnose.same_picture(last_picture, states)
+            and diagnose.stuck(last_picture, opts.grace)):
+        return states
+    blocked = [r for r, s in states.items() if s.state == diagnose.BLOCKED]
+    for r in blocked:
+        result.waiting[r] = states[r].waiting
+    result.explanation = [diagnose.headline(states, opts.grace)] + diagnose.explain(states)
+    result.reason = result.reason or "failed"
+    stopped.update(blocked)
+    world.interrupt(blocked)
+    return states
+
+
 def _stop_all(world, pending, stopped, result, note):
     candidates = [r for r in pending if r not in stopped]
     if not candidates or world.lost():
@@ -401,9 +447,12 @@ def _wait_stopped(runs, result):
 
 def _raise_for(result: CellResult, opts: CellOptions):
     groups = out.group_errors(result.outputs, collapse=opts.collapse)
-    if not groups and not result.notes and result.reason is None:
+    if not groups and not result.notes and not result.explanation and result.reason is None:
         return
-    lines = out.render_errors(groups, result.notes, cell_label=opts.cell_label)
+    notes = {r: n for r, n in result.notes.items() if n}
+    lines = out.render_errors(groups, notes, cell_label=opts.cell_label)
+    if result.explanation:
+        lines = lines + ([""] if lines else []) + result.explanation
     if result.reason == "interrupted":
         raise RanksInterrupted(result, lines + ["KeyboardInterrupt"])
     if result.reason == "died":
@@ -415,7 +464,7 @@ def _raise_for(result: CellResult, opts: CellOptions):
         summary = f"the cell timed out after {opts.timeout:g} s"
         lines = lines + [f"TimeoutError: {summary}"]
     else:
-        summary = out.error_summary(groups) or "ranks were stopped"
-    if not groups and not result.notes:
+        summary = out.error_summary(groups) or (result.explanation or ["ranks were stopped"])[0]
+    if not groups and not result.notes and not result.explanation:
         return
     raise RanksError(result, lines, summary)

@@ -218,11 +218,7 @@ class SlurmLaunch:
             line = self.proc.stdout.readline().strip()  # sbatch prints the id once submitted
             if not re.fullmatch(r"\d+(;\S+)?", line):
                 self.proc.wait(timeout=15)
-                log.flush()
-                try:
-                    said = " ".join(open(log.name, errors="replace").read().split()[-60:])
-                except (OSError, AttributeError):
-                    said = ""
+                said = " ".join(_tail(log).split()[-60:])
                 raise SlurmError(f"sbatch refused the job (exit code {self.proc.returncode})"
                                  + (f": {said}" if said else ""))
             self.job = line.split(";")[0]
@@ -349,6 +345,18 @@ def srun_deaths(text: str) -> dict[int, str]:
             for r in range(int(lo), int(hi or lo) + 1):
                 causes[r] = why
     return causes
+
+
+def _tail(log, size=8192) -> str:
+    """The end of an open log file (it may be write-only: read it through a second descriptor)."""
+    try:
+        log.flush()
+        name = log.name if isinstance(log.name, str) else f"/proc/self/fd/{log.fileno()}"
+        with open(name, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - size))
+            return f.read().decode(errors="replace")
+    except (OSError, AttributeError, ValueError):
+        return ""
 
 
 def expand_nodes(nodes: str) -> list[str]:

@@ -207,6 +207,7 @@ def test_an_interrupted_recv_is_pending_and_waiting_shows_the_unmatched_message(
     w = out["waiting"][1]
     assert w is not None, "the watcher never saw the unmatched message"
     assert (w["call"], w["kind"], w["comm"], w["peer"], w["tag"]) == ("Recv", "recv", "COMM_WORLD", 0, 2)
+    assert w["world_peer"] == 0
     assert w["seq"] is None and w["root"] is None
     assert [tuple(u[:2]) for u in w["unexpected"]] == [(0, 1)] and w["unexpected"][0][2] > 0
     for name in ("snapshot while blocked", "snapshot after interrupt"):
@@ -219,6 +220,9 @@ def test_an_interrupted_recv_is_pending_and_waiting_shows_the_unmatched_message(
 
 
 DROPS = PRELUDE + """
+MPI._trace_start()
+MPI.Intracomm(W).Barrier()                        # another object wrapping the world's handle
+emit("wrapper", [(e["comm"], e["seq"]) for e in MPI._trace_stop()["events"]])
 MPI._trace_start(capacity=8)
 for i in range(20):
     MPI.COMM_SELF.Barrier()
@@ -243,4 +247,5 @@ def test_the_ring_buffer_keeps_the_last_events_and_counts_the_dropped(tmp_path):
     assert rec["dropped"] == 12 and rec["capacity"] == 8
     assert rec["seqs"] == list(range(13, 21)) and rec["comms"] == ["COMM_SELF"]
     assert out["polls"][0] == [3, 0]
+    assert out["wrapper"][0] == [["COMM_WORLD", 1]]
     assert "capacity" in out["bad capacity"][0]

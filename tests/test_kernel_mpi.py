@@ -247,8 +247,10 @@ def test_interrupt_hung_ranks_then_allreduce(kernel, how, code):
     results = [m["content"]["data"]["text/plain"] for m in msgs if m["msg_type"] == "execute_result"]
     assert results and results[0].strip().endswith("10")
     print(f"\ninterrupt ({how}) to reply {t_interrupt:.2f} s, next allreduce {t_next:.2f} s")
-    assert t_next <= 1.0  # the repaired world answers at once
-    assert t_interrupt <= 3.0  # measured 0.2-0.7 s (1.7 s once, machine busy): slack for 2 shared cores
+    # behaviour, not speed (speed is in benchmarks/): neither step may wait for a timeout to fire.
+    # Measured 0.2-0.7 s quiet and up to 1.2 s at load 17 on 2 cores; 5 s is far below any timeout.
+    assert t_next <= 5.0
+    assert t_interrupt <= 5.0
 
 
 def test_restart_restarts_ranks(kernel):

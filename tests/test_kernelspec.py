@@ -46,7 +46,8 @@ def test_kernel_dict():
 
 def test_shipped_spec_equals_generated_default():
     shipped = json.loads((SHIPPED / "kernel.json").read_text())
-    assert shipped == ks.get_kernel_dict()
+    assert shipped == ks.get_kernel_dict(tutorial=True)
+    assert shipped["env"] == {"MPIKERNEL_CHECK_COLLECTIVES": "1"}  # the tutorial spec checks collectives
     for logo in ks.LOGO_FILES:
         assert (SHIPPED / logo).stat().st_size > 100
 
@@ -130,6 +131,6 @@ def test_installed_package_ships_the_spec():
             "editable install without data files: setuptools' editable wheels skip data_files "
             "unless setup.py installs them (see docs/kernel.md)"
         )
-    assert json.loads((installed / "kernel.json").read_text()) == ks.get_kernel_dict()
+    assert json.loads((installed / "kernel.json").read_text()) == ks.get_kernel_dict(tutorial=True)
     specs = KernelSpecManager().find_kernel_specs()
     assert "mpikernel-4" in specs

@@ -44,7 +44,7 @@ def sha(a):
 
 
 @pytest.mark.timeout(300)
-def test_1_GiB_push_pull_scatter_gather_with_checksums(world):
+def test_1_GiB_push_and_pull_with_checksums(world):
     a = np.random.default_rng(1).integers(0, 2**63, size=2**27, dtype=np.int64)  # 1 GiB
     digest = sha(a)
     t0 = time.monotonic()
@@ -52,21 +52,13 @@ def test_1_GiB_push_pull_scatter_gather_with_checksums(world):
     t_push = time.monotonic() - t0
     world.view([0]).execute("import hashlib\nhb = hashlib.sha256(big.data).hexdigest()\ndel big", block=True)
     assert world.pull("hb", ranks=[0]) == [digest]
+    del a
     world.view([0]).execute("big = np.random.default_rng(1).integers(0, 2**63, size=2**27, dtype=np.int64)",
                             block=True)
     t0 = time.monotonic()
     back = world.pull("big", ranks=[0])[0]
     t_pull = time.monotonic() - t0
-    assert sha(back) == digest
+    assert back.dtype == np.int64 and back.shape == (2**27,) and sha(back) == digest
     del back
     world.view([0]).execute("del big", block=True)
-    t0 = time.monotonic()
-    world.scatter("part", a)
-    t_scatter = time.monotonic() - t0
-    t0 = time.monotonic()
-    whole = world.gather("part")
-    t_gather = time.monotonic() - t0
-    assert sha(whole) == digest
-    world.view().execute("del part", block=True)
-    print(f"\n1 GiB: push to one rank {t_push:.1f} s, pull {t_pull:.1f} s, scatter over 4 ranks "
-          f"{t_scatter:.1f} s, gather {t_gather:.1f} s; sha256 equal each way")
+    print(f"\n1 GiB: push to one rank {t_push:.1f} s, pull {t_pull:.1f} s; sha256 equal both ways")

@@ -285,6 +285,14 @@ def test_display_bundle_has_picture_table_and_text():
     assert "2 calls pending" in b["text/plain"] and "recv from rank 1, tag 0" in b["text/plain"]
 
 
+def test_no_records_still_shows_the_notes():
+    """A world that died during the cell hands over nothing: the notes say why."""
+    t = Trace.from_records([], notes=["rank 1 did not hand over its events in 10 s"])
+    text = tracedraw.display_bundle(t, tracedraw.figure(t))["data"]["text/plain"]
+    assert "0 ranks" in text and "did not hand over" in text
+    assert tracedraw.chrome_trace(t)["traceEvents"] == []
+
+
 def test_large_trace_draws_the_pair_matrix_instead_of_arrows():
     n = 20
     rec = Records(n)
@@ -428,6 +436,26 @@ def test_deadlocked_cell_shows_its_pending_receives(shell, world, tmp_path):
     assert names.count("recv (pending)") == 4
     cap, err, t = traced(shell, RING)  # the world is usable again, and traces again
     assert err is None and len(t.messages) == 4
+
+
+@pytest.mark.mpi
+def test_interrupted_cell_still_shows_its_timeline(shell, world):
+    import os
+    import signal
+    import threading
+
+    from mpikernel.runner import RanksInterrupted
+
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))  # the stop button
+    timer.start()
+    try:
+        cap, err, t = traced(shell, "%%px_mpi --trace\nimport time\nif rank == 0:\n    time.sleep(60)\ncomm.barrier()")
+    finally:
+        timer.cancel()
+    assert isinstance(err, RanksInterrupted)
+    assert sorted((c.rank, c.name) for c in t.pending) == [(1, "barrier"), (2, "barrier"), (3, "barrier")]
+    shown = "".join(o.data.get("text/plain", "") for o in cap.outputs)
+    assert "3 calls pending" in shown
 
 
 @pytest.mark.mpi
