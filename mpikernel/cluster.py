@@ -343,13 +343,17 @@ class World:
                 raise WorldError(self._failure(f"{name} exited with code {proc.returncode} {when}"))
 
     def _failure(self, what):
-        tail = ""
+        tail, cause = "", ""
         try:
-            lines = self._log.read_text(errors="replace").splitlines()[-15:]
-            tail = "\n".join(lines)
+            lines = self._log.read_text(errors="replace").splitlines()
+            tail = "\n".join(lines[-15:])
+            # a rank that refused the launcher or its libmpi said why in one sentence: lead with it
+            cause = next((line.split(": ", 1)[-1] for line in lines
+                          if "mpikernel.MPI was built against" in line), "")
         except (OSError, AttributeError):
             pass
-        return f"{what}." + (f"\nLast lines of the log:\n{tail}" if tail else "")
+        return (f"{cause}\n" if cause else "") + f"{what}." + (
+            f"\nLast lines of the log:\n{tail}" if tail else "")
 
     def stop(self):
         """Kill controller, mpiexec and engines (by process group, then by recorded pid) and reap them."""

@@ -79,7 +79,10 @@ class RankState:
 
     @property
     def peer(self):
-        return (self.waiting or {}).get("peer")
+        """The rank it waits for, as a COMM_WORLD rank when the binding says (`world_peer`):
+        a sub-communicator's rank 0 need not be world rank 0."""
+        w = self.waiting or {}
+        return w["world_peer"] if w.get("world_peer") is not None else w.get("peer")
 
     @property
     def tag(self):

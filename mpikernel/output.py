@@ -250,6 +250,11 @@ def error_summary(groups: Sequence[ErrorGroup]) -> str:
     return text
 
 
+def _is_no_source_line(line: str) -> bool:
+    """IPython's filler under a compiled (Cython) frame: the frame's own line says where it was."""
+    return strip_ansi(line).strip().startswith("Could not get source")
+
+
 def render_errors(
     groups: Sequence[ErrorGroup], notes: dict[int, str] | None = None, cell_label: str | None = None
 ) -> list[str]:
@@ -267,7 +272,7 @@ def render_errors(
         for entry in tb:
             if cell_label:
                 entry = _CELL_NUMBER_COLOURED.sub(rf"\g<1>[{cell_label}]", entry)
-            lines.extend(entry.rstrip("\n").split("\n"))
+            lines.extend(ln for ln in entry.rstrip("\n").split("\n") if not _is_no_source_line(ln))
         lines.append("")
     if notes:
         for ranks, note in group_identical(notes):

@@ -185,6 +185,12 @@ class NotebookScreen(Screen):
             self.handle.update({"text/plain": ""}, raw=True)
             self.handle = None
 
+    def show(self, blocks: list[out.Block]):
+        """The merged output as labelled rich displays (text/plain stays what Screen prints)."""
+        from .display import show_blocks
+
+        show_blocks(blocks)
+
 
 def default_screen():
     """NotebookScreen inside a Jupyter kernel, the plain Screen in a terminal."""

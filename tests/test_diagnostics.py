@@ -115,6 +115,20 @@ def test_the_binding_fields_kind_comm_root_seq():
     assert "comm#3.allreduce() at line 3 (call 1 on comm#3)" in d.explain(alone)[0]
 
 
+def test_peers_on_a_sub_communicator_are_matched_as_world_ranks():
+    """comm#2 holds world ranks 2 and 3: rank 3's Send(dest=0) goes to world rank 2."""
+    s = states(4, finished=[0, 1],
+               r2=status("Recv", 1, comm="comm#2", world_peer=3),
+               r3=status("Send", 0, nbytes=MB8, comm="comm#2", world_peer=2))
+    assert d.progressing(s) == {2, 3} and not d.stuck(s, grace=2)
+    s = states(4, finished=[0, 1],
+               r2=status("Send", 1, nbytes=MB8, comm="comm#2", world_peer=3),
+               r3=status("Send", 0, nbytes=MB8, comm="comm#2", world_peer=2))
+    assert d.stuck(s, grace=2)
+    assert d.explain(s)[0].startswith("rank 2 waits in comm#2.Send(dest=1, 8 MB) at line 3 and rank 3 "
+                                      "waits in comm#2.Send(dest=0, 8 MB)")
+
+
 def test_unmatched_tag_names_the_message_that_is_waiting():
     s = states(2, finished=[0], r1=status("recv", 0, tag=2, unexpected=[[0, 1, 30]]))
     assert d.stuck(s, grace=2)
@@ -353,8 +367,12 @@ def test_the_kernel_explains_a_deadlock_too(tmp_path):
                                        "x = comm.allreduce(1)",
                                        timeout=120, output_hook=out.append)
         assert reply["content"]["status"] == "ok"
-        text = "".join(m["content"]["text"] for m in out if m["msg_type"] == "stream"
-                       and m["content"]["name"] == "stdout")
+        from mpikernel.display import as_stream  # the rank labels are displays (see docs/kernel.md)
+
+        streams = [(m["content"]["name"], m["content"]["text"]) if m["msg_type"] == "stream"
+                   else as_stream(m["content"]["data"], m["content"].get("metadata"))
+                   for m in out if m["msg_type"] in ("stream", "display_data")]
+        text = "".join(t for name, t in filter(None, streams) if name == "stdout")
         assert text == "[ranks 0-3]\n1\n", text
         t0 = time.monotonic()
         reply = kc.execute_interactive("if rank == 3:\n    comm.barrier()", timeout=60)["content"]

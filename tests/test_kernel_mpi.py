@@ -15,6 +15,8 @@ import psutil
 import pytest
 from jupyter_client.manager import KernelManager
 
+from mpikernel.display import as_stream
+
 SHARE = str(Path(__file__).resolve().parent.parent / "share" / "jupyter")
 
 pytestmark = [pytest.mark.mpi, pytest.mark.kernel, pytest.mark.timeout(180)]
@@ -66,8 +68,7 @@ class Kernel:
     def stdout(self, code, **kw):
         content, msgs = self.run(code, **kw)
         assert content["status"] == "ok", content
-        return "".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream"
-                       and m["content"]["name"] == "stdout")
+        return "".join(text for name, text in map(_stream, msgs) if name == "stdout")
 
     def close(self):
         try:
@@ -76,6 +77,16 @@ class Kernel:
                 self.km.shutdown_kernel(now=True)
         finally:
             kill_pids(self.seen)
+
+
+def _stream(msg):
+    """(name, text) of a stream message or of the kernel's labelled display of one, else (None, "")."""
+    c = msg["content"]
+    if msg["msg_type"] == "stream":
+        return c["name"], c["text"]
+    if msg["msg_type"] == "display_data":
+        return as_stream(c["data"], c.get("metadata")) or (None, "")
+    return None, ""
 
 
 def alive(pids):
@@ -169,7 +180,7 @@ def test_local_cell_runs_in_kernel(kernel):
 def test_magics_inside_cells_run_on_ranks(kernel):
     content, msgs = kernel.run("%timeit -n 2 -r 2 comm.barrier()")
     assert content["status"] == "ok", content
-    text = "".join(m["content"].get("text", "") for m in msgs if m["msg_type"] == "stream")
+    text = "".join(text for _, text in map(_stream, msgs))
     assert "per loop" in text and "[rank" in text
 
 

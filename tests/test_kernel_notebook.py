@@ -8,6 +8,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from mpikernel.display import as_stream
+
 SHARE = str(Path(__file__).resolve().parent.parent / "share" / "jupyter")
 
 pytestmark = [pytest.mark.mpi, pytest.mark.kernel, pytest.mark.timeout(180)]
@@ -25,6 +27,8 @@ def text_of(cell):
     for o in cell.outputs:
         if o.output_type == "stream":
             parts.append(o.text)
+        elif o.output_type == "display_data" and as_stream(o.data, o.metadata):
+            parts.append(as_stream(o.data, o.metadata)[1])  # the kernel's labelled output
         elif o.output_type == "execute_result":
             parts.append(o.data["text/plain"] + "\n")
     return "".join(parts)

@@ -3,6 +3,8 @@
 import pytest
 from hypothesis import given, strategies as st
 
+from mpikernel import output
+
 from mpikernel.output import (
     RankError,
     RankOutput,
@@ -209,3 +211,14 @@ def test_where_and_deadlock_sentences():
     assert busy_summary({1: barrier, 3: barrier, 0: st_run}) == (
         "rank 0 running line 7; ranks 1,3 waiting in comm.barrier() at line 3"
     )
+
+
+def test_compiled_frames_lose_ipythons_no_source_filler():
+    err = RankError(
+        "CollectiveMismatchError", "collective mismatch on COMM_WORLD call 1",
+        ["\x1b[0;32mFile _mpi/comm.pxi:812\x1b[0m, in \x1b[0;36mmpikernel.MPI.Comm.bcast\x1b[0m()\n\n"
+         "\x1b[1;31mCould not get source, probably due dynamically evaluated source code.\x1b[0m\n"],
+    )
+    lines = output.render_errors([output.ErrorGroup([0, 1], err)])
+    assert any("comm.pxi:812" in ln for ln in lines)
+    assert not any("Could not get source" in output.strip_ansi(ln) for ln in lines)

@@ -8,6 +8,7 @@ import time
 import pytest
 from jupyter_client.manager import start_new_kernel
 
+from mpikernel.display import as_stream
 from mpikernel.output import strip_ansi
 from world_helpers import kill_all, wait_all_gone
 
@@ -37,8 +38,10 @@ def execute(kc, code, timeout=60, interrupt_after=None, km=None):
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         t, c = msg["msg_type"], msg["content"]
-        if t == "stream":
-            (stdout if c["name"] == "stdout" else stderr).append(c["text"])
+        labelled = as_stream(c["data"], c.get("metadata")) if t == "display_data" else None
+        if t == "stream" or labelled:  # the merged output comes as labelled displays
+            name, text = labelled or (c["name"], c["text"])
+            (stdout if name == "stdout" else stderr).append(text)
         elif t in ("display_data", "execute_result", "update_display_data"):
             rich.append(c["data"])
         elif t == "error":
@@ -95,13 +98,15 @@ def test_output_streams_live_into_one_display_area(kernel):
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         t, c = msg["msg_type"], msg["content"]
-        if t in ("display_data", "update_display_data"):
+        if t == "display_data" and as_stream(c["data"], c.get("metadata")):
+            merged_at = merged_at or time.monotonic()  # the merged output's label
+            assert as_stream(c["data"], c["metadata"]) == ("stdout", "[rank 0]\n")
+        elif t in ("display_data", "update_display_data"):
             live.append(c["data"]["text/plain"])
             if first_step_at is None and "[rank 0] step 0" in c["data"]["text/plain"]:
                 first_step_at = time.monotonic()
-        elif t == "stream" and merged_at is None:
-            merged_at = time.monotonic()
-            assert c["text"].startswith("[rank 0]\nstep 0\nstep 1\nstep 2\n")
+        elif t == "stream":
+            assert merged_at is not None and c["text"].startswith("step 0\nstep 1\nstep 2\n")
         elif t == "status" and c["execution_state"] == "idle":
             break
     assert first_step_at is not None and merged_at - first_step_at > 0.8, live

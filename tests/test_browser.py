@@ -1,0 +1,225 @@
+"""The MPI kernel in JupyterLab in a real browser (Debian's chromium, driven by playwright), as a
+student meets it: a notebook made from the launcher's "MPI (4 ranks)" card, then
+
+- `print(rank)` shows four labelled outputs, an identical print collapses under [ranks 0-3];
+- a matplotlib plot made on rank 0 appears as an image;
+- an exception on rank 1 is shown once, labelled, with the line the student wrote;
+- a barrier that can never complete is stopped with the toolbar's interrupt button, and the next
+  cell's allreduce is right;
+- Tab after `comm.` offers `allreduce`;
+- and shutting JupyterLab down leaves no process behind (kernel, controller, mpiexec, ranks).
+
+Screenshots of these states, in JupyterLab's light and dark themes, are written to
+$MPIKERNEL_SCREENSHOTS (default: the test's tmp dir); docs/screenshots/ holds a copy.
+
+Skips, saying why, when chromium, playwright or jupyterlab is missing: the default
+`python -m pytest` on a fresh machine has no chromium; .ci/legs/browser.sh installs it and runs
+`python -m pytest -m browser` with MPIKERNEL_REQUIRE_BROWSER=1, which turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from browser_helpers import JupyterLab, Notebook, chromium, why_no_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.mpi, pytest.mark.slow, pytest.mark.timeout(420)]
+
+KERNEL = "MPI (4 ranks)"
+PLOT = """\
+%matplotlib inline
+import matplotlib.pyplot as plt
+import numpy as np
+x = np.linspace(0, 2 * np.pi, 200)
+parts = comm.gather(np.sin(x + rank * np.pi / 2), root=0)
+if rank == 0:
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    for r, y in enumerate(parts):
+        ax.plot(x, y, label=f"rank {r}")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title("gathered on rank 0")
+    plt.show()
+"""
+ERROR = """\
+values = [10, 20, 30, 40]
+if rank == 1:
+    values = values[rank] / (rank - 1)   # the bug: divides by zero on rank 1
+print("the other ranks got here")
+"""
+HANG = """\
+if rank > 0:
+    comm.barrier()   # rank 0 never joins: ranks 1-3 wait forever
+"""
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    path = Path(os.environ.get("MPIKERNEL_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def lab_and_page(tmp_path_factory):
+    reason = why_no_browser()
+    if reason and os.environ.get("MPIKERNEL_REQUIRE_BROWSER"):
+        pytest.fail(f"MPIKERNEL_REQUIRE_BROWSER is set but {reason}")
+    if reason:
+        pytest.skip(f"browser test skipped: {reason}")
+    from playwright.sync_api import sync_playwright
+
+    tmp = tmp_path_factory.mktemp("lab")
+    lab = JupyterLab(tmp)
+    try:
+        with sync_playwright() as pw:
+            context = chromium(pw, tmp / "chromium-profile", viewport=(1280, 1500))
+            try:
+                page = context.pages[0] if context.pages else context.new_page()
+                page.set_default_timeout(60000)
+                yield lab, page
+            finally:
+                context.close()
+        lab.stop()  # the last test checks what it leaves; here it only makes sure
+    finally:
+        lab.kill()
+
+
+@pytest.fixture(scope="module")
+def notebook(lab_and_page):
+    """A new notebook on the MPI kernel, made by clicking the launcher's card."""
+    from playwright.sync_api import expect
+
+    lab, page = lab_and_page
+    t0 = time.monotonic()
+    page.goto(f"{lab.url}/lab?token={lab.token}")
+    card = page.locator(f'.jp-LauncherCard[data-category="Notebook"][title="{KERNEL}"]')
+    card.wait_for(timeout=90000)
+    card.click()
+    nb = Notebook(page, lab)
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell .cm-content", timeout=60000)
+    kernel_name = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-KernelName").first
+    expect(kernel_name).to_contain_text(KERNEL, timeout=60000)  # "No Kernel" until it started
+    nb.wait_kernel_idle()
+    nb.opened_in = time.monotonic() - t0
+    return nb
+
+
+def _ranks_text(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def test_print_rank_shows_four_labelled_outputs(notebook, shots):
+    t0 = time.monotonic()
+    cell = notebook.run("print(rank)", timeout=180)  # the first cell also waits for the ranks
+    print(f"\nlab opened in {notebook.opened_in:.1f} s; first cell (ranks starting) {time.monotonic() - t0:.1f} s")
+    assert notebook.headers(cell) == ["[rank 0]", "[rank 1]", "[rank 2]", "[rank 3]"]
+    text = notebook.output_text(cell)
+    assert _ranks_text(text).endswith("[rank 0] 0 [rank 1] 1 [rank 2] 2 [rank 3] 3"), text
+    # the labels are drawn, not printed: each rank's text is a stream of its own under its label
+    assert notebook.streams(cell) == ["0", "1", "2", "3"]
+    notebook.first_cell = cell
+
+
+def test_identical_output_collapses(notebook):
+    cell = notebook.run('print("hello from every rank")')
+    assert notebook.headers(cell) == ["[ranks 0-3]"]
+    assert notebook.output_text(cell).count("hello from every rank") == 1
+
+
+def test_plot_from_rank_0_is_an_image(notebook, shots):
+    cell = notebook.run(PLOT, timeout=120)
+    assert notebook.headers(cell) == ["[rank 0]"]
+    img = cell.locator(".jp-OutputArea-output img")
+    img.wait_for()
+    assert img.count() == 1
+    src = img.get_attribute("src")
+    assert src.startswith("data:image/png")
+    size = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    assert size[0] > 300 and size[1] > 100, size
+    notebook.plot_cell = cell
+    notebook.screenshot_cells([notebook.first_cell, cell], shots / "notebook-light.png")
+
+
+def test_exception_on_rank_1_shown_once_with_the_users_line(notebook, shots):
+    cell = notebook.run(ERROR)
+    err = cell.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+    err.first.wait_for()
+    tb = "\n".join(err.all_inner_texts())
+    assert len(re.findall(r"^\[rank 1\] ZeroDivisionError", tb, re.M)) == 1, tb
+    assert "[rank 0]" not in tb and "[rank 2]" not in tb, tb
+    assert "values = values[rank] / (rank - 1)" in tb, tb
+    # the other ranks' output is still there, labelled
+    assert notebook.headers(cell) == ["[ranks 0,2-3]"]
+    assert notebook.streams(cell) == ["the other ranks got here"]
+    notebook.error_cell = cell
+    notebook.screenshot_cells([cell], shots / "error-light.png")
+
+
+def test_interrupt_button_stops_a_hung_barrier_and_the_next_cell_works(notebook, shots):
+    cell = notebook.start(HANG)
+    notebook.wait_running(cell)
+    time.sleep(2.0)  # well inside the barrier
+    notebook.lab.record_processes()
+    assert "*" in notebook.prompt(cell), "the hung barrier finished on its own"
+    button = notebook.page.locator(
+        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Toolbar [data-command="notebook:interrupt-kernel"]')
+    t0 = time.monotonic()
+    button.first.click()
+    notebook.wait_done(cell, timeout=60)
+    stopped_in = time.monotonic() - t0
+    text = notebook.output_text(cell)
+    assert "KeyboardInterrupt" in text or "RanksInterrupted" in text, text
+    assert "comm.barrier" in text, text  # where the ranks were waiting
+    t1 = time.monotonic()
+    nxt = notebook.run("comm.allreduce(rank + 1)", timeout=60)
+    next_in = time.monotonic() - t1
+    print(f"\ninterrupt button to finished cell {stopped_in:.1f} s; next allreduce cell {next_in:.1f} s")
+    assert notebook.headers(nxt) == ["[ranks 0-3]"]
+    assert _ranks_text(notebook.output_text(nxt)).endswith("10"), notebook.output_text(nxt)
+    notebook.interrupt_cells = [cell, nxt]
+    notebook.screenshot_cells([cell, nxt], shots / "interrupt-light.png")
+
+
+def test_tab_after_comm_offers_allreduce(notebook, shots):
+    cell = notebook.type_into_last_cell("comm.")
+    notebook.page.keyboard.press("Tab")
+    completer = notebook.page.locator(".jp-Completer")
+    try:
+        completer.wait_for(state="visible", timeout=30000)
+    except Exception:
+        notebook.page.screenshot(path=str(shots / "completion-failed.png"))
+        raise AssertionError(f"no completion list after Tab; the cell holds "
+                             f"{cell.locator('.cm-content').inner_text()!r}\n{notebook.lab.log_text()}")
+    item = completer.locator('.jp-Completer-item[data-value="allreduce"]')
+    item.wait_for(timeout=30000)
+    took = notebook.round_trip("complete_request", "complete_reply")
+    print(f"\ncompletion of comm. answered in {took:.2f} s (JupyterLab's default limit is 1 s)")
+    assert item.count() == 1
+    notebook.page.screenshot(path=str(shots / "completion-light.png"))
+    notebook.page.keyboard.press("Escape")
+
+
+def test_dark_theme_screenshots(notebook, shots):
+    notebook.set_theme("JupyterLab Dark")
+    background = notebook.page.evaluate(
+        "getComputedStyle(document.querySelector('.mpikernel-header span')).backgroundColor")
+    assert background != "rgba(0, 0, 0, 0)"
+    notebook.screenshot_cells([notebook.first_cell, notebook.plot_cell], shots / "notebook-dark.png")
+    notebook.screenshot_cells([notebook.error_cell], shots / "error-dark.png")
+    notebook.screenshot_cells(notebook.interrupt_cells, shots / "interrupt-dark.png")
+    notebook.set_theme("JupyterLab Light")
+
+
+def test_shutdown_leaves_no_process(lab_and_page, notebook):
+    """Last: shutting JupyterLab down ends the kernel, the controller, mpiexec and the ranks."""
+    lab, page = lab_and_page
+    lab.record_processes()
+    assert len(lab.seen) >= 4 + 3, lab.seen  # kernel + controller + mpiexec (+ proxy) + 4 ranks
+    page.close()
+    survivors = lab.stop()
+    assert survivors == {}, f"left running after JupyterLab shut down: {survivors}"
