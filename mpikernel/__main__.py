@@ -3,6 +3,7 @@
     python -m mpikernel -f CONNECTION_FILE [--ranks N] [--hostfile F] [--launcher mpiexec|slurm]
     python -m mpikernel install [--ranks N] [--name NAME] [--user|--sys-prefix|--prefix P]
                                 [--hostfile F] [--launcher mpiexec|slurm] [--env K=V ...]
+                                [--partition P] [--time T] [--account A] [--nodes N] [--extra="..."]
     python -m mpikernel info
 
 The first form is what kernel specs run (Jupyter fills in the connection file); every option that
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 USAGE = __doc__.split("\n\n")[1]
 
@@ -77,21 +79,40 @@ def install_main(argv: list[str]) -> int:
     where.add_argument("--prefix", metavar="P", help="install under prefix P")
     parser.add_argument("--env", nargs="+", action="extend", default=[], metavar="K=V",
                         help="environment variables for the kernel and its ranks")
+    slurm = parser.add_argument_group("Slurm (with --launcher slurm)")
+    for flag, text in (("--partition", "partition"), ("--time", "time limit, like 01:00:00"),
+                       ("--account", "account charged"), ("--nodes", "node count, like 2 or 2-4"),
+                       ("--extra", 'more sbatch/srun options: --extra="--qos=debug"')):
+        slurm.add_argument(flag, help=text)
     opts = parser.parse_args(argv)
     try:
         env = parse_env(opts.env)
         dest = install(
             ranks=opts.ranks, name=opts.name, user=opts.user, sys_prefix=opts.sys_prefix,
             prefix=opts.prefix, hostfile=opts.hostfile, launcher=opts.launcher, env=env,
-            display=opts.display,
+            display=opts.display, slurm=_slurm_options(opts),
         )
     except SpecError as exc:
         parser.error(str(exc))
     except PermissionError as exc:
         print(f"error: {exc}\nTry --user or --sys-prefix.", file=sys.stderr)
         return 1
-    print(f"Installed kernel spec {opts.name or 'mpikernel-%d' % opts.ranks} in {dest}")
+    print(f"Installed kernel spec {Path(dest).name} in {dest}")
     return 0
+
+
+def _slurm_options(opts):
+    """SlurmOptions from install's Slurm options, None when none was given (SpecError if malformed)."""
+    from .kernelspec import SpecError
+    from .slurm import SlurmError, SlurmOptions
+
+    given = {k: getattr(opts, k) for k in SlurmOptions.FIELDS if getattr(opts, k) is not None}
+    if not given:
+        return None
+    try:
+        return SlurmOptions(**given)
+    except SlurmError as exc:
+        raise SpecError(str(exc)) from None
 
 
 def info_main(argv: list[str]) -> int:

@@ -138,13 +138,70 @@ class ControlChannel:
         self.ctx.term()
 
 
+class MpiexecLaunch:
+    """The engines as ONE mpiexec job on this machine (or the hosts of a hostfile).
+
+    The launch seam of the World: `start` / `wait_running` / `exit_code` / `stop`; the Slurm
+    counterpart is `mpikernel.slurm.SlurmLaunch`.
+    """
+
+    name = what = "mpiexec"
+
+    def __init__(self, n, hostfile=None, extra=()):
+        self.n, self.hostfile, self.extra, self.proc = n, hostfile, list(extra), None
+
+    def start(self, engine_args, env, log, workdir):
+        self.proc = subprocess.Popen(
+            launcher.mpiexec_command(self.n, hostfile=self.hostfile, extra=self.extra)
+            + _run_module("mpikernel.engine") + list(engine_args),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env={**env, **launcher.mpiexec_env()},
+        )
+
+    def wait_running(self, say, check_alive):
+        """mpiexec starts the ranks at once (no queue)."""
+
+    def find_step(self):
+        pass
+
+    def exit_code(self):
+        return None if self.proc is None else self.proc.poll()
+
+    def describe(self):
+        return ""
+
+    def remote_nodes(self):
+        return []
+
+    def stop(self):
+        if self.proc is not None:
+            _killpg(self.proc.pid)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.proc = None
+
+
+def make_launch(world):
+    """The launch object for `world.launcher` ("mpiexec" or "slurm")."""
+    if world.launcher == "mpiexec":
+        return MpiexecLaunch(world.n, world.hostfile, extra=world._report_flags())
+    if world.launcher == "slurm":
+        from .slurm import SlurmLaunch, SlurmOptions
+
+        return SlurmLaunch(world.n, world.slurm or SlurmOptions.from_env())
+    raise WorldError(f"unknown launcher {world.launcher!r}: use mpiexec or slurm")
+
+
 @dataclass
 class World:
     """N MPI ranks as ipyparallel engines, owned by this process.
 
     n: ranks; hostfile: passed to mpiexec; env: extra environment variables for the ranks;
-    launcher: "mpiexec" (the only one available so far); ip: the address the controller and the
-    control channel listen on: loopback unless set (anything else warns, see `_security.listen_ip`).
+    launcher: "mpiexec" or "slurm" (then `slurm`: a mpikernel.slurm.SlurmOptions, or None); ip: the
+    address the controller and the control channel listen on: loopback unless set (anything else
+    warns, see `_security.listen_ip`).
     """
 
     n: int = 4
@@ -152,13 +209,15 @@ class World:
     env: dict = field(default_factory=dict)
     launcher: str = "mpiexec"
     ip: str = _security.LOOPBACK
+    slurm: object = None
 
     def __post_init__(self):
         self.n = int(self.n)
         if self.n < 1:
             raise WorldError(f"a world needs at least 1 rank, not {self.n}")
-        if self.launcher != "mpiexec":
-            raise WorldError(f"the {self.launcher!r} launcher is not available yet; use mpiexec")
+        if self.launcher not in ("mpiexec", "slurm"):
+            raise WorldError(f"unknown launcher {self.launcher!r}: use mpiexec or slurm")
+        self._launch = None  # MpiexecLaunch or slurm.SlurmLaunch while the world runs
         self.engines: dict[int, Engine] = {}
         self.client = None
         self.library = ""
@@ -167,7 +226,6 @@ class World:
         self._dir = None
         self._control = None
         self._controller = None
-        self._mpiexec = None
         self._log = None
         self._lost = None  # the sentence saying how the MPI job ended, once it has
         self._death_watch = None
@@ -176,7 +234,12 @@ class World:
 
     @property
     def running(self) -> bool:
-        return self._mpiexec is not None
+        return self._launch is not None
+
+    @property
+    def _mpiexec(self):
+        """The local process whose life is the MPI job's: mpiexec, or Slurm's sbatch --wait / srun."""
+        return self._launch.proc if self._launch is not None else None
 
     def start(self, progress=None, timeout=START_TIMEOUT):
         """Start controller and engines; return when all N engines are connected (or raise WorldError)."""
@@ -207,23 +270,20 @@ class World:
                 umask=0o077,  # its profile (connection files, logs) readable by the owner only
             )
             # the engines start at the same time; each waits for the controller's connection file
-            self._mpiexec = subprocess.Popen(
-                launcher.mpiexec_command(self.n, hostfile=self.hostfile, extra=self._report_flags())
-                + _run_module("mpikernel.engine") + ["--owner", owner,
-                   "--control", self._control.url, "--file", str(engine_json)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                env=self._engine_env(),
-            )
+            self._launch = make_launch(self)
+            self._launch.start(["--owner", owner, "--control", self._control.url, "--file", str(engine_json)],
+                               self._engine_env(), log, self._dir)
             log.close()
             from ipyparallel import Client  # (slow import: overlaps with the processes starting)
 
-            until = t0 + timeout
+            self._launch.wait_running(say, self._check_alive)  # a batch queue's wait is not start-up
+            until = time.monotonic() + timeout
             say(f"starting {self.n} MPI ranks…")
             while len(self._control.hellos) < self.n:
                 self._check_alive("while starting")
                 if time.monotonic() > until:
                     raise WorldError(self._failure(f"only {len(self._control.hellos)} of {self.n} ranks "
-                                                   f"started within {timeout:.0f} s"))
+                                                   f"started within {timeout:.0f} s" + _remote_hint(self._launch, ip)))
                 before = len(self._control.hellos)
                 self._control.wait_hellos(self.n, min(until, time.monotonic() + 0.2))
                 if len(self._control.hellos) != before:
@@ -250,6 +310,7 @@ class World:
             if sorted(self.client.ids) != list(range(self.n)):
                 raise WorldError(self._failure(f"engine ids {sorted(self.client.ids)} do not match the ranks"))
             self.library = self._library_version()
+            self._launch.find_step()
         except BaseException:
             self.stop()
             raise
@@ -258,8 +319,7 @@ class World:
         return self
 
     def _engine_env(self):
-        env = dict(os.environ)
-        env.update(launcher.mpiexec_env())
+        env = dict(os.environ)  # (+ launcher.mpiexec_env() for mpiexec: MpiexecLaunch)
         # figures drawn on a rank become display_data that the notebook shows (labelled)
         env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         env.update({str(k): str(v) for k, v in (self.env or {}).items()})
@@ -277,7 +337,8 @@ class World:
         return text
 
     def _check_alive(self, when):
-        for name, proc in (("mpiexec", self._mpiexec), ("the controller", self._controller)):
+        what = self._launch.what if self._launch is not None else "mpiexec"
+        for name, proc in ((what, self._mpiexec), ("the controller", self._controller)):
             if proc is not None and proc.poll() is not None:
                 raise WorldError(self._failure(f"{name} exited with code {proc.returncode} {when}"))
 
@@ -305,19 +366,19 @@ class World:
             self.client = None
         pids = [e.pid for e in self.engines.values() if e.local]
         descendants = _descendants(self._mpiexec.pid if self._mpiexec else None)
-        for proc in (self._mpiexec, self._controller):
-            if proc is not None:
-                _killpg(proc.pid)
+        if self._launch is not None:
+            self._launch.stop()  # mpiexec: its process group; Slurm: scancel, then sbatch/srun
+        if self._controller is not None:
+            _killpg(self._controller.pid)
         for pid in set(pids) | set(descendants):
             _kill(pid)
-        for proc in (self._mpiexec, self._controller):
-            if proc is not None:
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    pass
+        if self._controller is not None:
+            try:
+                self._controller.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
         _wait_gone(set(pids) | set(descendants), timeout=5)
-        self._mpiexec = self._controller = None
+        self._launch = self._controller = None
         self._lost = None
         if self._death_watch is not None:
             self._death_watch.close()
@@ -402,15 +463,33 @@ class World:
             try:
                 self._mpiexec.wait(timeout=settle)
             except subprocess.TimeoutExpired:  # mpiexec did not end the job: say what we know
-                return deaths.Deaths(n=self.n, causes={r: "its exit status is unknown" for r in dead},
-                                     launcher="mpiexec")
+                return self._slurm_deaths(deaths.Deaths(
+                    n=self.n, causes={r: "its exit status is unknown" for r in dead}, launcher="mpiexec"))
         try:
             log = self._log.read_text(errors="replace")
         except (OSError, AttributeError):
             log = ""
-        vendor = launcher.mpiexec_vendor(launcher.find_mpiexec())
+        vendor = launcher.mpiexec_vendor(launcher.find_mpiexec()) if self.launcher == "mpiexec" else "unknown"
         first = self._death_watch.first() if self._death_watch is not None else None
-        return deaths.read_deaths(log, self.n, self._mpiexec.returncode, vendor, first=first)
+        return self._slurm_deaths(deaths.read_deaths(log, self.n, self._mpiexec.returncode, vendor, first=first))
+
+    def _slurm_deaths(self, report):
+        """Under Slurm: srun's own report names the failed ranks and their exit codes."""
+        if self.launcher == "slurm" and self._launch is not None:
+            report.launcher = "Slurm"
+            until = time.monotonic() + 5.0  # srun reports a moment after the step ended
+            while True:
+                found = self._launch.death_causes(self._log)
+                if found or not any("unknown" in why for why in report.causes.values()) \
+                        or time.monotonic() > until:
+                    break
+                time.sleep(0.2)
+            report.causes.update(found)
+        return report
+
+    def launch_note(self):
+        """Where the ranks run, for the ready line ("job 12 on nid[001-004], queued 3.1 s"); "" for mpiexec."""
+        return self._launch.describe() if self._launch is not None else ""
 
     def _watch_deaths(self):
         """Start noting the order in which local ranks exit (the first one is the one that died)."""
@@ -501,6 +580,14 @@ class World:
     def gather(self, name: str, ranks=None):
         """The parts bound to `name` on the ranks, concatenated in rank order (inverse of scatter)."""
         return self.view(ranks).gather(name, block=True)
+
+
+def _remote_hint(launch, ip):
+    nodes = launch.remote_nodes() if launch is not None else []
+    if not nodes or not _security.is_loopback(ip):
+        return ""
+    return (f" (ranks run on {', '.join(nodes[:4])}, but the controller listens on {ip} of this host "
+            "only: start with --ip and an address of this host that the nodes reach)")
 
 
 def _run_module(module):

@@ -38,12 +38,13 @@ class SpecError(ValueError):
     """A kernel spec request that cannot be honoured, explained in one sentence."""
 
 
-def kernel_name(ranks: int = DEFAULT_RANKS) -> str:
-    return f"mpikernel-{int(ranks)}"
+def kernel_name(ranks: int = DEFAULT_RANKS, launcher: str = "mpiexec") -> str:
+    return f"mpikernel-{'slurm-' if launcher == 'slurm' else ''}{int(ranks)}"
 
 
-def display_name(ranks: int = DEFAULT_RANKS) -> str:
-    return f"MPI ({int(ranks)} rank{'s' if int(ranks) != 1 else ''})"
+def display_name(ranks: int = DEFAULT_RANKS, launcher: str = "mpiexec") -> str:
+    on = ", Slurm" if launcher == "slurm" else ""
+    return f"MPI ({int(ranks)} rank{'s' if int(ranks) != 1 else ''}{on})"
 
 
 def check_ranks(ranks: Any) -> int:
@@ -111,7 +112,7 @@ def get_kernel_dict(
     package (TUTORIAL_ENV added under the given env)."""
     spec: dict[str, Any] = {
         "argv": make_argv(ranks, executable, hostfile, launcher),
-        "display_name": display or display_name(ranks),
+        "display_name": display or display_name(ranks, launcher),
         "language": "python",
         "interrupt_mode": "signal",
         "metadata": {"debugger": True},  # the visual debugger runs on the ranks (debugger.py)
@@ -184,14 +185,18 @@ def install(
     display: str | None = None,
     executable: str | None = None,
     kernel_spec_manager: Any = None,
+    slurm: Any = None,
 ) -> str:
     """Install a spec for this machine; return the directory it went to.
 
-    The spec names this interpreter and, for the mpiexec launcher, the mpiexec found now.
+    The spec names this interpreter and, for the mpiexec launcher, the mpiexec found now; for
+    the slurm launcher, `slurm` (a mpikernel.slurm.SlurmOptions) goes into the spec's env.
     """
     ranks = check_ranks(ranks)
     check_launcher(launcher)
-    name = name or kernel_name(ranks)
+    if slurm is not None and launcher != "slurm":
+        raise SpecError("--partition, --time, --account, --nodes and --extra need --launcher slurm")
+    name = name or kernel_name(ranks, launcher)
     if not _KERNEL_NAME.match(name):
         raise SpecError(
             f"kernel name {name!r} may only contain letters, digits, '.', '_' and '-'"
@@ -206,6 +211,10 @@ def install(
             raise SpecError(f"hostfile {hostfile!r} does not exist")
         hostfile = str(hf.resolve())
     env = record_launcher(launcher, check_env(env))
+    if slurm is not None and slurm.to_line():
+        from .slurm import ENV_VAR
+
+        env = {ENV_VAR: slurm.to_line(), **env}
     if kernel_spec_manager is None:
         from jupyter_client.kernelspec import KernelSpecManager
 

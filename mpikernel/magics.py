@@ -3,6 +3,8 @@
 `%load_ext mpikernel` registers:
 
     %mpi_start [-n 4] [--launcher mpiexec|slurm] [--hostfile F] [--env K=V ...] [--ip ADDR]
+               [--partition P] [--time T] [--account A] [--nodes N] [--extra "..."]   (Slurm)
+               [--idle-timeout 30m]                         (stop the ranks after 30 idle minutes)
     %mpi_stop   %mpi_restart   %mpi_status
     %%px_mpi [--ranks 0,2-3] [--timeout S] [--no-collapse] [--grace S]     (cell on the ranks)
              [--trace[=FILE.json|.png|.svg]] [--trace-capacity N]          (draw its MPI calls)
@@ -17,6 +19,8 @@ reachable as `world()`; the MPI kernel runs every cell through `run_cell_on_rank
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
 import time
@@ -30,6 +34,7 @@ from . import limits
 from .cluster import World, WorldError
 from .launcher import LauncherError
 from .output import parse_ranks
+from .slurm import SlurmError, SlurmOptions
 from .runner import CellOptions, CellResult, RanksError, RanksInterrupted, run_cell
 
 __all__ = [
@@ -39,6 +44,21 @@ __all__ = [
 
 _WORLD: World | None = None
 NOT_RUNNING = "no MPI world is running: start one first with %mpi_start (for example %mpi_start -n 4)"
+_IDLE = None  # the idle.IdleWatch of the running world (--idle-timeout), if any
+_IDLE_NOTE = None  # why the last world was released for idleness
+_STARTING = {"text": None}  # the last progress line of a start under way (a Slurm queue wait, ...)
+
+
+def start_status() -> str | None:
+    """What a start under way last reported ("queued as job 12 (reason: Resources)…"), else None.
+
+    For a kernel that starts its world in the background: a cell that waits can say why.
+    """
+    return _STARTING["text"]
+
+
+def _not_running() -> str:
+    return f"{_IDLE_NOTE}; {NOT_RUNNING}" if _IDLE_NOTE else NOT_RUNNING
 
 
 # ------------------------------------------------------------------------------ Python API
@@ -53,13 +73,23 @@ def world() -> World:
     """The running World (push/pull/scatter/gather, status, interrupt); UsageError if none runs."""
     w = current_world()
     if w is None:
-        raise UsageError(NOT_RUNNING)
+        raise UsageError(_not_running())
     return w
 
 
-def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None, ip=None) -> World:
-    """Start this process's world (UsageError if one runs already or the request is impossible)."""
-    global _WORLD
+def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None, ip=None, slurm=None,
+                idle_timeout=None) -> World:
+    """Start this process's world (UsageError if one runs already or the request is impossible).
+
+    idle_timeout: '30m', '90s', '2h' or seconds; default $MPIKERNEL_IDLE_TIMEOUT, else none.
+    """
+    global _WORLD, _IDLE, _IDLE_NOTE
+    from . import idle
+
+    try:
+        limit = idle.parse_duration(idle_timeout if idle_timeout is not None else os.environ.get(idle.ENV_VAR))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if current_world() is not None and current_world().lost():
         stop_world()  # its MPI job ended (a rank died): clean up and start afresh
     if current_world() is not None:
@@ -70,8 +100,8 @@ def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None,
     n = _check_ranks_count(n, local=launcher != "slurm")
     if launcher not in ("mpiexec", "slurm"):
         raise UsageError(f"unknown launcher {launcher!r}: use mpiexec or slurm")
-    if launcher == "slurm":
-        raise UsageError("the slurm launcher is not available yet; use --launcher mpiexec (the default)")
+    if slurm is not None and launcher != "slurm":
+        raise UsageError("--partition, --time, --account, --nodes and --extra are Slurm options: add --launcher slurm")
     if hostfile is not None:
         others = [h for h in read_hostfile(hostfile) if not _is_this_machine(h)]
         if others:
@@ -83,19 +113,32 @@ def start_world(n=4, launcher="mpiexec", hostfile=None, env=None, progress=None,
         if n > slots:
             raise UsageError(f"the hostfile {hostfile} allows {slots} rank{'s' if slots != 1 else ''}, not {n}; "
                              f"ask for fewer ranks (-n {slots}) or add slots to the hostfile")
-    w = World(n=n, hostfile=hostfile, env=dict(env or {}), launcher=launcher, ip=ip or "127.0.0.1")
+    w = World(n=n, hostfile=hostfile, env=dict(env or {}), launcher=launcher, ip=ip or "127.0.0.1", slurm=slurm)
+
+    def report(text):
+        _STARTING["text"] = text
+        if progress is not None:
+            progress(text)
+
     try:
-        w.start(progress=progress)
-    except (WorldError, LauncherError) as e:
+        w.start(progress=report)
+    except (WorldError, LauncherError, SlurmError) as e:
         raise UsageError(f"the MPI world did not start: {e}") from None
-    _WORLD = w
+    finally:
+        _STARTING["text"] = None
+    _WORLD, _IDLE_NOTE = w, None
+    if limit is not None:
+        _IDLE = idle.IdleWatch(limit, stop=stop_world)
     return w
 
 
 def stop_world() -> bool:
     """Stop the world if one runs; True if there was one."""
-    global _WORLD
+    global _WORLD, _IDLE, _IDLE_NOTE
     w, _WORLD = _WORLD, None
+    if _IDLE is not None:
+        _IDLE.cancel()
+        _IDLE_NOTE, _IDLE = _IDLE.released, None
     if w is None:
         return False
     w.stop()
@@ -118,9 +161,14 @@ def run_cell_on_ranks(code: str, options: CellOptions | str | None = None, shell
     RanksError / RanksInterrupted, whose `_render_traceback_` IPython and ipykernel show as one
     labelled error.
     """
+    with _IDLE.in_use() if _IDLE is not None else contextlib.nullcontext():
+        return _run_cell_on_ranks(code, options, shell)
+
+
+def _run_cell_on_ranks(code, options, shell) -> CellResult:
     w = current_world()
     if w is None:
-        raise UsageError(NOT_RUNNING)
+        raise UsageError(_not_running())
     if options is None:
         options = CellOptions()
     elif isinstance(options, str):
@@ -411,19 +459,26 @@ class MPIMagics(Magics):
     @argument("--env", action="append", default=[], metavar="K=V", help="environment variable for the ranks (repeatable)")
     @argument("--ip", default=None,
               help="address to listen on (default 127.0.0.1: this machine only); others warn")
+    @argument("--partition", default=None, help="Slurm partition")
+    @argument("--time", default=None, help="Slurm time limit of the job, like 01:00:00")
+    @argument("--account", default=None, help="Slurm account charged for the job")
+    @argument("--nodes", default=None, help="Slurm node count, like 2 or 2-4")
+    @argument("--extra", default=None, help='more sbatch/srun options, quoted: --extra "--qos=debug --exclusive"')
+    @argument("--idle-timeout", default=None, help="stop the ranks after this long without a cell: 30m, 90s, 2h")
     @argument("--output-limit", default=None, metavar="SIZE",
               help="output kept per rank and stream in one cell, like 10MB (default 1MB; 0: no limit)")
     @line_magic
     def mpi_start(self, line=""):
-        """Start N MPI ranks (one mpiexec job) with MPI, comm, rank, size and np predefined."""
+        """Start N MPI ranks (one mpiexec job, or one Slurm job/step) with MPI, comm, rank, size and np predefined."""
         args = parse_argstring(self.mpi_start, line)
         env = parse_env(args.env)
+        slurm = slurm_options(args)
         if args.output_limit is not None:
             env[limits.ENV] = str(_output_limit(args.output_limit))
         progress = _Progress(self.shell)
         t0 = time.monotonic()
         w = start_world(args.n, launcher=args.launcher, hostfile=args.hostfile, env=env, progress=progress,
-                        ip=args.ip)
+                        ip=args.ip, slurm=slurm, idle_timeout=args.idle_timeout)
         progress.done(_ready_line(w, time.monotonic() - t0))
 
     @line_magic
@@ -444,11 +499,13 @@ class MPIMagics(Magics):
         old = _WORLD
         if old is None:
             raise UsageError(NOT_RUNNING)
-        n, hostfile, env, launcher, ip = old.n, old.hostfile, old.env, old.launcher, old.ip
+        n, hostfile, env, launcher, ip, slurm = old.n, old.hostfile, old.env, old.launcher, old.ip, old.slurm
+        limit = _IDLE.limit if _IDLE is not None else None
         stop_world()
         progress = _Progress(self.shell)
         t0 = time.monotonic()
-        w = start_world(n, launcher=launcher, hostfile=hostfile, env=env, progress=progress, ip=ip)
+        w = start_world(n, launcher=launcher, hostfile=hostfile, env=env, progress=progress, ip=ip, slurm=slurm,
+                        idle_timeout=limit)
         progress.done(_ready_line(w, time.monotonic() - t0, verb="restarted"))
 
     @line_magic
@@ -456,6 +513,7 @@ class MPIMagics(Magics):
         """Ranks alive, busy or idle, host, pid and memory."""
         w = current_world()
         if w is None:
+            print(f"{_IDLE_NOTE}; " if _IDLE_NOTE else "", end="")
             print("no MPI world is running (start one with %mpi_start)")
             return
         if w.lost():
@@ -539,7 +597,27 @@ class MPIMagics(Magics):
 
 def _ready_line(w, seconds, verb="ready"):
     lib = f" ({w.library})" if w.library else ""
-    return f"MPI world {verb}: {w.n} rank{'s' if w.n != 1 else ''}{lib} in {seconds:.1f} s"
+    where = w.launch_note()
+    where = f", {where}" if where else ""
+    return f"MPI world {verb}: {w.n} rank{'s' if w.n != 1 else ''}{lib} in {seconds:.1f} s{where}"
+
+
+def _unquote(value):
+    """IPython's option splitting keeps the quotes of '--extra "--qos=a --exclusive"': drop one pair."""
+    if value and len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def slurm_options(args) -> SlurmOptions | None:
+    """SlurmOptions from %mpi_start's Slurm options (None when none was given); UsageError if malformed."""
+    given = {k: _unquote(getattr(args, k)) for k in ("partition", "time", "account", "nodes", "extra")}
+    if all(v is None for v in given.values()):
+        return None  # a Slurm world then takes the kernel spec's defaults (slurm.ENV_VAR), if any
+    try:
+        return SlurmOptions(**{k: v for k, v in given.items() if v is not None})
+    except SlurmError as e:
+        raise UsageError(str(e)) from None
 
 
 def load_ipython_extension(ipython):
