@@ -19,6 +19,7 @@ does the same when the owner exits normally; and every process we start also wat
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import signal
@@ -290,7 +291,7 @@ class World:
                     say(f"{len(self._control.hellos)}/{self.n} ranks initialized MPI…")
             self.engines = {r: Engine(r, int(h["pid"]), h["host"]) for r, h in self._control.hellos.items()}
             self._watch_deaths()
-            while not client_json.exists():
+            while not _complete_json(client_json):  # the controller writes it in place, not atomically
                 self._check_alive("while the controller started")
                 if time.monotonic() > until:
                     raise WorldError(self._failure("the controller did not start"))
@@ -588,6 +589,15 @@ def _remote_hint(launch, ip):
         return ""
     return (f" (ranks run on {', '.join(nodes[:4])}, but the controller listens on {ip} of this host "
             "only: start with --ip and an address of this host that the nodes reach)")
+
+
+def _complete_json(path) -> bool:
+    """True once `path` holds a whole JSON document (a reader racing the writer sees half of it)."""
+    try:
+        json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _run_module(module):

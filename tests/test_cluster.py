@@ -192,3 +192,15 @@ def test_sigkill_of_the_owner_leaves_nothing_within_5_seconds(tmp_path):
     finally:
         kill_all([owner.pid] + pids)
         owner.wait(5)
+
+
+def test_a_half_written_connection_file_is_not_complete(tmp_path):
+    """The controller writes ipcontroller-client.json in place: the World waits for all of it."""
+    from mpikernel.cluster import _complete_json
+
+    f = tmp_path / "ipcontroller-client.json"
+    assert not _complete_json(f)
+    f.write_text('{"key": "abc", "location": ')
+    assert not _complete_json(f)
+    f.write_text('{"key": "abc", "location": "127.0.0.1"}')
+    assert _complete_json(f)
