@@ -37,6 +37,7 @@ RUNTIME_DEPS = [
     "jupyter_client>=8",
     "pyzmq>=25",
     "psutil>=5",
+    "matplotlib>=3.7",  # %%px_mpi --trace draws its space-time diagram with it
 ]
 
 
