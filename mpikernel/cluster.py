@@ -230,6 +230,7 @@ class World:
         self._log = None
         self._lost = None  # the sentence saying how the MPI job ended, once it has
         self._death_watch = None
+        self._ended = None  # the Deaths report once the MPI job has ended (it no longer changes)
 
     # ----------------------------------------------------------------------------- life cycle
 
@@ -381,6 +382,7 @@ class World:
         _wait_gone(set(pids) | set(descendants), timeout=5)
         self._launch = self._controller = None
         self._lost = None
+        self._ended = None
         if self._death_watch is not None:
             self._death_watch.close()
             self._death_watch = None
@@ -466,13 +468,23 @@ class World:
             except subprocess.TimeoutExpired:  # mpiexec did not end the job: say what we know
                 return self._slurm_deaths(deaths.Deaths(
                     n=self.n, causes={r: "its exit status is unknown" for r in dead}, launcher="mpiexec"))
-        try:
-            log = self._log.read_text(errors="replace")
-        except (OSError, AttributeError):
-            log = ""
         vendor = launcher.mpiexec_vendor(launcher.find_mpiexec()) if self.launcher == "mpiexec" else "unknown"
-        first = self._death_watch.first() if self._death_watch is not None else None
-        return self._slurm_deaths(deaths.read_deaths(log, self.n, self._mpiexec.returncode, vendor, first=first))
+        # the launcher can exit a moment before the failed rank's last words reach the log and
+        # before the death watch has seen which rank went first: give them `settle` seconds
+        if self._ended is not None:
+            return self._ended
+        until = time.monotonic() + settle
+        while True:
+            try:
+                log = self._log.read_text(errors="replace")
+            except (OSError, AttributeError):
+                log = ""
+            first = self._death_watch.first() if self._death_watch is not None else None
+            report = deaths.read_deaths(log, self.n, self._mpiexec.returncode, vendor, first=first)
+            if report.causes or time.monotonic() > until:
+                self._ended = self._slurm_deaths(report)
+                return self._ended
+            time.sleep(0.05)
 
     def _slurm_deaths(self, report):
         """Under Slurm: srun's own report names the failed ranks and their exit codes."""
