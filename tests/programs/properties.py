@@ -34,7 +34,9 @@ RANK, SIZE = WORLD.Get_rank(), WORLD.Get_size()
 EXAMPLES = int(os.environ.get("PROPS_EXAMPLES", "200"))
 SEED = int(os.environ.get("PROPS_SEED", "20261125"))
 OUT = os.environ.get("PROPS_OUT")
-TAG_UB = MPI.TAG_UB if isinstance(MPI.TAG_UB, int) else 32767
+# MPI.TAG_UB is the attribute's key (as in mpi4py): its value is the largest tag. The key happened
+# to exceed the bound on MPICH; on Open MPI the key is 0, so TAG_UB + 1 was the legal tag 1.
+TAG_UB = MPI.COMM_WORLD.Get_attr(MPI.TAG_UB)
 SPECIAL_RANKS = {MPI.PROC_NULL, MPI.ANY_SOURCE, getattr(MPI, "ROOT", -3)}
 
 
