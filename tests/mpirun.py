@@ -4,6 +4,7 @@ A wrong MPI test hangs; here a hang becomes a failure after `timeout` seconds an
 process behind (the whole group mpiexec started is killed, never anything by name).
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -80,3 +81,25 @@ def kill_group(proc):
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+# For programs that report results: each rank appends {"name", "value"} lines to its own file in
+# the directory given as argv[1] (ranks' stdout lines can interleave). Needs json, os, sys, rank.
+EMIT = """
+_out = open(os.path.join(sys.argv[1], f"rank{rank}.jsonl"), "a")
+
+def emit(name, value):
+    _out.write(json.dumps({"rank": rank, "name": name, "value": value}) + "\\n")
+    _out.flush()
+"""
+
+
+def run_emitted(code, n, tmp_path, **kw):
+    """Run code (using EMIT) on n ranks; {name: {rank: value}} from the files the ranks wrote."""
+    run(code, n=n, timeout=90, tmp_path=tmp_path, args=(str(tmp_path),), **kw)
+    out = {}
+    for path in sorted(Path(tmp_path).glob("rank*.jsonl")):
+        for line in path.read_text().splitlines():
+            d = json.loads(line)
+            out.setdefault(d["name"], {})[d["rank"]] = d["value"]
+    return out

@@ -3,7 +3,6 @@ MPIKERNEL_CHECK_COLLECTIVES=1, ranks compare a signature before each collective 
 MPI.CollectiveMismatchError on a mismatch instead of hanging or corrupting data; a blocking
 Recv into a too-small buffer names both sizes and leaves the message to be received."""
 
-import json
 
 import pytest
 
@@ -18,13 +17,7 @@ from mpikernel import MPI
 W = MPI.COMM_WORLD
 rank, size = W.rank, W.size
 
-_out = open(os.path.join(sys.argv[1], f"rank{rank}.jsonl"), "a")
-
-def emit(name, value):
-    # one file per rank: ranks' stdout lines can interleave
-    _out.write(json.dumps({"rank": rank, "name": name, "value": value}) + "\\n")
-    _out.flush()
-
+""" + _mpirun.EMIT + """
 def attempt(name, fn):
     try:
         emit(name, ["ok", repr(fn())])
@@ -58,15 +51,7 @@ attempt("off: works", lambda: W.allreduce(1))
 """
 
 
-def run(code, n, tmp_path, **kw):
-    """Run code on n ranks; {name: {rank: value}} from the files the ranks wrote."""
-    _mpirun.run(code, n=n, timeout=90, tmp_path=tmp_path, args=(str(tmp_path),), **kw)
-    out = {}
-    for path in sorted(tmp_path.glob("rank*.jsonl")):
-        for line in path.read_text().splitlines():
-            d = json.loads(line)
-            out.setdefault(d["name"], {})[d["rank"]] = d["value"]
-    return out
+run = _mpirun.run_emitted
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 record every call in a per-rank ring buffer, and MPI._waiting() tells what a blocked call
 waits for (issue 12). Each program prints one JSON line per rank; the tests read those."""
 
-import json
 
 import pytest
 
@@ -17,13 +16,7 @@ from mpikernel import MPI
 W = MPI.COMM_WORLD
 rank, size = W.rank, W.size
 
-_out = open(os.path.join(sys.argv[1], f"rank{rank}.jsonl"), "a")
-
-def emit(name, value):
-    # one file per rank: ranks' stdout lines can interleave
-    _out.write(json.dumps({"rank": rank, "name": name, "value": value}) + "\\n")
-    _out.flush()
-
+""" + _mpirun.EMIT + """
 def brief(rec):
     keep = ("call", "kind", "comm", "peer", "tag", "bytes", "root", "seq", "pending", "req",
             "reqs", "done", "t0", "t1", "wait", "dest", "sendtag", "sendbytes", "source",
@@ -67,15 +60,7 @@ def ring_run(tmp_path_factory):
     return run(RING_AND_COLLECTIVES, 4, tmp_path_factory.mktemp("trace"))
 
 
-def run(code, n, tmp_path, **kw):
-    """Run code on n ranks; {name: {rank: value}} from the files the ranks wrote."""
-    _mpirun.run(code, n=n, timeout=90, tmp_path=tmp_path, args=(str(tmp_path),), **kw)
-    out = {}
-    for path in sorted(tmp_path.glob("rank*.jsonl")):
-        for line in path.read_text().splitlines():
-            d = json.loads(line)
-            out.setdefault(d["name"], {})[d["rank"]] = d["value"]
-    return out
+run = _mpirun.run_emitted
 
 
 def test_ring_pass_records_exactly_one_send_and_one_receive_per_rank(ring_run):
