@@ -17,3 +17,16 @@ def mpirun(tmp_path):
         return _mpirun.run(code, n=n, **kw)
 
     return runner
+
+
+@pytest.fixture(scope="module")
+def shell():
+    """An IPython shell with the extension loaded; the module's world is stopped after it."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from mpikernel import magics
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "mpikernel")
+    yield ip
+    magics.stop_world()

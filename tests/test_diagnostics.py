@@ -4,7 +4,6 @@ real 4-rank world (in a module-scoped IPython shell, as a student would meet the
 import time
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from mpikernel import diagnose as d
@@ -184,14 +183,6 @@ def test_headline_and_sizes():
 # ------------------------------------------------------------------------- on real ranks
 
 mpi = pytest.mark.mpi
-
-
-@pytest.fixture(scope="module")
-def shell():
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "mpikernel")
-    yield ip
-    magics.stop_world()
 
 
 @pytest.fixture(scope="module")

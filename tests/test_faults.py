@@ -15,7 +15,6 @@ from pathlib import Path
 import psutil
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from mpikernel import deaths, magics
@@ -83,14 +82,6 @@ def test_wait_statuses_in_words():
 
 
 # ------------------------------------------------------------------------- a rank dies mid-cell
-
-
-@pytest.fixture(scope="module")
-def shell():
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "mpikernel")
-    yield ip
-    magics.stop_world()
 
 
 def run(shell, cell):

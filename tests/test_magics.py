@@ -7,7 +7,6 @@ import time
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from mpikernel import magics
@@ -16,14 +15,6 @@ from mpikernel.runner import CellOptions, RanksError, RanksInterrupted, Screen, 
 from world_helpers import wait_all_gone
 
 pytestmark = pytest.mark.mpi
-
-
-@pytest.fixture(scope="module")
-def shell():
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "mpikernel")
-    yield ip
-    magics.stop_world()
 
 
 @pytest.fixture(scope="module")
