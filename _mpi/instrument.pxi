@@ -567,7 +567,9 @@ cdef int _check_collective(Comm comm, const char *call, long long root, long lon
         inout[2 * i + 1] = -sig[i]
     CHKERR(MPI_Iallreduce(inout, inout + 2 * SIG_FIELDS, 2 * SIG_FIELDS, MPI_LONG_LONG,
                           MPI_MAX, shadow, &req))
-    wait_requests(1, &req, MPI_STATUS_IGNORE, call, <int>root, 0, 0, comm, False, both)
+    # (root -1 means "none" here, but -1 is ANY_SOURCE in Open MPI: say PROC_NULL to the waiter)
+    wait_requests(1, &req, MPI_STATUS_IGNORE, call, <int>root if root >= 0 else MPI_PROC_NULL,
+                  0, 0, comm, False, both)
     for i in range(SIG_FIELDS):
         if inout[2 * SIG_FIELDS + 2 * i] != -inout[2 * SIG_FIELDS + 2 * i + 1]:
             return _report_mismatch(comm, shadow, sig, call)
