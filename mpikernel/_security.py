@@ -73,18 +73,30 @@ def listen_ip(ip: str | None = None, say=None) -> str:
     return addr
 
 
-def loopback_mpi_env(environ=None) -> dict[str, str]:
+def loopback_mpi_env(environ=None, mpi=None) -> dict[str, str]:
     """Environment that keeps the MPI library's own TCP listeners on loopback (single-host worlds).
 
     Measured with the mpich wheel (ch4:ucx): without it every rank also listens on the machine's
     public address; with UCX_NET_DEVICES=lo only on 127.0.0.1 (shared memory still carries the
     data between ranks on one host). The libfabric and Open MPI names do the same for those builds.
+    Open MPI 4's TCP BTL listens on every interface whatever btl_tcp_if_include says (measured:
+    Debian's 4.1.4), and another of its BTLs then listens on the public address, so for a build
+    against Open MPI < 5 (`mpi`: the build's config) the ranks use only shared memory and self.
     """
     environ = os.environ if environ is None else environ
     env = {"UCX_NET_DEVICES": "lo", "FI_TCP_IFACE": "lo", "FI_SOCKETS_IFACE": "lo"}
     if "OMPI_MCA_btl_tcp_if_exclude" not in environ:  # Open MPI refuses include + exclude
         env["OMPI_MCA_btl_tcp_if_include"] = "lo"
+    if mpi and mpi.get("vendor") == "Open MPI" and _major(mpi.get("version")) < 5:
+        env["OMPI_MCA_btl"] = "self,vader"
     return {k: v for k, v in env.items() if k not in environ}  # the user's own choice wins
+
+
+def _major(version) -> int:
+    try:
+        return int(str(version).split(".")[0])
+    except ValueError:
+        return 0
 
 
 def new_key() -> str:

@@ -326,7 +326,8 @@ class World:
         env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         env.update({str(k): str(v) for k, v in (self.env or {}).items()})
         if _security.is_loopback(self.ip or _security.LOOPBACK):
-            env.update(_security.loopback_mpi_env(env))  # MPI's own sockets stay on loopback too
+            # MPI's own sockets stay on loopback too
+            env.update(_security.loopback_mpi_env(env, launcher.build_config()))
         env["MPIKERNEL_CONTROL_KEY"] = self._control.key
         env[WORLD_DIR_ENV] = str(self._dir)  # the ranks remove it if the owner dies (_watchdog)
         return env

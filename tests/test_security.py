@@ -72,8 +72,8 @@ def test_the_world_listens_on_loopback_only(world):
         for owners in exposed.values() for pid in owners if psutil.pid_exists(pid)) + ")"
 
 
-@pytest.mark.xfail(strict=True, reason="MPICH's hydra binds its PMI control port to every interface "
-                   "(no option changes it); see docs/reliability.md")
+@pytest.mark.xfail(strict=True, reason="MPICH's hydra binds its PMI control port, and Open MPI's mpirun "
+                   "its out-of-band port, to every interface (no option changes it); see docs/reliability.md")
 def test_the_launcher_listens_on_loopback_only(world):
     exposed = [addr for addr in launcher_sockets(world) if not _security.is_loopback(addr[0])]
     assert exposed == []
@@ -96,9 +96,10 @@ def test_the_mpi_kernel_listens_on_loopback_only(tmp_path):
         kernel_ports = {info[name] for name in ("shell_port", "iopub_port", "stdin_port",
                                                 "control_port", "hb_port")}
         assert kernel_ports <= {port for _, port in socks}
-        hydra = {addr for addr, owners in socks.items()
-                 if any(_name(pid) == "mpiexec" for pid in owners)}
-        exposed = {a: sorted(o) for a, o in socks.items() if a not in hydra and not _security.is_loopback(a[0])}
+        # (the launcher's own port is test_the_launcher_listens_on_loopback_only's: hydra and
+        # Open MPI's mpirun both bind it to every interface)
+        launcher = {addr for addr, owners in socks.items() if any(_is_launcher(pid) for pid in owners)}
+        exposed = {a: sorted(o) for a, o in socks.items() if a not in launcher and not _security.is_loopback(a[0])}
         assert exposed == {}, f"listening beyond loopback: {exposed}"
     finally:
         if old is None:
@@ -109,11 +110,13 @@ def test_the_mpi_kernel_listens_on_loopback_only(tmp_path):
             k.close()
 
 
-def _name(pid):
+def _is_launcher(pid):
+    """mpiexec (hydra, Open MPI 5's prterun) or Debian's mpiexec.openmpi / orterun."""
     try:
-        return psutil.Process(pid).name()
+        name = psutil.Process(pid).name()
     except psutil.NoSuchProcess:
-        return ""
+        return False
+    return name.split(".")[0] in ("mpiexec", "mpirun", "orterun", "prterun")
 
 
 def test_another_interface_needs_an_explicit_option_and_warns():
@@ -335,3 +338,12 @@ def test_the_loopback_settings_never_override_the_users():
     mine = _security.loopback_mpi_env({"UCX_NET_DEVICES": "mlx5_0:1", "OMPI_MCA_btl_tcp_if_exclude": "eth1"})
     assert "UCX_NET_DEVICES" not in mine and "OMPI_MCA_btl_tcp_if_include" not in mine
     assert mine["FI_TCP_IFACE"] == "lo"
+
+
+def test_open_mpi_4_ranks_keep_to_shared_memory_on_one_host():
+    """Open MPI 4's TCP BTL listens on every interface whatever btl_tcp_if_include says."""
+    ompi4 = {"vendor": "Open MPI", "version": "4.1.4"}
+    assert _security.loopback_mpi_env({}, ompi4)["OMPI_MCA_btl"] == "self,vader"
+    assert "OMPI_MCA_btl" not in _security.loopback_mpi_env({}, {"vendor": "Open MPI", "version": "5.0.11"})
+    assert "OMPI_MCA_btl" not in _security.loopback_mpi_env({}, {"vendor": "MPICH", "version": "4.0.2"})
+    assert "OMPI_MCA_btl" not in _security.loopback_mpi_env({"OMPI_MCA_btl": "self,tcp"}, ompi4)
