@@ -351,8 +351,9 @@ def strategies():
         st.builds(lambda r, a: {"kind": "Gather", "root": r, "arr": a}, ranks, st.composite(stacked)()),
         bad,
     ]
-    # pick the kind first, uniformly (one_of over such unequal strategies starved some kinds)
-    return st.sampled_from(range(len(kinds))).flatmap(lambda i: kinds[i])
+    # each kind is its own property with its own share of the examples: drawn together, the
+    # generator starved some kinds (0 Sendrecv in 80 cases once the MPI's constants changed the draw)
+    return kinds
 
 
 def _local(v):
@@ -381,11 +382,9 @@ def drive():
 
     counts = {}
     status = {"case_no": 0}
+    kinds = strategies()
+    share = -(-EXAMPLES // len(kinds))  # ceil: at least EXAMPLES cases in all
 
-    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck), print_blob=False,
-              phases=[Phase.explicit, Phase.generate, Phase.shrink])
-    @given(strategies())
     def every_case_holds_on_every_rank(case):
         status["case_no"] += 1
         case_no = status["case_no"]
@@ -403,10 +402,16 @@ def drive():
 
     failed = False
     try:
-        every_case_holds_on_every_rank()
-    except BaseException:
-        traceback.print_exc()
-        failed = True
+        for kind in kinds:
+            check = settings(max_examples=share, derandomize=True, database=None, deadline=None,
+                             suppress_health_check=list(HealthCheck), print_blob=False,
+                             phases=[Phase.explicit, Phase.generate, Phase.shrink])(
+                given(kind)(every_case_holds_on_every_rank))
+            try:
+                check()
+            except BaseException:
+                traceback.print_exc()
+                failed = True
     finally:
         CTL.bcast(None, root=0)
     print(f"PROPS cases={status['case_no']} " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())),
