@@ -317,7 +317,9 @@ def same_library(res):
         info = res.info.get(impl)
         if info:
             paths = tuple(sorted(os.path.realpath(p) for p in info.get("libmpi", [])))
-            seen[impl] = (paths, tuple(info.get("library_version", "").splitlines()[:1]))
+            # (Open MPI counts the string's NUL in its length: C prints without it, Python keeps it)
+            version = info.get("library_version", "").rstrip("\x00").strip()
+            seen[impl] = (paths, tuple(version.splitlines()[:1]))
     if not seen:
         return False, "no run reported its MPI library"
     distinct = set(seen.values())

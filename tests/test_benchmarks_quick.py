@@ -113,9 +113,9 @@ def test_quick_mode_runs_end_to_end(tmp_path):
             pass
     assert proc.returncode == 0, stderr[-3000:]
     data = json.loads(out.read_text())
-    assert data["same_library"], data["libmpi"]
     errors = {k: v for k, v in data["results"]["errors"].items() if v}
     assert not errors, json.dumps(errors, indent=1)[:3000]
+    assert data["same_library"], data["libmpi"]
     assert len(data["rows"]) == len(binding.TARGETS)
     for row in data["rows"]:
         assert row["anchor"] is not None, row
