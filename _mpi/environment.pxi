@@ -113,9 +113,11 @@ def _reset_world():
     CHKERR(MPI_Comm_set_name(newcomm, b"MPI_COMM_WORLD"))
     (<Comm>COMM_WORLD).ob_mpi = newcomm
     # a new world: collectives count from 1 again on every rank, and the checking mode's
-    # shadow (which may hold an interrupted check) is replaced on first use
+    # shadow (which may hold an interrupted check) is replaced now, while every rank is here
     (<Comm>COMM_WORLD).coll_seq = 0
     (<Comm>COMM_WORLD).shadow = MPI_COMM_NULL
+    if _instr_flags & INSTR_CHECK:
+        _shadow_of(<Comm>COMM_WORLD, b"_reset_world")
     for obj in list(_derived):
         c = <Comm>obj
         c.ob_mpi = MPI_COMM_NULL
@@ -298,3 +300,5 @@ _check_launcher_before_init()
 _startup()
 _atexit.register(_finalize_at_exit)
 _check_launcher()
+if _instr_flags & INSTR_CHECK:  # MPIKERNEL_CHECK_COLLECTIVES: every rank is importing now
+    _shadow_of(<Comm>COMM_WORLD, b"import")

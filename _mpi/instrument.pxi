@@ -507,6 +507,7 @@ def _set_checking(on):
                            "MPIKERNEL_NO_INSTRUMENT=1)")
     if on:
         _instr_flags |= INSTR_CHECK
+        _shadow_of(<Comm>COMM_WORLD, b"_set_checking")
     else:
         _instr_flags &= ~INSTR_CHECK
 
@@ -527,8 +528,13 @@ cdef long long _op_code(object op):
 
 
 cdef int _shadow_of(Comm comm, const char *call) except -1:
-    """Make comm.shadow, a private duplicate of comm for the checks (on first use,
-    collectively): user messages can never match a check's reduction, nor a check theirs."""
+    """Make comm.shadow, a private duplicate of comm for the checks: user messages can never
+    match a check's reduction, nor a check theirs.
+
+    Made where every rank is sure to be (start-up, _set_checking, a communicator's creation, a
+    reset), not lazily in the first collective: when only some ranks reach that collective, the
+    others never join the dup, and on Open MPI 4 one unfinished communicator construction blocks
+    every later one - the reset after the interrupt hung (measured: Debian's 4.1.4)."""
     cdef MPI_Request req = MPI_REQUEST_NULL
     if comm.shadow != MPI_COMM_NULL:
         return 0
