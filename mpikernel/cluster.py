@@ -456,8 +456,11 @@ class World:
                 self._lost = report.sentence()
         return self._lost
 
-    def deaths(self, settle=2.0):
-        """mpikernel.deaths.Deaths once the MPI job ended (or a local rank died); None while all run."""
+    def deaths(self, settle=4.0):
+        """mpikernel.deaths.Deaths once the MPI job ended (or a local rank died); None while all run.
+
+        `settle`: how long a launcher gets to end the job and report after a local rank died
+        (hydra takes milliseconds; Open MPI 4's mpirun about 1 s, more on a busy machine)."""
         if self._mpiexec is None:
             return None
         if self._mpiexec.poll() is None:

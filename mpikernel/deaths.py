@@ -30,7 +30,8 @@ _HYDRA_CODES = re.compile(r"Exit codes:\s*((?:\[[^\]]*\]\s*[-\d,]+\s*)+)")
 _HYDRA_HOST = re.compile(r"\[[^\]]*\]\s*([-\d,]+)")
 _ABORT = re.compile(r"Abort\((-?\d+)\) on node \d+ \(rank (\d+) in comm 0\)[^\n]*?(?:process (\d+))?\s*$", re.M)
 _OMPI_SIGNAL = re.compile(r"process rank (\d+) with PID \d+ on node \S+ exited on\s+signal (\d+)")
-_OMPI_EXIT = re.compile(r"Process name:\s*\[[^\]]*?,(\d+)\]\s*\n\s*Exit code:\s*(-?\d+)")
+# Open MPI 5: [prterun-vm-1@1,2]; Open MPI 4: [[22632,1],2] (the last number is the rank)
+_OMPI_EXIT = re.compile(r"Process name:\s*\[.*?,(\d+)\]\s*\n\s*Exit code:\s*(-?\d+)")
 
 _SIGNAL_WORDS = {
     signal.SIGSEGV: "a segmentation fault",
@@ -123,6 +124,11 @@ def read_deaths(log: str, n: int, returncode: int | None = None, vendor: str = "
     own = {r: raw for r, raw in codes.items() if raw not in (signal.SIGKILL, 0)}
     if not d.causes and own:
         d.causes = {r: describe_status(raw) for r, raw in own.items()}
+    if not d.causes:  # Open MPI names the first failed rank and its signal or exit code itself
+        for m in _OMPI_SIGNAL.finditer(log):
+            d.causes.setdefault(int(m.group(1)), describe_signal(int(m.group(2))))
+        for m in _OMPI_EXIT.finditer(log):
+            d.causes.setdefault(int(m.group(1)), f"exit code {int(m.group(2))}")
     if not d.causes and first:
         for r in first:
             if r in codes:
@@ -133,10 +139,6 @@ def read_deaths(log: str, n: int, returncode: int | None = None, vendor: str = "
                 d.causes[r] = f"exit code {returncode}" if returncode is not None else "exit status unknown"
     if codes and not d.causes:
         d.all_killed = all(raw == signal.SIGKILL for raw in codes.values())
-    for m in _OMPI_SIGNAL.finditer(log):
-        d.causes.setdefault(int(m.group(1)), describe_signal(int(m.group(2))))
-    for m in _OMPI_EXIT.finditer(log):
-        d.causes.setdefault(int(m.group(1)), f"exit code {int(m.group(2))}")
     d.causes = {r: why for r, why in d.causes.items() if 0 <= r < n}
     return d
 
