@@ -24,10 +24,9 @@ class LaunchError(RuntimeError):
 def mpi_env(extra=None):
     """The launch environment. OpenBLAS (loaded with numpy) would start a spinning thread pool
     in every rank; one thread keeps those idle threads off the 2 cores, for every side alike."""
-    env = dict(os.environ)
+    env = launcher.launch_environ()
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     env.setdefault("OMP_NUM_THREADS", "1")
-    env.update(launcher.mpiexec_env())
     env.update(extra or {})
     return env
 

@@ -321,7 +321,9 @@ class World:
         return self
 
     def _engine_env(self):
-        env = dict(os.environ)  # (+ launcher.mpiexec_env() for mpiexec: MpiexecLaunch)
+        # (not the MPI job of this process, if it imported mpikernel.MPI or was itself launched;
+        # + launcher.mpiexec_env() for mpiexec: MpiexecLaunch)
+        env = launcher.without_job_variables(os.environ)
         # figures drawn on a rank become display_data that the notebook shows (labelled)
         env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         env.update({str(k): str(v) for k, v in (self.env or {}).items()})

@@ -146,6 +146,29 @@ def mpiexec_command(n, hostfile=None, mpiexec=None, extra=()):
     return cmd + list(extra)
 
 
+# What a launcher - or Open MPI's singleton start-up, in a process that imported mpikernel.MPI -
+# puts into the environment to describe *this* process's MPI job. An mpiexec that inherits it
+# believes it runs inside that job: Debian's Open MPI 4.1 exits with code 1 without a word.
+JOB_VARIABLE_PREFIXES = (
+    "PMIX_", "PMI_", "ORTE_", "PRTE_", "HYDRA_", "HYDI_", "MPI_LOCALNRANKS", "MPI_LOCALRANKID",
+    "OMPI_COMM_WORLD_", "OMPI_APP_CTX_", "OMPI_NUM_APP_CTX", "OMPI_FIRST_RANKS", "OMPI_UNIVERSE_SIZE",
+    "OMPI_FILE_LOCATION", "OMPI_ARGV", "OMPI_COMMAND", "OMPI_MCA_ess", "OMPI_MCA_orte_", "OMPI_MCA_pmix",
+)
+
+
+def without_job_variables(environ):
+    """`environ` without the variables of the MPI job this process belongs to (user settings stay)."""
+    return {k: v for k, v in environ.items() if not k.startswith(JOB_VARIABLE_PREFIXES)}
+
+
+def launch_environ(base=None, mpiexec=None):
+    """The whole environment for an mpiexec: `base` (os.environ) without this process's own MPI
+    job, plus what our launcher needs (mpiexec_env)."""
+    env = without_job_variables(os.environ if base is None else base)
+    env.update(mpiexec_env(mpiexec))
+    return env
+
+
 def mpiexec_env(mpiexec=None):
     """Environment variables the launched ranks need (empty for MPICH)."""
     exe = mpiexec or find_mpiexec()

@@ -37,8 +37,7 @@ def run(code, n=2, timeout=60, env=None, args=(), tmp_path=None, check=True, pyt
     script.write_text(code)
     for attempt in (1, 2):
         cmd = launcher.mpiexec_command(n) + [python or sys.executable, str(script), *args]
-        full_env = dict(os.environ)
-        full_env.update(launcher.mpiexec_env())
+        full_env = launcher.launch_environ()
         full_env.update(env or {})
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

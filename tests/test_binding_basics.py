@@ -2,7 +2,6 @@
 Split/Dup/Clone/Free, Cartesian topologies, timers and versions (tests/programs/basics.py),
 plus the one-liner of issue 2 and Abort."""
 
-import os
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ def test_allreduce_one_liner_prints_6_four_times(tmp_path):
         sys.executable, "-c",
         "from mpikernel import MPI; print(MPI.COMM_WORLD.allreduce(MPI.COMM_WORLD.rank))",
     ]
-    env = dict(os.environ, **launcher.mpiexec_env())
+    env = launcher.launch_environ()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env, cwd=tmp_path, start_new_session=True)
     try:

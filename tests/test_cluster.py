@@ -174,6 +174,35 @@ OWNER = textwrap.dedent(
 )
 
 
+def test_a_world_starts_under_a_process_that_imported_the_binding(tmp_path):
+    """Open MPI's singleton start-up (`from mpikernel import MPI` in a notebook or a script)
+    sets PMIX_*/OMPI_MCA_ess... with setenv; a child that inherits them and starts mpiexec made
+    Debian's Open MPI 4.1 exit with code 1 and not a word, until the World dropped them."""
+    code = textwrap.dedent(
+        """
+        import subprocess, sys
+        from mpikernel import MPI  # this process is now a singleton MPI job
+        child = "from mpikernel.cluster import World; w = World(2).start(); print('ranks', w.n); w.stop()"
+        sys.exit(subprocess.run([sys.executable, "-c", child], timeout=90).returncode)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          start_new_session=True, cwd=tmp_path)
+    assert proc.returncode == 0 and "ranks 2" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_job_variables_are_dropped_and_the_users_settings_kept():
+    from mpikernel import launcher
+
+    env = {"PMIX_RANK": "0", "PMIX_SERVER_URI41": "x", "OMPI_MCA_ess": "singleton", "PMI_RANK": "1",
+           "OMPI_COMM_WORLD_RANK": "0", "OMPI_MCA_orte_launch": "1",
+           "OMPI_MCA_btl_tcp_if_include": "eth0", "OMPI_ALLOW_RUN_AS_ROOT": "1", "SLURM_JOB_ID": "7",
+           "HOME": "/root"}
+    assert launcher.without_job_variables(env) == {
+        "OMPI_MCA_btl_tcp_if_include": "eth0", "OMPI_ALLOW_RUN_AS_ROOT": "1", "SLURM_JOB_ID": "7",
+        "HOME": "/root"}
+
+
 def test_sigkill_of_the_owner_leaves_nothing_within_5_seconds(tmp_path):
     # (run outside the source tree, so the owner imports the same mpikernel as this test)
     owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True,
