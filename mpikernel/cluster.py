@@ -273,16 +273,28 @@ class World:
             )
             # the engines start at the same time; each waits for the controller's connection file
             self._launch = make_launch(self)
-            self._launch.start(["--owner", owner, "--control", self._control.url, "--file", str(engine_json)],
-                               self._engine_env(), log, self._dir)
+            engine_args = ["--owner", owner, "--control", self._control.url, "--file", str(engine_json)]
+            engine_env = self._engine_env()
+            self._launch.start(engine_args, engine_env, log, self._dir)
             log.close()
+            relaunched = False
             from ipyparallel import Client  # (slow import: overlaps with the processes starting)
 
             self._launch.wait_running(say, self._check_alive)  # a batch queue's wait is not start-up
             until = time.monotonic() + timeout
             say(f"starting {self.n} MPI ranks…")
             while len(self._control.hellos) < self.n:
-                self._check_alive("while starting")
+                try:
+                    self._check_alive("while starting")
+                except WorldError:
+                    if relaunched or self._control.hellos or not self._launcher_failed_to_start():
+                        raise
+                    relaunched = True  # Open MPI's launcher now and then fails before any rank runs
+                    say("the launcher failed before starting any rank; starting it once more…")
+                    self._launch = make_launch(self)
+                    with _security.private_file(self._log, "ab") as log:
+                        self._launch.start(engine_args, engine_env, log, self._dir)
+                    continue
                 if time.monotonic() > until:
                     raise WorldError(self._failure(f"only {len(self._control.hellos)} of {self.n} ranks "
                                                    f"started within {timeout:.0f} s" + _remote_hint(self._launch, ip)))
@@ -346,6 +358,15 @@ class World:
         for name, proc in ((what, self._mpiexec), ("the controller", self._controller)):
             if proc is not None and proc.poll() is not None:
                 raise WorldError(self._failure(f"{name} exited with code {proc.returncode} {when}"))
+
+    def _launcher_failed_to_start(self):
+        """The launcher ended with a known transient start-up failure (launcher.START_FAILURES)."""
+        if self._mpiexec is None or self._mpiexec.poll() is None or self._controller.poll() is not None:
+            return False
+        try:
+            return launcher.failed_to_start(self._log.read_text(errors="replace"))
+        except OSError:
+            return False
 
     def _failure(self, what):
         tail, cause = "", ""

@@ -169,6 +169,17 @@ def launch_environ(base=None, mpiexec=None):
     return env
 
 
+# Known transient failures of a launcher itself, before any rank started: worth one more try.
+START_FAILURES = (
+    "PMIx server's listener thread failed to start",  # Open MPI (4.1's mpirun, 5's prterun)
+)
+
+
+def failed_to_start(output):
+    """True if a launcher's output shows a known transient failure before any rank started."""
+    return any(text in output for text in START_FAILURES)
+
+
 def mpiexec_env(mpiexec=None):
     """Environment variables the launched ranks need (empty for MPICH)."""
     exe = mpiexec or find_mpiexec()

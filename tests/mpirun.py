@@ -53,7 +53,7 @@ def run(code, n=2, timeout=60, env=None, args=(), tmp_path=None, check=True, pyt
             ) from None
         finally:
             kill_group(proc)
-        if attempt == 1 and proc.returncode != 0 and launcher_failed_to_start(err):
+        if attempt == 1 and proc.returncode != 0 and launcher.failed_to_start(err):
             continue  # Open MPI's prterun sometimes cannot open its PMIx listener: no rank ran
         break
     res = Result(proc.returncode, out, err)
@@ -62,16 +62,6 @@ def run(code, n=2, timeout=60, env=None, args=(), tmp_path=None, check=True, pyt
             f"MPI program on {n} ranks exited {res.returncode}\n--- stdout\n{out}\n--- stderr\n{err}"
         )
     return res
-
-
-LAUNCHER_START_FAILURES = (
-    "PMIx server's listener thread failed to start",
-)
-
-
-def launcher_failed_to_start(stderr):
-    """True for a known transient failure of the launcher itself, before any rank started."""
-    return any(text in stderr for text in LAUNCHER_START_FAILURES)
 
 
 def kill_group(proc):

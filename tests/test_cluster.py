@@ -191,6 +191,39 @@ def test_a_world_starts_under_a_process_that_imported_the_binding(tmp_path):
     assert proc.returncode == 0 and "ranks 2" in proc.stdout, proc.stderr[-2000:]
 
 
+def test_a_launcher_that_fails_before_any_rank_is_started_once_more(tmp_path, monkeypatch):
+    """Open MPI's launcher now and then dies at start-up ("PMIx server's listener thread failed to
+    start"); the World tries once more instead of failing %mpi_start. A stand-in mpiexec fails so
+    the first time, then runs the real one."""
+    from mpikernel import launcher
+
+    real = launcher.find_mpiexec()
+    once = tmp_path / "failed-once"
+    fake = tmp_path / "mpiexec"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" != "--version" ] && [ ! -e "{once}" ]; then\n'
+        f'    touch "{once}"\n'
+        '    echo "[vm:4242] PMIx server\'s listener thread failed to start" >&2\n'
+        "    exit 1\n"
+        "fi\n"
+        f'exec "{real}" "$@"\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv(launcher.OVERRIDE_VAR, str(fake))
+    said = []
+    w = World(2)
+    try:
+        w.start(progress=said.append)
+        view = w.client[:]
+        view.execute("from mpikernel import MPI; r = MPI.COMM_WORLD.allreduce(MPI.COMM_WORLD.rank)", block=True)
+        assert view.pull("r", block=True) == [1, 1]
+    finally:
+        w.stop()
+    assert once.exists()
+    assert any("starting it once more" in s for s in said), said
+
+
 def test_job_variables_are_dropped_and_the_users_settings_kept():
     from mpikernel import launcher
 
