@@ -287,7 +287,7 @@ def main(args, log=print):
         try:
             plot_scaling(res, png)
             lines += ["", "Scaling (medians):", "", scaling_table(res), "",
-                      f"![scaling](benchmarks-scaling.png)"]
+                      "![scaling](benchmarks-scaling.png)"]
         except ImportError as exc:
             lines += ["", f"(no plot: {exc})"]
     for impl, errs in res["errors"].items():

@@ -68,7 +68,7 @@ def preload():
     looked = " and ".join(str(p) for p in paths) + ("" if cfg.get("in_python_prefix") else
                                                     " and the system linker's path")
     fix = (f"`pip install {cfg['wheel']}`, or rebuild" if cfg.get("wheel") else
-           f"reinstall that MPI, or rebuild")
+           "reinstall that MPI, or rebuild")
     raise ImportError(
         f"mpikernel.MPI was built against {cfg.get('vendor', 'an MPI')} {cfg.get('version', '')} "
         f"but its library {name} is missing (looked in {looked}). Fix: {fix} against the MPI "

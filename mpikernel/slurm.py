@@ -209,7 +209,7 @@ class SlurmLaunch:
                                          start_new_session=True, env=env)
         else:
             script = "#!/bin/sh\nexec " + shlex.join(srun + engine_argv) + "\n"
-            cmd = ["sbatch", "--wait", "--parsable", f"--ntasks={self.n}", f"--job-name=mpikernel",
+            cmd = ["sbatch", "--wait", "--parsable", f"--ntasks={self.n}", "--job-name=mpikernel",
                    f"--output={workdir}/slurm-%j.out", f"--chdir={os.getcwd()}"] + self.options.args(False)
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                                          start_new_session=True, env=env, text=True)

@@ -306,9 +306,11 @@ def preload():
     import threading
 
     def load():
+        import importlib
+
         try:
-            import matplotlib.backends.backend_agg  # noqa: F401
-            import matplotlib.figure  # noqa: F401
+            for name in ("matplotlib.figure", "matplotlib.backends.backend_agg"):
+                importlib.import_module(name)
         except ImportError:
             pass
 

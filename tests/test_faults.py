@@ -19,7 +19,7 @@ from IPython.utils.capture import capture_output
 
 from mpikernel import deaths, magics
 from mpikernel.output import strip_ansi
-from world_helpers import alive, kill_all, wait_all_gone
+from world_helpers import kill_all, wait_all_gone
 
 # ------------------------------------------------------------------ the launcher's report (pure)
 

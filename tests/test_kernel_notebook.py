@@ -1,6 +1,5 @@
 """A notebook executed headless on the MPI kernel (nbclient), as CI runs the tutorials."""
 
-import os
 from pathlib import Path
 
 import nbformat

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import stat
-import subprocess
 import time
 import warnings
 from pathlib import Path
