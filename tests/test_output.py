@@ -77,6 +77,11 @@ def test_parse_ranks_in_a_one_rank_world():
         parse_ranks("1", size=1)
 
 
+def test_group_identical_groups_unhashable_values_too():
+    values = {0: [1, 2], 1: "x", 2: [1, 2], 3: {"a": 1}, 4: "x", 5: {"a": 1}, 6: [2]}
+    assert group_identical(values) == [([0, 2], [1, 2]), ([1, 4], "x"), ([3, 5], {"a": 1}), ([6], [2])]
+
+
 def test_group_identical_keeps_rank_order_and_can_be_switched_off():
     values = {3: "a", 0: "b", 1: "a", 2: "b"}
     assert group_identical(values) == [([0, 2], "b"), ([1, 3], "a")]
