@@ -65,7 +65,7 @@ def test_predefined_mpi_objects_travel_by_name(mpirun):
                 raise AssertionError(f"{made!r} was pickled")
         print("ok")
     """, n=2, timeout=60)
-    assert res.lines() == ["ok", "ok"]
+    assert res.stdout.count("ok") == 2, res.stdout  # (the launcher may interleave the ranks' lines)
 
 
 @pytest.mark.long

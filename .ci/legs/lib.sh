@@ -12,10 +12,11 @@ copy_source() {
 # installed_pytest VENV TEST...: the tests against the package installed in VENV, never the source
 # tree (built against the main leg's MPI): `pytest`, not `python -m pytest`, run from $WORK,
 # because the kernel tests start `python -m mpikernel` in the current directory, which would put
-# a checkout first on sys.path.
+# a checkout first on sys.path. The leg's venv comes first on PATH and is VIRTUAL_ENV (the main
+# leg's venv is still activated in .ci/run).
 installed_pytest() {
     local venv=$1
     shift
-    (cd "$WORK" && "$venv/bin/pytest" -p no:cacheprovider --rootdir="$ROOT" -c "$ROOT/pyproject.toml" \
-        "${@/#/$ROOT/}")
+    (cd "$WORK" && PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" "$venv/bin/pytest" -p no:cacheprovider \
+        --rootdir="$ROOT" -c "$ROOT/pyproject.toml" "${@/#/$ROOT/}")
 }
