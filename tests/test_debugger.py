@@ -94,14 +94,11 @@ class DapClient:
 
 @pytest.fixture
 def mpi_kernel():
-    import os
-    from pathlib import Path
-
     from jupyter_client.manager import KernelManager
 
-    share = str(Path(__file__).resolve().parent.parent / "share" / "jupyter")
-    old = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = share + (os.pathsep + old if old else "")
+    from world_helpers import use_shipped_kernel_specs
+
+    restore_path = use_shipped_kernel_specs()
     for attempt in (1, 2):  # a port picked for the kernel can be taken by another job meanwhile
         km = KernelManager(kernel_name="mpikernel-4")
         km.start_kernel()
@@ -121,10 +118,7 @@ def mpi_kernel():
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-        if old is None:
-            os.environ.pop("JUPYTER_PATH", None)
-        else:
-            os.environ["JUPYTER_PATH"] = old
+        restore_path()
 
 
 @pytest.mark.mpi

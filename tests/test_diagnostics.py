@@ -337,14 +337,11 @@ def _binding_fields(shell):
 def test_the_kernel_explains_a_deadlock_too(tmp_path):
     """The MPI kernel runs cells through the same runner: the error reply carries the explanation,
     and the tutorial spec's checking variable reaches the ranks."""
-    import os
-    from pathlib import Path
-
     from jupyter_client.manager import KernelManager
 
-    share = str(Path(__file__).resolve().parent.parent / "share" / "jupyter")
-    old = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = share + (os.pathsep + old if old else "")
+    from world_helpers import use_shipped_kernel_specs
+
+    restore_path = use_shipped_kernel_specs()
     km = KernelManager(kernel_name="mpikernel-4")
     km.start_kernel()
     kc = km.client()
@@ -352,8 +349,7 @@ def test_the_kernel_explains_a_deadlock_too(tmp_path):
     try:
         kc.wait_for_ready(timeout=60)
         out = []
-        # (the allreduce makes the checking mode's private communicator now: made on first use,
-        # its Dup would be what a lone barrier waits in, see the report of the diag helper)
+        # (the checking mode's private communicator exists from the start: see _shadow_of)
         reply = kc.execute_interactive("import os\nprint(os.environ.get('MPIKERNEL_CHECK_COLLECTIVES'))\n"
                                        "x = comm.allreduce(1)",
                                        timeout=120, output_hook=out.append)
@@ -378,7 +374,4 @@ def test_the_kernel_explains_a_deadlock_too(tmp_path):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-        if old is None:
-            os.environ.pop("JUPYTER_PATH", None)
-        else:
-            os.environ["JUPYTER_PATH"] = old
+        restore_path()

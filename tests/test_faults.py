@@ -19,7 +19,7 @@ from IPython.utils.capture import capture_output
 
 from mpikernel import deaths, magics
 from mpikernel.output import strip_ansi
-from world_helpers import kill_all, wait_all_gone
+from world_helpers import kill_all, use_shipped_kernel_specs, wait_all_gone
 
 # ------------------------------------------------------------------ the launcher's report (pure)
 
@@ -391,10 +391,9 @@ def test_200_cells_without_growth_or_slowdown(world):
 @pytest.mark.kernel
 @pytest.mark.timeout(300)
 def test_a_rank_dies_in_the_mpi_kernel_then_restart_brings_a_working_world():
-    from test_kernel_mpi import SHARE, Kernel  # the kernel as test_kernel_mpi drives it
+    from test_kernel_mpi import Kernel  # the kernel as test_kernel_mpi drives it
 
-    old = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = SHARE + (os.pathsep + old if old else "")  # the shipped spec
+    restore_path = use_shipped_kernel_specs()
     k = Kernel()
     try:
         assert "6" in k.stdout("print(comm.allreduce(rank))", timeout=120)
@@ -415,10 +414,7 @@ def test_a_rank_dies_in_the_mpi_kernel_then_restart_brings_a_working_world():
         k.descendants()
     finally:
         k.close()
-        if old is None:
-            os.environ.pop("JUPYTER_PATH", None)
-        else:
-            os.environ["JUPYTER_PATH"] = old
+        restore_path()
 
 
 @pytest.mark.mpi

@@ -9,28 +9,23 @@ killed by pid at the end, so a failure here never leaves MPI jobs on the machine
 import os
 import signal
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 from jupyter_client.manager import KernelManager
 
 from mpikernel.display import as_stream
+from world_helpers import use_shipped_kernel_specs
 
-SHARE = str(Path(__file__).resolve().parent.parent / "share" / "jupyter")
 
 pytestmark = [pytest.mark.mpi, pytest.mark.kernel, pytest.mark.timeout(180)]
 
 
 @pytest.fixture(autouse=True, scope="module")
 def shipped_spec():
-    old = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = SHARE + (os.pathsep + old if old else "")
+    restore_path = use_shipped_kernel_specs()
     yield
-    if old is None:
-        os.environ.pop("JUPYTER_PATH", None)
-    else:
-        os.environ["JUPYTER_PATH"] = old
+    restore_path()
 
 
 class Kernel:

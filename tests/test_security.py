@@ -16,7 +16,7 @@ import pytest
 
 from mpikernel import _security
 from mpikernel.cluster import World, WorldError
-from world_helpers import wait_all_gone
+from world_helpers import use_shipped_kernel_specs, wait_all_gone
 
 pytestmark = [pytest.mark.mpi, pytest.mark.timeout(240)]
 
@@ -80,10 +80,9 @@ def test_the_launcher_listens_on_loopback_only(world):
 
 def test_the_mpi_kernel_listens_on_loopback_only(tmp_path):
     """The kernel's own five ports (from its connection file) and everything under it."""
-    from test_kernel_mpi import SHARE, Kernel
+    from test_kernel_mpi import Kernel
 
-    old = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = SHARE + (os.pathsep + old if old else "")
+    restore_path = use_shipped_kernel_specs()
     k = None
     try:
         k = Kernel()
@@ -101,10 +100,7 @@ def test_the_mpi_kernel_listens_on_loopback_only(tmp_path):
         exposed = {a: sorted(o) for a, o in socks.items() if a not in launcher and not _security.is_loopback(a[0])}
         assert exposed == {}, f"listening beyond loopback: {exposed}"
     finally:
-        if old is None:
-            os.environ.pop("JUPYTER_PATH", None)
-        else:
-            os.environ["JUPYTER_PATH"] = old
+        restore_path()
         if k is not None:
             k.close()
 

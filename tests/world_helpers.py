@@ -6,6 +6,24 @@ import time
 from mpikernel._watchdog import pid_alive as alive  # a zombie counts as gone
 
 
+SHARE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "share", "jupyter")
+
+
+def use_shipped_kernel_specs():
+    """Put this checkout's share/jupyter (the kernel specs it ships) first on JUPYTER_PATH;
+    returns the function that puts JUPYTER_PATH back."""
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = SHARE + (os.pathsep + old if old else "")
+
+    def restore():
+        if old is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = old
+
+    return restore
+
+
 def wait_all_gone(pids, timeout):
     """The pids still alive after waiting up to `timeout` seconds (empty list: all gone)."""
     until = time.monotonic() + timeout
