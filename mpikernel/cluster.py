@@ -372,6 +372,9 @@ class World:
         tail, cause = "", ""
         try:
             lines = self._log.read_text(errors="replace").splitlines()
+            # a batch job's ranks write to the job's own output file (mpikernel.slurm)
+            job_output = getattr(self._launch, "job_output", None)
+            lines += job_output(self._dir).splitlines() if job_output else []
             tail = "\n".join(lines[-15:])
             # a rank that refused the launcher or its libmpi said why in one sentence: lead with it
             cause = next((line.split(": ", 1)[-1] for line in lines

@@ -52,7 +52,7 @@ class SlurmOptions:
     account: str | None = None
     nodes: str | None = None  # "2" or "2-4"
     extra: str = ""  # further sbatch/srun options, as typed
-    mpi: str | None = None  # srun --mpi=...; None: the cluster's MpiDefault
+    mpi: str | None = None  # srun --mpi=...; None: default_mpi_plugin()
 
     def __post_init__(self):
         if self.time is not None and not re.fullmatch(r"(\d+-)?\d+(:\d+){0,2}", str(self.time)):
@@ -115,6 +115,27 @@ def missing() -> str | None:
         first = (out.stderr.strip() or out.stdout.strip() or f"exit code {out.returncode}").splitlines()[0]
         return f"the Slurm controller does not answer (squeue: {first})"
     return None
+
+
+def default_mpi_plugin(family: str | None = None) -> str | None:
+    """srun's --mpi for our build when none was asked for: "pmix" for Open MPI, else the cluster's
+    MpiDefault (None).
+
+    Open MPI 4 and 5 start under srun only through PMIx; a cluster's MpiDefault is often pmi2 (it
+    is on the CI's Slurm), under which every rank of Debian's Open MPI 4.1 refused to start. MPICH
+    (the mpich wheel) runs with the cluster's default. pmix is asked for only if this srun has it.
+    """
+    if family is None:
+        from .launcher import built_family
+
+        family = built_family()
+    if family != "Open MPI":
+        return None
+    try:
+        out = subprocess.run(["srun", "--mpi=list"], capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return "pmix" if re.search(r"^\s*pmix\b", out.stdout + out.stderr, re.M) else None
 
 
 def allocation() -> str | None:
@@ -201,8 +222,9 @@ class SlurmLaunch:
         engine_argv = _run_module("mpikernel.slurm") + ["engine", "--owner-host", socket.gethostname()]
         engine_argv += list(engine_args)
         srun = ["srun", f"--ntasks={self.n}", "--kill-on-bad-exit=1", f"--job-name={self.step_name}"]
-        if self.options.mpi:
-            srun.append(f"--mpi={self.options.mpi}")
+        mpi = self.options.mpi or default_mpi_plugin()
+        if mpi:
+            srun.append(f"--mpi={mpi}")
         if self.allocation:
             cmd = srun + self.options.args(allocation=True) + engine_argv
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -284,14 +306,20 @@ class SlurmLaunch:
 
     def death_causes(self, world_log) -> dict[int, str]:
         """srun's report of failed ranks: in the world's log (a step) or the job's output file (batch)."""
-        text = ""
-        files = [world_log] + ([world_log.parent / f"slurm-{self.job}.out"] if self.job and not self.allocation else [])
-        for f in files:
-            try:
-                text += f.read_text(errors="replace")
-            except (OSError, AttributeError):
-                pass
-        return srun_deaths(text)
+        try:
+            text = world_log.read_text(errors="replace")
+        except (OSError, AttributeError):
+            text = ""
+        return srun_deaths(text + self.job_output(world_log.parent))
+
+    def job_output(self, workdir) -> str:
+        """What the batch job's step printed (its ranks' start-up errors land there), "" for a step."""
+        if not self.job or self.allocation:
+            return ""
+        try:
+            return (workdir / f"slurm-{self.job}.out").read_text(errors="replace")
+        except OSError:
+            return ""
 
     def remote_nodes(self) -> list[str]:
         """Nodes of the job that are not this host (their ranks cannot reach a loopback controller)."""

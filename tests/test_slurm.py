@@ -113,6 +113,21 @@ def test_srun_reports_name_the_failed_ranks():
     assert slurm.srun_deaths(text) == {1: "exit code 3", 4: "segmentation fault", 5: "segmentation fault"}
 
 
+def test_open_mpi_asks_srun_for_pmix_when_the_cluster_has_it(monkeypatch):
+    """Open MPI starts under srun only through PMIx; a cluster's MpiDefault is often pmi2."""
+    listing = {"out": "MPI plugin types are...\n\tpmix\n\tnone\n\tpmi2\nspecific pmix plugin versions available: pmix_v4\n"}
+
+    def fake_run(cmd, **kw):
+        assert cmd == ["srun", "--mpi=list"]
+        return subprocess.CompletedProcess(cmd, 0, listing["out"], "")
+
+    monkeypatch.setattr(slurm.subprocess, "run", fake_run)
+    assert slurm.default_mpi_plugin("Open MPI") == "pmix"
+    assert slurm.default_mpi_plugin("MPICH") is None  # the cluster's MpiDefault
+    listing["out"] = "MPI plugin types are...\n\tnone\n\tpmi2\n"
+    assert slurm.default_mpi_plugin("Open MPI") is None
+
+
 def test_expand_nodes_without_brackets():
     assert slurm.expand_nodes("a,b") == ["a", "b"]
     assert slurm.expand_nodes("") == []
