@@ -32,6 +32,7 @@ import time
 from ipykernel.ipkernel import IPythonKernel
 from traitlets import Bool, Enum, Float, Integer, Unicode
 
+from . import stub_complete
 from ._version import __version__
 from .kernelspec import DEFAULT_RANKS, LAUNCHERS
 from .runner import NotebookScreen, run_cell
@@ -173,6 +174,10 @@ class MPIKernel(IPythonKernel):
     autostart = Bool(True, help="start the ranks with the kernel, in the background").tag(config=True)
     ask_rank0_timeout = Float(
         5.0, help="seconds to wait for rank 0 to answer completion/inspection before answering locally"
+    ).tag(config=True)
+    complete_first_answer = Float(
+        0.7, help="seconds after which `comm.`/`MPI.` completion is answered from the type stub if "
+        "rank 0 has not answered yet (JupyterLab drops replies slower than 1 s)"
     ).tag(config=True)
 
     def __init__(self, **kwargs):
@@ -353,13 +358,19 @@ class MPIKernel(IPythonKernel):
     def _rank0_ready(self) -> bool:
         return self.world is not None
 
-    async def _ask_rank0(self, func, *args) -> dict | None:
-        """func(*args) on rank 0, or None when rank 0 is not up, busy, or fails to answer in time."""
+    async def _ask_rank0(self, func, *args, early=None) -> dict | None:
+        """func(*args) on rank 0, or None when rank 0 is not up, busy, or fails to answer in time;
+        `early` instead if rank 0 has not answered within complete_first_answer seconds."""
         if not self._rank0_ready():
             return None
         try:
             ar = self.world.view([0]).apply_async(func, *args)
-            (answer,) = await asyncio.wait_for(asyncio.wrap_future(ar), self.ask_rank0_timeout)
+            answer = asyncio.wrap_future(ar)
+            if early is not None:
+                done, _ = await asyncio.wait({answer}, timeout=self.complete_first_answer)
+                if not done:
+                    return early
+            (answer,) = await asyncio.wait_for(answer, self.ask_rank0_timeout)
             return answer
         except Exception as exc:  # a late or failed answer must not break the frontend
             self.log.debug("rank 0 did not answer %s: %s", func.__name__, exc)
@@ -378,7 +389,11 @@ class MPIKernel(IPythonKernel):
             cursor_pos = len(code)
         remote = None
         if not self._answered_here(code, cursor_pos):
-            remote = await self._ask_rank0(_rank_complete, code, cursor_pos)
+            # `comm.`/`MPI.` from the stub when rank 0 is not up yet or slow (mpikernel/stub_complete.py)
+            stub = stub_complete.complete(code, cursor_pos)
+            remote = await self._ask_rank0(_rank_complete, code, cursor_pos, early=stub)
+            if remote is None and stub is not None:
+                return stub
         return remote if remote is not None else super().do_complete(code, cursor_pos)
 
     async def do_inspect(self, code, cursor_pos, detail_level=0, omit_sections=()):

@@ -197,6 +197,27 @@ def test_completion_from_rank0(kernel):
     assert "%%local" in reply["matches"], reply
 
 
+def test_completion_answers_from_the_stub_when_rank0_is_slow(kernel):
+    """JupyterLab drops completion replies slower than 1 s: `comm.`/`MPI.` are answered from the
+    type stub when rank 0 has not answered within complete_first_answer (here: at once)."""
+    kernel.run("%%local\nget_ipython().kernel.complete_first_answer = 0.0")
+    try:
+        kernel.kc.complete("comm.allr", 9)
+        reply = kernel.kc.get_shell_msg(timeout=10)["content"]
+        assert reply["matches"] == ["allreduce"], reply
+        assert reply["metadata"].get("mpikernel_source") == "MPI.pyi", reply
+        assert (reply["cursor_start"], reply["cursor_end"]) == (5, 9)
+        kernel.kc.complete("x = MPI.SU", 10)
+        reply = kernel.kc.get_shell_msg(timeout=10)["content"]
+        assert "SUM" in reply["matches"], reply
+        kernel.run("only_on_the_ranks = 1")  # anything else still waits for rank 0
+        kernel.kc.complete("only_on_the_r", 13)
+        reply = kernel.kc.get_shell_msg(timeout=10)["content"]
+        assert "only_on_the_ranks" in reply["matches"], reply
+    finally:
+        kernel.run("%%local\nget_ipython().kernel.complete_first_answer = 0.7")
+
+
 def test_completion_in_local_cells_is_local(kernel):
     kernel.run("%%local\nonly_here_in_kernel = 1")
     kernel.kc.complete("%%local\nonly_here_in", 20)
