@@ -94,30 +94,18 @@ class DapClient:
 
 @pytest.fixture
 def mpi_kernel():
-    from jupyter_client.manager import KernelManager
-
+    from test_kernel_mpi import Kernel  # the kernel as test_kernel_mpi drives it
     from world_helpers import use_shipped_kernel_specs
 
     restore_path = use_shipped_kernel_specs()
-    for attempt in (1, 2):  # a port picked for the kernel can be taken by another job meanwhile
-        km = KernelManager(kernel_name="mpikernel-4")
-        km.start_kernel()
-        kc = km.client()
-        kc.start_channels()
-        try:
-            kc.wait_for_ready(timeout=60)
-            break
-        except RuntimeError:
-            kc.stop_channels()
-            km.shutdown_kernel(now=True)
-            if attempt == 2:
-                raise
+    k = None
     try:
-        kc.execute_interactive("x = 1", timeout=120)  # the ranks are up
-        yield km, kc
+        k = Kernel()
+        k.kc.execute_interactive("x = 1", timeout=120)  # the ranks are up
+        yield k.km, k.kc
     finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+        if k is not None:
+            k.close()
         restore_path()
 
 

@@ -32,12 +32,20 @@ class Kernel:
     """A started mpikernel-4 with a blocking client and a record of every process under it."""
 
     def __init__(self):
-        self.km = KernelManager(kernel_name="mpikernel-4")
-        self.t_launch = time.perf_counter()
-        self.km.start_kernel()
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
+        for attempt in (1, 2):  # a port picked for the kernel can be taken by another job meanwhile
+            self.km = KernelManager(kernel_name="mpikernel-4")
+            self.t_launch = time.perf_counter()
+            self.km.start_kernel()
+            self.kc = self.km.client()
+            self.kc.start_channels()
+            try:
+                self.kc.wait_for_ready(timeout=60)
+                break
+            except RuntimeError:
+                self.kc.stop_channels()
+                self.km.shutdown_kernel(now=True)
+                if attempt == 2:
+                    raise
         self.seen: set[int] = set()
 
     @property
