@@ -365,12 +365,12 @@ class MPIKernel(IPythonKernel):
             return None
         try:
             ar = self.world.view([0]).apply_async(func, *args)
-            answer = asyncio.wrap_future(ar)
+            pending = asyncio.wrap_future(ar)
             if early is not None:
-                done, _ = await asyncio.wait({answer}, timeout=self.complete_first_answer)
+                done, _ = await asyncio.wait({pending}, timeout=self.complete_first_answer)
                 if not done:
                     return early
-            (answer,) = await asyncio.wait_for(answer, self.ask_rank0_timeout)
+            (answer,) = await asyncio.wait_for(pending, self.ask_rank0_timeout)
             return answer
         except Exception as exc:  # a late or failed answer must not break the frontend
             self.log.debug("rank 0 did not answer %s: %s", func.__name__, exc)
