@@ -10,7 +10,7 @@ A build against a wheel makes that wheel a run-time requirement too. What was us
 beside the extension as ``_build_config.json``: the MPI, its libmpi (by SONAME) and the mpiexec
 that belongs to it. ``mpikernel._libmpi`` reads it at import to load that libmpi before the
 extension (so a build made in pip's temporary build environment still finds its library after
-install), ``mpikernel.launcher`` starts ranks with that mpiexec, and ``python -m mpikernel info``
+install), ``mpikernel.cluster.launcher`` starts ranks with that mpiexec, and ``python -m mpikernel info``
 shows it. Building against another MPI than the last build forces a full rebuild.
 """
 
@@ -227,7 +227,7 @@ def find_libmpi(library_dirs, libraries):
 
 
 def launcher_vendor(mpiexec):
-    """'Open MPI', 'MPICH' or 'unknown', from `mpiexec --version` (same rule as mpikernel.launcher)."""
+    """'Open MPI', 'MPICH' or 'unknown', from `mpiexec --version` (same rule as mpikernel.cluster.launcher)."""
     try:
         out = subprocess.run([str(mpiexec), "--version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):

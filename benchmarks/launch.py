@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from mpikernel import launcher
+from mpikernel.cluster import launcher
 
 
 class LaunchError(RuntimeError):

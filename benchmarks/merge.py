@@ -5,7 +5,7 @@ Prints markdown table rows (median of 5); see docs/clusters.md."""
 import statistics
 import time
 
-from mpikernel.output import RankOutput, merge_outputs, render_text
+from mpikernel.cells.merge import RankOutput, merge_outputs, render_text
 
 
 def median_ms(n, distinct, repeat=5):

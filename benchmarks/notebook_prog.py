@@ -111,7 +111,7 @@ class MPIKernelSide:
     def start(self, n):
         self.shell.run_line_magic("load_ext", "mpikernel")
         self.shell.run_line_magic("mpi_start", f"-n {n}")
-        from mpikernel import magics
+        from mpikernel.front import magics
 
         self.world = magics.current_world()
         with open(self.pidfile, "a") as f:

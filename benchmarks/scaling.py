@@ -41,7 +41,7 @@ def one(n, launcher, reps):
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
 
-    from mpikernel import magics
+    from mpikernel.front import magics
 
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "mpikernel")
@@ -87,7 +87,7 @@ def one(n, launcher, reps):
     t = time.perf_counter()
     magics.stop_world()
     if job and "." not in job:
-        from mpikernel.slurm import job_state
+        from mpikernel.cluster.slurm import job_state
 
         while job_state(job) is not None and time.perf_counter() - t < 30:
             time.sleep(0.1)
@@ -161,7 +161,7 @@ def main(argv=None):
     results = []
     for launcher in args.launchers.split(","):
         if launcher == "slurm":
-            from mpikernel.slurm import missing
+            from mpikernel.cluster.slurm import missing
 
             why = missing()
             if why:

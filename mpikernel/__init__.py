@@ -4,8 +4,8 @@
 registers the MPI magics in any IPython session.
 """
 
-from ._version import __version__
-from . import _libmpi
+from mpikernel._version import __version__
+from mpikernel import _libmpi
 
 # The extension's libmpi must be loaded before the extension (see _libmpi). A missing library is
 # reported when someone imports mpikernel.MPI, so the kernel and the magics still import.
@@ -16,18 +16,18 @@ __all__ = ["__version__", "world", "load_ipython_extension", "unload_ipython_ext
 
 def world():
     """The MPI world of this session (started by %mpi_start or the kernel): push/pull/scatter/gather."""
-    from .magics import world as current
+    from mpikernel.front.magics import world as current
 
     return current()
 
 
 def load_ipython_extension(ipython):
-    from .magics import load_ipython_extension as load
+    from mpikernel.front.magics import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython):
-    from .magics import unload_ipython_extension as unload
+    from mpikernel.front.magics import unload_ipython_extension as unload
 
     unload(ipython)

@@ -20,7 +20,7 @@ USAGE = __doc__.split("\n\n")[1]
 
 
 def _ranks(text: str) -> int:
-    from .kernelspec import SpecError, check_ranks
+    from mpikernel.front.kernelspec import SpecError, check_ranks
 
     try:
         return check_ranks(text)
@@ -30,7 +30,7 @@ def _ranks(text: str) -> int:
 
 def _kernel_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by the kernel launch and `install` (they end up in the spec's argv)."""
-    from .kernelspec import DEFAULT_RANKS, LAUNCHERS
+    from mpikernel.front.kernelspec import DEFAULT_RANKS, LAUNCHERS
 
     parser.add_argument("--ranks", type=_ranks, default=DEFAULT_RANKS, metavar="N",
                         help=f"number of MPI ranks (default {DEFAULT_RANKS})")
@@ -57,13 +57,13 @@ def launch_kernel(argv: list[str]) -> None:
     """Start MPIKernel the way ipykernel starts its own kernel."""
     from ipykernel.kernelapp import IPKernelApp
 
-    from .kernel import MPIKernel
+    from mpikernel.front.kernel import MPIKernel
 
     IPKernelApp.launch_instance(argv=kernel_app_argv(argv), kernel_class=MPIKernel)
 
 
 def install_main(argv: list[str]) -> int:
-    from .kernelspec import SpecError, install, parse_env
+    from mpikernel.front.kernelspec import SpecError, install, parse_env
 
     parser = argparse.ArgumentParser(
         prog="python -m mpikernel install",
@@ -103,8 +103,8 @@ def install_main(argv: list[str]) -> int:
 
 def _slurm_options(opts):
     """SlurmOptions from install's Slurm options, None when none was given (SpecError if malformed)."""
-    from .kernelspec import SpecError
-    from .slurm import SlurmError, SlurmOptions
+    from mpikernel.front.kernelspec import SpecError
+    from mpikernel.cluster.slurm import SlurmError, SlurmOptions
 
     given = {k: getattr(opts, k) for k in SlurmOptions.FIELDS if getattr(opts, k) is not None}
     if not given:
@@ -116,7 +116,7 @@ def _slurm_options(opts):
 
 
 def info_main(argv: list[str]) -> int:
-    from .info import main  # imported late: the kernel launch does not need it
+    from mpikernel.front.info import main  # imported late: the kernel launch does not need it
 
     return main(argv)
 

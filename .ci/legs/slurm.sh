@@ -11,7 +11,7 @@ else
     trap '"$ROOT/.ci/slurm-up" --down' EXIT
     "$ROOT/.ci/slurm-up" || { echo "could not bring up Slurm"; exit 1; }
 fi
-cd "$ROOT" && python -m pytest -p no:cacheprovider -m slurm -rs tests/test_slurm.py || exit 1
+cd "$ROOT" && python -m pytest -p no:cacheprovider -m slurm -rs tests/cluster/test_slurm.py || exit 1
 left=$(squeue -h -o '%i %j %T' 2>/dev/null)
 if [ -n "$left" ]; then
     echo "jobs left in the Slurm queue after the tests:"; echo "$left"; exit 1

@@ -1,7 +1,7 @@
 """Pytest side of the binding tests: run a program of tests/programs on n ranks with one MPI
 implementation, read back every rank's records, and compare implementations.
 
-Runs go through tests/mpirun.py (hard timeout, the whole process group killed). A run is cached
+Runs go through tests/support/mpirun.py (hard timeout, the whole process group killed). A run is cached
 per (program, n, implementation, extra env) so the reference run of mpi4py is made once and
 shared by the tests that compare against it.
 """

@@ -1,4 +1,4 @@
-"""Property-based tests of the binding, run INSIDE one mpiexec job (tests/test_binding_properties.py).
+"""Property-based tests of the binding, run INSIDE one mpiexec job (tests/binding/test_binding_properties.py).
 
 Rank 0 runs hypothesis: for every example it draws, it broadcasts the case on a private
 communicator, every rank plays its part, and the verdicts are gathered back on rank 0, which
