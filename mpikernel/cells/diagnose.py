@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from mpikernel.cells import merge as out
+from mpikernel.notation import format_bytes, rank_label
 
 FINISHED = "finished"  # the cell ended on this rank without an error
 FAILED = "failed"  # the cell raised on this rank
@@ -230,7 +231,7 @@ def _others_text(states: Mapping[int, RankState], ranks: Iterable[int], verb: st
     for text, rs in parts.items():
         if len(rs) > 1:
             text = text.replace("is waiting", "are waiting").replace("is still", "are still")
-        out_.append(f"{out.rank_label(rs)} {text}")
+        out_.append(f"{rank_label(rs)} {text}")
     return out_
 
 
@@ -245,7 +246,7 @@ def _explain_collectives(states, blocked, mentioned) -> tuple[list[str], set[int
         for m in members:
             groups.setdefault((m.call, (m.waiting or {}).get("seq"), m.peer, m.line), []).append(m)
         said = [
-            f"{out.rank_label([m.rank for m in g])} {_waits(g)} in {_call_text(g[0])} ({_call_number(g[0])})"
+            f"{rank_label([m.rank for m in g])} {_waits(g)} in {_call_text(g[0])} ({_call_number(g[0])})"
             for g in groups.values()
         ]
         covered.update(m.rank for m in members)
@@ -288,8 +289,8 @@ def _explain_cycle(cycle: list[int], blocked: dict[int, RankState]) -> str:
         first = blocked[cycle[0]]
         ring = " -> ".join(str(r) for r in cycle + cycle[:1])
         size = (first.waiting or {}).get("bytes")
-        what = f"{first.waiting.get('call')}" + (f" ({out.format_bytes(size)})" if size else "")
-        said = (f"{out.rank_label(cycle)} each wait in {what}"
+        what = f"{first.waiting.get('call')}" + (f" ({format_bytes(size)})" if size else "")
+        said = (f"{rank_label(cycle)} each wait in {what}"
                 + (f" at line {first.line}" if first.line else "") + f" in a ring {ring}")
     kinds = {blocked[r].kind for r in cycle}
     who = "the other" if len(cycle) == 2 else "the next"
@@ -311,7 +312,7 @@ def _unexpected_text(state: RankState) -> str | None:
     texts = []
     for m in msgs[:3]:
         src, tag = m[0], m[1]
-        size = out.format_bytes(m[2]) if len(m) > 2 and m[2] else None
+        size = format_bytes(m[2]) if len(m) > 2 and m[2] else None
         texts.append(f"a message from rank {src} with tag {tag}" + (f" ({size})" if size else ""))
     more = f" (and {len(msgs) - 3} more)" if len(msgs) > 3 else ""
     verb = "is" if len(texts) == 1 and not more else "are"
@@ -362,15 +363,15 @@ def explain(states: Mapping[int, RankState]) -> list[str]:
     idle = [r for r, s in states.items() if s.state == FINISHED and r not in mentioned]
     failed = [r for r, s in states.items() if s.state == FAILED and r not in mentioned]
     if idle:
-        lines.append(f"{out.rank_label(idle)} finished the cell.")
+        lines.append(f"{rank_label(idle)} finished the cell.")
     if failed:
-        lines.append(f"{out.rank_label(failed)} failed (see above).")
+        lines.append(f"{rank_label(failed)} failed (see above).")
     sources = {}
     for r, s in sorted(blocked.items()):
         if s.line and s.code:
             sources.setdefault((s.line, s.code), []).append(r)
     for (line, code), rs in sorted(sources.items()):
-        lines.append(f"    line {line} ({out.rank_label(rs)}): {code}")
+        lines.append(f"    line {line} ({rank_label(rs)}): {code}")
     return lines
 
 
@@ -378,4 +379,4 @@ def headline(states: Mapping[int, RankState], grace: float) -> str:
     """'deadlock: no rank could make progress for 2 s, so ranks 0-1 were interrupted'."""
     blocked = [r for r, s in states.items() if s.state == BLOCKED]
     return (f"deadlock: no rank could make progress for {grace:g} s, so "
-            f"{out.rank_label(blocked)} {'was' if len(blocked) == 1 else 'were'} interrupted")
+            f"{rank_label(blocked)} {'was' if len(blocked) == 1 else 'were'} interrupted")

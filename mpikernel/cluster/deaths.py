@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from mpikernel.cells.merge import rank_label
+from mpikernel.notation import rank_label
 
 _HYDRA_CODES = re.compile(r"Exit codes:\s*((?:\[[^\]]*\]\s*[-\d,]+\s*)+)")
 _HYDRA_HOST = re.compile(r"\[[^\]]*\]\s*([-\d,]+)")

@@ -33,7 +33,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from mpikernel.cluster import limits
 from mpikernel.cluster.world import World, WorldError
 from mpikernel.cluster.launcher import LauncherError
-from mpikernel.cells.merge import parse_ranks
+from mpikernel.notation import parse_ranks
 from mpikernel.cluster.slurm import SlurmError, SlurmOptions
 from mpikernel.cells.runner import CellOptions, CellResult, RanksError, RanksInterrupted, run_cell
 

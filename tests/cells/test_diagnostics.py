@@ -8,7 +8,8 @@ from IPython.utils.capture import capture_output
 
 from mpikernel.cells import diagnose as d
 from mpikernel.front import magics
-from mpikernel.cells.merge import describe_call, format_bytes, strip_ansi
+from mpikernel.cells.merge import describe_call, strip_ansi
+from mpikernel.notation import format_bytes
 from mpikernel.cells.runner import RanksError
 
 MB8 = 8_000_000  # a million doubles

@@ -4,7 +4,6 @@ import pytest
 from hypothesis import given, strategies as st
 
 from mpikernel.cells import merge as output
-
 from mpikernel.cells.merge import (
     RankError,
     RankOutput,
@@ -17,12 +16,10 @@ from mpikernel.cells.merge import (
     group_identical,
     merge_outputs,
     normalize_traceback_line,
-    parse_ranks,
-    rank_header,
-    rank_ranges,
     render_errors,
     render_text,
 )
+from mpikernel.notation import parse_ranks, rank_header, rank_ranges
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
 from mpikernel.front import magics
-from mpikernel.cells.merge import parse_ranks
+from mpikernel.notation import parse_ranks
 
 
 # ---------------------------------------------------------------------------------- --ranks
