@@ -1,0 +1,77 @@
+"""What a cell run takes and gives back: options in, a result or a ranks' error out.
+
+Shared by the runner, the tracer and both front ends, so they live apart from any of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mpikernel.cells import merge as out
+
+
+def default_grace() -> float:
+    """Seconds a deadlock may last before it is stopped and explained: $MPIKERNEL_GRACE or 2."""
+    import os
+
+    try:
+        value = float(os.environ.get("MPIKERNEL_GRACE", "2"))
+    except ValueError:
+        return 2.0
+    return value if value >= 0 else 2.0
+
+
+@dataclass
+class CellOptions:
+    """How to run a cell; every magic option maps to one field."""
+
+    ranks: list[int] | None = None  # None: all ranks
+    timeout: float | None = None
+    collapse: bool = True
+    grace: float = field(default_factory=lambda: default_grace())
+    slow_notice: float = 10.0
+    live_after: float = 1.0
+    header: str | None = None  # what the person typed above `code` (the %%px_mpi line): sent as a
+    # comment line so the ranks' line numbers and traceback context match the cell as typed
+    cell_label: str | None = None  # the owner's execution count, shown in tracebacks as In[...]
+    trace: bool | str = False  # record the MPI calls and show them (a file name also saves them)
+    trace_capacity: int = 65536  # events kept per rank while tracing
+
+
+@dataclass
+class CellResult:
+    outputs: list[out.RankOutput]
+    notes: dict[int, str] = field(default_factory=dict)
+    reason: str | None = None  # None, "failed", "timeout", "interrupted", "died"
+    elapsed: float = 0.0
+    unresponsive: list[int] = field(default_factory=list)
+    explanation: list[str] = field(default_factory=list)  # why a stuck cell was stopped (diagnose)
+    waiting: dict[int, dict] = field(default_factory=dict)  # MPI call a rank was stopped in
+
+    @property
+    def errors(self) -> list[out.ErrorGroup]:
+        return out.group_errors(self.outputs)
+
+
+class RanksError(Exception):
+    """Some ranks raised (or had to be stopped). Shown as the merged, labelled tracebacks."""
+
+    def __init__(self, result: CellResult, lines: list[str], summary: str):
+        super().__init__(summary)
+        self.result = result
+        self.lines = lines
+
+    def _render_traceback_(self):
+        return list(self.lines)
+
+
+class RanksInterrupted(KeyboardInterrupt):
+    """The person interrupted the cell; ranks were stopped. Renders where each rank was."""
+
+    def __init__(self, result: CellResult, lines: list[str]):
+        super().__init__("interrupted")
+        self.result = result
+        self.lines = lines
+
+    def _render_traceback_(self):
+        return list(self.lines)
