@@ -6,8 +6,10 @@ always forks with multiprocessing, in a thread too (a forked child would not see
 outlived a killed owner). That is plenty for the handful of engines of an interactive world.
 """
 
+import json
 import sys
 import threading
+from pathlib import Path
 
 from mpikernel.cluster.watchdog import watch_owner
 
@@ -20,6 +22,16 @@ class _HeartMonitorThread(threading.Thread):
 
     def terminate(self):  # the thread ends with the process
         pass
+
+
+def connection_file_complete(path) -> bool:
+    """True once `path` holds a whole JSON document: the controller writes its connection files
+    in place, not atomically, so a reader racing it can see half of one."""
+    try:
+        json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def main(argv=None):

@@ -12,8 +12,8 @@ by the World's single mpiexec job. Start-up order matters:
 4. run the ipyparallel engine (requesting id == rank) with `MPI`, `comm`, `rank`, `size`, `np`
    predefined in the user namespace.
 
-The functions `reset_world` and `status` are also called by the owner through ipyparallel's
-apply (they are importable on every rank).
+The functions `reset_world`, `status` and `mpi_library_version` are also called by the owner
+through ipyparallel's apply (they are importable on every rank).
 """
 
 from __future__ import annotations
@@ -97,6 +97,16 @@ def reset_world():
         ns["comm"] = MPI.COMM_WORLD
         ns["MPI"] = MPI
     return abandoned
+
+
+def mpi_library_version():
+    """The MPI library of this rank, in short: "MPICH Version: 5.0.2", "Open MPI v5.0.11" ("" if unknown)."""
+    MPI = binding()
+    try:
+        first = " ".join(MPI.Get_library_version().strip().splitlines()[0].split())
+        return first.split(",")[0]  # not its build details
+    except Exception:
+        return ""
 
 
 # ------------------------------------------------------------------------------ where is the rank
@@ -254,11 +264,17 @@ def _engine_class():
     from ipyparallel.engine.app import IPEngine
 
     class MPIEngine(IPEngine):
-        def _signal_stop(self, sig, frame):
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
+        def init_signal(self):
+            super().init_signal()
+            signal.signal(signal.SIGTERM, _end_at_once)
 
     return MPIEngine
+
+
+def _end_at_once(sig, frame):
+    """SIGTERM's default action: the process ends now, without ipyparallel's graceful stop."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main(argv=None):

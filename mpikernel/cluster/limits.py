@@ -19,6 +19,8 @@ import re
 
 from ipykernel.iostream import OutStream
 
+from mpikernel.notation import format_bytes
+
 ENV = "MPIKERNEL_OUTPUT_LIMIT"
 DEFAULT = 1_000_000  # characters per rank, per stream, per cell
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
@@ -36,16 +38,6 @@ def parse_size(text) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
-def format_size(n: int) -> str:
-    if n >= 10**9:
-        return f"{n / 10**9:g} GB"
-    if n >= 10**6:
-        return f"{n / 10**6:g} MB"
-    if n >= 10**3:
-        return f"{n / 10**3:g} KB"
-    return f"{n} characters"
-
-
 def configured_limit(environ=None) -> int:
     """The limit from the environment (DEFAULT when unset or unreadable)."""
     value = (environ if environ is not None else os.environ).get(ENV)
@@ -58,9 +50,10 @@ def configured_limit(environ=None) -> int:
 
 
 def truncation_note(limit: int, name: str) -> str:
-    return (f"\n[output truncated: this rank wrote more than {format_size(limit)} to {name} in this cell; "
-            f"the rest was dropped. Change the limit with %mpi_start --output-limit SIZE "
-            f"(or {ENV}; 0 for none)]\n")
+    # (the limit counts characters; format_bytes writes the count in decimal units, "1 MB")
+    return (f"\n[output truncated: this rank wrote more than {format_bytes(limit)} to {name} in this cell "
+            "(counting characters); the rest was dropped. Change the limit with "
+            f"%mpi_start --output-limit SIZE (or {ENV}; 0 for none)]\n")
 
 
 class LimitedOutStream(OutStream):
@@ -129,9 +122,9 @@ def check_push(namespace: dict, ranks: int, available: int | None = None) -> int
     needed = size * (ranks + 1)  # one copy per rank, plus the one in flight
     if needed > available:
         raise TransferTooLarge(
-            f"pushing {format_size(size)} to {ranks} rank{'s' if ranks != 1 else ''} needs about "
-            f"{format_size(needed)} of memory (a copy per rank and one in flight), but only "
-            f"{format_size(available)} is free here; push to fewer ranks (ranks=[0]), "
+            f"pushing {format_bytes(size)} to {ranks} rank{'s' if ranks != 1 else ''} needs about "
+            f"{format_bytes(needed)} of memory (a copy per rank and one in flight), but only "
+            f"{format_bytes(available)} is free here; push to fewer ranks (ranks=[0]), "
             "or scatter the data so each rank gets a part"
         )
     return size

@@ -1,7 +1,7 @@
 """Engines on Slurm: one srun step inside an allocation, else one batch job whose step is the engines.
 
-The World (cluster.py) asks a launch object for ONE local process whose life is the job's life,
-as it does for mpiexec:
+`SlurmLaunch` is a `mpikernel.cluster.launch.Launch`, as `MpiexecLaunch` is: ONE local process whose
+life is the job's life, and the scheduler's own report of how the ranks died:
 
 - inside an allocation (SLURM_JOB_ID set, as in `salloc` or a JupyterHub spawned by Slurm):
   `srun -n N ... <engine>` — the step runs in the allocation the person already has;
@@ -32,10 +32,14 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from mpikernel.cluster import deaths, procs
 
 QUEUE_POLL = 0.5  # seconds between squeue calls while the job is queued
-ALIVE_CACHE = 2.0  # seconds a job-state answer is reused (lost() runs before every cell)
 ENV_VAR = "MPIKERNEL_SLURM_OPTIONS"  # set by kernel specs: the defaults of `--launcher slurm`
+STEP_LOOKUP = 5.0  # seconds to find the engines' step in squeue once they all connected
+SRUN_REPORT = 5.0  # seconds srun may take to report failed tasks after the step ended
 ACTIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
 
 
@@ -194,24 +198,24 @@ def cancel(job: str, kill: bool = False) -> None:
 
 @dataclass
 class SlurmLaunch:
-    """The engines as one srun step (in an allocation) or one batch job; see the module docstring."""
+    """The engines as one srun step (in an allocation) or one batch job: a `launch.Launch`
+    (see the module docstring)."""
 
     n: int
     options: SlurmOptions = field(default_factory=SlurmOptions)
-    name: str = "slurm"
 
     def __post_init__(self):
         self.allocation = allocation()
         self.job: str | None = None  # "1234" (batch) or "1234.5" (a step of the allocation)
         self.nodes = ""
         self.queued_for = 0.0
-        self.proc: subprocess.Popen | None = None
+        self.process: subprocess.Popen | None = None  # srun, or sbatch --wait
         self.watchdog: subprocess.Popen | None = None
+        self.workdir: Path | None = None  # the world's directory: the batch job's output file is there
         self.step_name = f"mpikernel-{secrets.token_hex(4)}"
-        self._state_at = (0.0, None)
 
     @property
-    def what(self) -> str:
+    def process_name(self) -> str:
         return "srun" if self.allocation else "the Slurm job"
 
     def start(self, engine_args, env, log, workdir):
@@ -219,7 +223,8 @@ class SlurmLaunch:
         reason = missing()
         if reason:
             raise SlurmError(f"the slurm launcher needs a working Slurm: {reason}")
-        engine_argv = _run_module("mpikernel.cluster.slurm") + ["engine", "--owner-host", socket.gethostname()]
+        self.workdir = Path(workdir)
+        engine_argv = procs.run_module("mpikernel.cluster.slurm") + ["engine", "--owner-host", socket.gethostname()]
         engine_argv += list(engine_args)
         srun = ["srun", f"--ntasks={self.n}", "--kill-on-bad-exit=1", f"--job-name={self.step_name}"]
         mpi = self.options.mpi or default_mpi_plugin()
@@ -227,30 +232,30 @@ class SlurmLaunch:
             srun.append(f"--mpi={mpi}")
         if self.allocation:
             cmd = srun + self.options.args(allocation=True) + engine_argv
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          start_new_session=True, env=env)
         else:
             script = "#!/bin/sh\nexec " + shlex.join(srun + engine_argv) + "\n"
             cmd = ["sbatch", "--wait", "--parsable", f"--ntasks={self.n}", "--job-name=mpikernel",
                    f"--output={workdir}/slurm-%j.out", f"--chdir={os.getcwd()}"] + self.options.args(False)
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+            self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                                          start_new_session=True, env=env, text=True)
-            self.proc.stdin.write(script)
-            self.proc.stdin.close()
-            line = self.proc.stdout.readline().strip()  # sbatch prints the id once submitted
+            self.process.stdin.write(script)
+            self.process.stdin.close()
+            line = self.process.stdout.readline().strip()  # sbatch prints the id once submitted
             if not re.fullmatch(r"\d+(;\S+)?", line):
-                self.proc.wait(timeout=15)
+                self.process.wait(timeout=15)
                 said = " ".join(_tail(log).split()[-60:])
-                raise SlurmError(f"sbatch refused the job (exit code {self.proc.returncode})"
+                raise SlurmError(f"sbatch refused the job (exit code {self.process.returncode})"
                                  + (f": {said}" if said else ""))
             self.job = line.split(";")[0]
         self._start_watchdog(env)
 
     def _start_watchdog(self, env):
-        args = ["--owner", str(os.getpid()), "--follow", str(self.proc.pid)]
+        args = ["--owner", str(os.getpid()), "--follow", str(self.process.pid)]
         args += ["--job", self.job] if self.job else ["--job", self.allocation, "--step-name", self.step_name]
         self.watchdog = subprocess.Popen(
-            _run_module("mpikernel.cluster.slurm") + ["watchdog"] + args,
+            procs.run_module("mpikernel.cluster.slurm") + ["watchdog"] + args,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True, env=env,
         )
@@ -280,9 +285,9 @@ class SlurmLaunch:
                     say(f"job {self.job}: {state.lower()}…")
             time.sleep(QUEUE_POLL)
 
-    def find_step(self, timeout=5.0):
-        """Inside an allocation: learn the step's id (for scancel and the ready line)."""
-        until = time.monotonic() + timeout
+    def find_job_id(self):
+        """Inside an allocation: learn the step's id (for scancel and the ready line); the job's nodes."""
+        until = time.monotonic() + STEP_LOOKUP
         while self.allocation and self.job is None and time.monotonic() < until:
             self.job = step_id(self.allocation, self.step_name)
             if self.job is None:
@@ -291,33 +296,49 @@ class SlurmLaunch:
             got = job_state(self.job)
             self.nodes = got[2] if got else self.nodes
 
-    def exit_code(self):
-        """None while the engines' job runs; else the code of its local process."""
-        if self.proc is None:
-            return None
-        return self.proc.poll()
-
-    def describe(self) -> str:
+    def describe_placement(self) -> str:
         where = f" on {self.nodes}" if self.nodes else ""
         if self.allocation:
             return f"step {self.job or self.step_name} of allocation {self.allocation}{where}"
         queued = f", queued {self.queued_for:.1f} s" if self.queued_for >= 0.05 else ""
         return f"job {self.job}{where}{queued}"
 
-    def death_causes(self, world_log) -> dict[int, str]:
+    def failed_transiently(self, log_text) -> bool:
+        """Never worth a second submission: it would queue again, outside the start's wait."""
+        return False
+
+    def read_deaths(self, log_text, n, first) -> deaths.Deaths:
+        """The ranks' own last words in the log (MPI_Abort); srun's report comes in complete_deaths."""
+        returncode = self.process.returncode if self.process is not None else None
+        return deaths.read_deaths(log_text, n, returncode, "unknown", first=first)
+
+    def complete_deaths(self, report, world_log) -> deaths.Deaths:
+        """srun's report names the failed ranks and their exit codes (a moment after the step ended)."""
+        report.launcher = "Slurm"
+        until = time.monotonic() + SRUN_REPORT
+        while True:
+            found = self._srun_causes(world_log)
+            if found or not any("unknown" in why for why in report.causes.values()) \
+                    or time.monotonic() > until:
+                break
+            time.sleep(0.2)
+        report.causes.update(found)
+        return report
+
+    def _srun_causes(self, world_log) -> dict[int, str]:
         """srun's report of failed ranks: in the world's log (a step) or the job's output file (batch)."""
         try:
             text = world_log.read_text(errors="replace")
         except (OSError, AttributeError):
             text = ""
-        return srun_deaths(text + self.job_output(world_log.parent))
+        return srun_deaths(text + self.job_output())
 
-    def job_output(self, workdir) -> str:
+    def job_output(self) -> str:
         """What the batch job's step printed (its ranks' start-up errors land there), "" for a step."""
-        if not self.job or self.allocation:
+        if not self.job or self.allocation or self.workdir is None:
             return ""
         try:
-            return (workdir / f"slurm-{self.job}.out").read_text(errors="replace")
+            return (self.workdir / f"slurm-{self.job}.out").read_text(errors="replace")
         except OSError:
             return ""
 
@@ -333,23 +354,15 @@ class SlurmLaunch:
             job = step_id(self.allocation, self.step_name)
         if job:
             cancel(job, kill=True)
-        for proc in (self.proc, self.watchdog):
-            if proc is not None:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    pass
+        for proc in (self.process, self.watchdog):
+            procs.end_group(proc)
         if job and "." not in job:
             until = time.monotonic() + 8
             while job_state(job) is not None and time.monotonic() < until:
                 time.sleep(0.2)
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self.proc = self.watchdog = None
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
+        self.process = self.watchdog = None
 
 
 _SRUN_TASKS = re.compile(r"srun: error: \S+: tasks? ([\d,\-]+): (.+?)\s*$", re.M)
@@ -400,12 +413,6 @@ def expand_nodes(nodes: str) -> list[str]:
     except (OSError, subprocess.TimeoutExpired):
         pass
     return [nodes]
-
-
-def _run_module(module):
-    from mpikernel.cluster.world import _run_module as run
-
-    return run(module)
 
 
 # ----------------------------------------------------------------------- run on the nodes / owner

@@ -15,16 +15,6 @@ from world_helpers import alive, kill_all, processes_owned_by, wait_all_gone
 pytestmark = pytest.mark.mpi
 
 
-@pytest.fixture(scope="module")
-def world():
-    w = World(4)
-    w.start()
-    pids = w.processes()
-    yield w
-    w.stop()
-    assert wait_all_gone(pids, 5) == []
-
-
 def test_engine_id_is_the_mpi_rank(world):
     world.view().execute("_r = MPI.COMM_WORLD.Get_rank()", block=True)
     assert world.view().pull("_r", block=True) == [0, 1, 2, 3]
@@ -262,11 +252,67 @@ def test_sigkill_of_the_owner_leaves_nothing_within_5_seconds(tmp_path):
 
 def test_a_half_written_connection_file_is_not_complete(tmp_path):
     """The controller writes ipcontroller-client.json in place: the World waits for all of it."""
-    from mpikernel.cluster.world import _complete_json
+    from mpikernel.cluster.controller import connection_file_complete
 
     f = tmp_path / "ipcontroller-client.json"
-    assert not _complete_json(f)
+    assert not connection_file_complete(f)
     f.write_text('{"key": "abc", "location": ')
-    assert not _complete_json(f)
+    assert not connection_file_complete(f)
     f.write_text('{"key": "abc", "location": "127.0.0.1"}')
-    assert _complete_json(f)
+    assert connection_file_complete(f)
+
+
+@pytest.mark.parametrize("name", ["mpiexec", "slurm"])
+def test_every_launcher_implements_the_whole_launch_protocol(name):
+    """The World never asks which launcher it has, so each launch has every member of `Launch`,
+    with the protocol's parameters (no optional methods to probe for)."""
+    import inspect
+
+    from mpikernel.cluster.launch import LAUNCHERS, Launch, make_launch
+
+    launch = make_launch(name, 2)
+    members = [m for m in vars(Launch) if not m.startswith("_")] + list(Launch.__annotations__)
+    assert {"start", "stop", "process", "read_deaths", "complete_deaths"} <= set(members)
+    for member in members:
+        assert hasattr(launch, member), f"{type(launch).__name__} has no {member}"
+        wanted = vars(Launch).get(member)
+        if inspect.isfunction(wanted):
+            got = inspect.signature(getattr(type(launch), member))
+            assert list(got.parameters) == list(inspect.signature(wanted).parameters), member
+    assert launch.process is None and launch.job_output() == "" and not launch.remote_nodes()
+    assert set(LAUNCHERS) == {"mpiexec", "slurm"}
+    with pytest.raises(ValueError, match="unknown launcher 'qsub': use mpiexec or slurm"):
+        make_launch("qsub", 2)
+
+
+def test_a_slurm_launch_reads_srun_reports_from_the_log_and_the_batch_output(tmp_path, monkeypatch):
+    """(no Slurm needed) srun names failed tasks in the world's log (a step) or the job's output file."""
+    from mpikernel.cluster import deaths
+    from mpikernel.cluster.launch import make_launch
+
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    launch = make_launch("slurm", 4)
+    launch.job, launch.workdir, launch.nodes = "87", tmp_path, "nid[001-002]"
+    log = tmp_path / "world.log"
+    log.write_text("srun: error: nid001: task 1: Exited with exit code 3\n")
+    (tmp_path / "slurm-87.out").write_text("srun: error: nid002: tasks 2-3: Segmentation fault\n")
+    assert launch.job_output().startswith("srun: error: nid002") and not launch.failed_transiently("")
+    assert launch.describe_placement() == "job 87 on nid[001-002]"
+    report = launch.complete_deaths(deaths.Deaths(n=4, causes={0: "its exit status is unknown"}), log)
+    assert report.launcher == "Slurm"
+    assert report.causes == {0: "its exit status is unknown", 1: "exit code 3",
+                             2: "segmentation fault", 3: "segmentation fault"}
+    assert launch.read_deaths("Abort(5) on node 2 (rank 2 in comm 0): x - process 2\n", 4, []).causes == \
+        {2: "exit code 5: it called MPI_Abort"}
+
+
+def test_a_world_without_slurm_says_so_and_leaves_nothing(monkeypatch):
+    from mpikernel.cluster.slurm import SlurmError
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    others = set(processes_owned_by(os.getpid()))
+    w = World(2, launcher="slurm")
+    with pytest.raises(SlurmError, match="needs a working Slurm"):
+        w.start()
+    assert not w.running and w._dir is None
+    assert wait_all_gone(set(processes_owned_by(os.getpid())) - others, 5) == []

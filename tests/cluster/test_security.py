@@ -16,23 +16,18 @@ import pytest
 
 from mpikernel.cluster import security
 from mpikernel.cluster.world import World, WorldError
-from world_helpers import use_shipped_kernel_specs, wait_all_gone
+from world_helpers import use_shipped_kernel_specs
 
-pytestmark = [pytest.mark.mpi, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.mpi, pytest.mark.timeout(240), pytest.mark.world(ranks=2)]
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def world():
-    w = World(2)
-    # this pytest process also ran earlier tests: what it held before the world is not the world's
-    w.owner_before = set(listening_sockets([os.getpid()]))
-    w.start()
-    pids = w.processes()
-    yield w
-    w.stop()
-    assert wait_all_gone(pids, 5) == []
+@pytest.fixture(scope="module", autouse=True)
+def owner_sockets_before():
+    """What this pytest process listened on before the module's world (tests/conftest.py) started:
+    it also ran earlier tests, and their sockets are not the world's. Autouse, so it runs first."""
+    return set(listening_sockets([os.getpid()]))
 
 
 # ------------------------------------------------------------------------------ sockets
@@ -57,13 +52,13 @@ def launcher_sockets(world):
     return set(listening_sockets([world._mpiexec.pid]))
 
 
-def test_the_world_listens_on_loopback_only(world):
+def test_the_world_listens_on_loopback_only(world, owner_sockets_before):
     """Controller, control channel, engines and the MPI library's own sockets: all 127.0.0.1."""
     pids = world.processes() + [os.getpid()]
     socks = listening_sockets(pids)
     assert any(world._controller.pid in owners for owners in socks.values())
     assert any(world._control.url.endswith(f":{port}") for _, port in socks)
-    inherited = launcher_sockets(world) | world.owner_before
+    inherited = launcher_sockets(world) | owner_sockets_before
     ours = {addr: owners for addr, owners in socks.items() if addr not in inherited}
     exposed = {addr: sorted(owners) for addr, owners in ours.items() if not security.is_loopback(addr[0])}
     assert exposed == {}, f"listening beyond loopback: {exposed} (" + ", ".join(
@@ -80,7 +75,7 @@ def test_the_launcher_listens_on_loopback_only(world):
 
 def test_the_mpi_kernel_listens_on_loopback_only(tmp_path):
     """The kernel's own five ports (from its connection file) and everything under it."""
-    from test_kernel_mpi import Kernel
+    from kernel_client import Kernel
 
     restore_path = use_shipped_kernel_specs()
     k = None
@@ -308,17 +303,21 @@ def test_no_eval_or_exec_of_strings_in_our_code():
     """Only the user's cell is run as code; every other string we get is parsed, never evaluated.
 
     The few places that build code do so from repr() of a value (kernel.py hands a cell to
-    IPython as a string literal; cluster.py's start-up line for our own module name and path).
+    IPython as a string literal; procs.py's start-up line for our own module name and path).
+    Every package is read (the scan once silently stopped at the top folder when modules moved).
     """
     allowed = {
-        ("mpikernel/cluster/world.py", "runpy.run_module({module!r}"),
+        ("mpikernel/cluster/procs.py", "runpy.run_module({module!r}"),
         ("mpikernel/front/kernel.py", "run_cell_magic({name!r}, {args.strip()!r}, {body!r})"),
         ("mpikernel/front/kernel.py", "kernel.run_cell_on_ranks({code!r})"),
     }
     pattern = re.compile(r"(?<![\w.])(eval|exec|compile)\s*\(|builtins\.(eval|exec|compile)|literal_eval|shell\s*=\s*True|os\.system|"
-                         r"\brun_module\(|run_cell_magic\(|run_cell_on_ranks\(\{")
+                         r"runpy\.run_module\(|run_cell_magic\(|run_cell_on_ranks\(\{")
     found = set()
-    for path in sorted((ROOT / "mpikernel").glob("*.py")) + sorted((ROOT / "_mpi").glob("*.p[yx]*")):
+    paths = sorted((ROOT / "mpikernel").rglob("*.py")) + sorted((ROOT / "_mpi").glob("*.p[yx]*"))
+    read = {p.parent.name for p in paths}
+    assert read >= {"mpikernel", "cluster", "cells", "trace", "front", "_mpi"}, read
+    for path in paths:
         for line in path.read_text().splitlines():
             if pattern.search(line) and not line.lstrip().startswith("#"):
                 rel = str(path.relative_to(ROOT))
