@@ -1,7 +1,11 @@
 """Running one cell on the ranks: live output, deadlock grace rule, timeout, interrupt, merged result.
 
 `run_cell(world, code, options, screen)` is the one implementation behind `%%px_mpi`, `%px_mpi`
-and the MPI kernel. While the ranks work it polls every 50 ms:
+and the MPI kernel. It never traces (`mpikernel.trace.run.run_traced` runs a traced cell on top of
+it) and shows everything on the screen it is given (`mpikernel.cells.screen.Screen`, a terminal's,
+by default; the notebook's live in `mpikernel.front.screens`). Each rank's part is its own
+ipyparallel AsyncResult (one execute request per rank). While the ranks work it polls every 50 ms
+(`_Watch`), woken early by every reply:
 
 - output that arrived is shown live once the cell has run for `live_after` seconds (fast cells
   only show the merged result, so nothing is printed twice);
@@ -26,116 +30,17 @@ in IPython and ipykernel through `_render_traceback_`.
 from __future__ import annotations
 
 import re
-import sys
 import threading
 import time
 
 from mpikernel.cells import diagnose
 from mpikernel.cells import merge as out
+from mpikernel.cells.screen import Screen
 from mpikernel.cells.types import CellOptions, CellResult, RanksError, RanksInterrupted
 
 POLL = 0.05
 INTERRUPT_WAIT = 5.0  # seconds ranks get to stop after SIGINT before we call them unresponsive
 STUCK_CHECK_EVERY = 0.5  # seconds between two looks for a deadlock (each asks the pending ranks)
-
-
-class Screen:
-    """Where a running cell shows things. This base prints to stdout/stderr (a terminal)."""
-
-    def live(self, rank: int, text: str):
-        for line in text.splitlines(keepends=True):
-            sys.stdout.write(f"[rank {rank}] {line}" + ("" if line.endswith("\n") else "\n"))
-        sys.stdout.flush()
-
-    def notice(self, text: str):
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
-
-    def end_live(self):
-        pass
-
-    def show(self, blocks: list[out.Block]):
-        """The merged output: streams as text under their headers, rich outputs after a header line."""
-        for b in blocks:
-            if b.kind == "stdout":
-                sys.stdout.write(out.render_stream(b))
-            elif b.kind == "stderr":
-                sys.stdout.flush()
-                sys.stderr.write(out.render_stream(b))
-                sys.stderr.flush()
-            else:
-                sys.stdout.write(b.header + "\n")
-                sys.stdout.flush()
-                self.rich(b.payload)
-        sys.stdout.flush()
-
-    def rich(self, content: dict):
-        from IPython.display import publish_display_data
-
-        publish_display_data(content["data"], content.get("metadata") or {})
-
-
-class NotebookScreen(Screen):
-    """In a Jupyter kernel: live output in ONE display area, updated at most 5 times a second and
-    emptied when the merged output is shown."""
-
-    MAX_LINES = 40
-    MIN_INTERVAL = 0.2
-
-    def __init__(self):
-        self.lines: list[str] = []
-        self.status = ""
-        self.handle = None
-        self.dirty = False
-        self._last = 0.0
-
-    def live(self, rank, text):
-        self.lines.extend(f"[rank {rank}] {line}" for line in text.splitlines())
-        del self.lines[: -self.MAX_LINES]
-        self.dirty = True
-
-    def notice(self, text):
-        self.status = text
-        self.dirty = True
-        self.flush(force=True)
-
-    def flush(self, force=False):
-        """Show what changed since the last update (called by the runner after each poll)."""
-        now = time.monotonic()
-        if not self.dirty or (not force and now - self._last < self.MIN_INTERVAL):
-            return
-        from IPython.display import display
-
-        self._last, self.dirty = now, False
-        bundle = {"text/plain": "\n".join(self.lines + ([self.status] if self.status else []))}
-        if self.handle is None:
-            self.handle = display(bundle, raw=True, display_id=True)
-        else:
-            self.handle.update(bundle, raw=True)
-
-    def end_live(self):
-        if self.handle is not None:
-            self.handle.update({"text/plain": ""}, raw=True)
-            self.handle = None
-
-    def show(self, blocks: list[out.Block]):
-        """The merged output as labelled rich displays (text/plain stays what Screen prints)."""
-        from mpikernel.front.display import show_blocks
-
-        show_blocks(blocks)
-
-
-def default_screen():
-    """NotebookScreen inside a Jupyter kernel, the plain Screen in a terminal."""
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    except Exception:
-        shell = None
-    if shell is not None and getattr(shell, "kernel", None) is not None:
-        return NotebookScreen()
-    return Screen()
 
 
 def _with_header(code: str, header: str | None) -> str:
@@ -146,20 +51,24 @@ def _with_header(code: str, header: str | None) -> str:
 
 
 class _RankRun:
-    """Book-keeping of one rank's part of a running cell."""
+    """Book-keeping of one rank's part of a running cell: its own ipyparallel AsyncResult."""
 
     def __init__(self, rank, future):
         self.rank = rank
-        self.future = future
+        self.future = future  # AsyncResult of this rank alone (a single result)
+        # The live metadata dict ipyparallel fills in as output arrives, taken once now: its dates
+        # are still empty, while every later `.metadata` read would parse them (1 ms a cell).
+        self.md = future.metadata
         self.shown = 0  # characters of stdout already shown live
 
     @property
-    def md(self):
-        return self.future.output.metadata
+    def replied(self):
+        return self.future.done()
 
     @property
     def done(self):
-        return self.future.done() and self.future.output.done()
+        """The reply AND the output (iopub) are in: nothing more will come from this rank."""
+        return self.future.done() and self.future.wait_for_output(0)
 
     @property
     def failed(self):
@@ -197,98 +106,186 @@ def _rank_error(exc) -> out.RankError:
 
 
 def run_cell(world, code: str, options: CellOptions | None = None, screen: Screen | None = None) -> CellResult:
-    """Run `code` on the chosen ranks; show live and merged output; raise RanksError on failures."""
-    opts = options or CellOptions()
-    screen = screen or default_screen()
-    if opts.trace:  # the same run, wrapped by the recorder (mpikernel/trace/run.py)
-        from mpikernel.trace.run import run_traced
+    """Run `code` on the chosen ranks; show live and merged output; raise RanksError on failures.
 
-        return run_traced(world, code, opts, screen, run_cell)
+    Never traces: a traced cell is `mpikernel.trace.run.run_traced`, which calls this one.
+    """
+    opts = options or CellOptions()
+    screen = screen or Screen()
     world.require_running()
     ranks = list(range(world.n)) if opts.ranks is None else sorted(opts.ranks)
     world.reset_if_needed()
     t0 = time.monotonic()
-    ar = world.view(ranks).execute(_with_header(code, opts.header), block=False, silent=False)
-    runs = {r: _RankRun(r, f) for r, f in zip(ar._targets, ar._children)}
-    wake = threading.Event()  # set when any rank's reply or output completes: no polling latency
-    for run in runs.values():
-        run.future.add_done_callback(lambda _f: wake.set())
-        run.future.output.add_done_callback(lambda _f: wake.set())
-    result = CellResult(outputs=[])
-    failed_at = None
-    next_notice = t0 + opts.slow_notice
-    next_grace_check = 0.0
-    next_stuck_check = t0 + min(STUCK_CHECK_EVERY, opts.grace)
-    last_picture = None  # the previous deadlock sample: act only when two agree
-    stopped: set[int] = set()  # ranks we interrupted
-    live = False
-    try:
-        while True:
-            wake.clear()
-            pending = [r for r, run in runs.items() if not run.done]
-            now = time.monotonic()
-            if not live and now - t0 >= opts.live_after:
-                live = True
-            if live:
-                _show_live(runs, screen)
-            if not pending:
-                break
-            if world.lost():  # a rank died and took the MPI job with it: nobody will answer
-                _note_deaths(world, runs, result)
-                break
-            failed = [r for r, run in runs.items() if run.done and run.failed is not None]
-            if failed and failed_at is None:
-                failed_at = now
-            if failed_at is not None and now - failed_at >= opts.grace and now >= next_grace_check:
-                next_grace_check = now + 0.5
-                _stop_blocked(world, pending, failed, stopped, result)
-            if not failed and not stopped and now >= next_stuck_check:
-                next_stuck_check = now + STUCK_CHECK_EVERY
-                last_picture = _stop_if_stuck(world, runs, pending, opts, stopped, result, last_picture)
-            if opts.timeout is not None and now - t0 >= opts.timeout and result.reason != "timeout":
-                result.reason = "timeout"
-                _stop_all(world, pending, stopped, result,
-                          lambda r, where: f"rank {r} was {where} when the cell timed out after {opts.timeout:g} s")
-                break
-            if now >= next_notice and not world.lost():
-                next_notice = now + opts.slow_notice
-                where = world.where(pending, timeout=0.5)
-                live = True
-                screen.notice(f"still running after {now - t0:.0f} s: {out.busy_summary(where)}")
-            wake.wait(POLL)
-    except KeyboardInterrupt:
-        result.reason = "interrupted"
-        pending = [r for r, run in runs.items() if not run.done]
-        _stop_all(world, pending, stopped, result, lambda r, where: f"rank {r} was {where} when interrupted")
-    if result.reason in ("timeout", "interrupted"):
-        _wait_stopped(runs, result)
-    result.elapsed = time.monotonic() - t0
-    if live:
-        _show_live(runs, screen)
-    screen.end_live()
+    runs = _submit(world, ranks, _with_header(code, opts.header))
+    watch = _Watch(world, runs, opts, screen, t0)
+    watch.until_done()
+    result = _finish(world, runs, watch)
+    _forget(world, runs)
+    screen.show(out.merge_outputs(result.outputs, collapse=opts.collapse))
+    _raise_for(result, opts)
+    return result
+
+
+def _submit(world, ranks, code) -> dict[int, _RankRun]:
+    """Send the cell to every rank: one execute request, and one AsyncResult, per rank."""
+    view = world.view(ranks)
+    return {r: _RankRun(r, view.execute(code, targets=r, block=False, silent=False)) for r in ranks}
+
+
+class _Watch:
+    """The running cell, polled every POLL seconds: the rules of this module's docstring.
+
+    What it decided (notes, reason, explanation, waiting calls) accumulates in `result`.
+    """
+
+    def __init__(self, world, runs: dict[int, _RankRun], opts: CellOptions, screen: Screen, t0: float):
+        self.world, self.runs, self.opts, self.screen, self.t0 = world, runs, opts, screen, t0
+        self.result = CellResult(outputs=[])
+        self.failed_at = None
+        self.next_notice = t0 + opts.slow_notice
+        self.next_grace_check = 0.0
+        self.next_stuck_check = t0 + min(STUCK_CHECK_EVERY, opts.grace)
+        self.last_picture = None  # the previous deadlock sample: act only when two agree
+        self.stopped: set[int] = set()  # ranks we interrupted
+        self.live = False
+        self.wake = threading.Event()  # set when any rank's reply arrives: no polling latency
+        for run in runs.values():
+            run.future.add_done_callback(lambda _f: self.wake.set())
+
+    def pending(self) -> list[int]:
+        return [r for r, run in self.runs.items() if not run.done]
+
+    def until_done(self):
+        """Poll until every rank is done or stopped; Ctrl-C here stops the busy ranks."""
+        try:
+            while self.step():
+                self.sleep()
+        except KeyboardInterrupt:
+            self.result.reason = "interrupted"
+            self.stop_all(self.pending(), lambda r, where: f"rank {r} was {where} when interrupted")
+        if self.result.reason in ("timeout", "interrupted"):
+            _wait_stopped(self.runs, self.result)
+        self.result.elapsed = time.monotonic() - self.t0
+        if self.live:
+            _show_live(self.runs, self.screen)
+        self.screen.end_live()
+
+    def step(self) -> bool:
+        """One look at the ranks, acting on what it sees; False when the cell is over."""
+        self.wake.clear()
+        pending = self.pending()
+        now = time.monotonic()
+        if not self.live and now - self.t0 >= self.opts.live_after:
+            self.live = True
+        if self.live:
+            _show_live(self.runs, self.screen)
+        if not pending:
+            return False
+        if self.world.lost():  # a rank died and took the MPI job with it: nobody will answer
+            _note_deaths(self.world, self.runs, self.result)
+            return False
+        failed = [r for r, run in self.runs.items() if run.done and run.failed is not None]
+        if failed and self.failed_at is None:
+            self.failed_at = now
+        if self.failed_at is not None and now - self.failed_at >= self.opts.grace and now >= self.next_grace_check:
+            self.next_grace_check = now + 0.5
+            self.stop_blocked(pending, failed)
+        if not failed and not self.stopped and now >= self.next_stuck_check:
+            self.next_stuck_check = now + STUCK_CHECK_EVERY
+            self.last_picture = self.stop_if_stuck(pending)
+        if self.opts.timeout is not None and now - self.t0 >= self.opts.timeout and self.result.reason != "timeout":
+            self.result.reason = "timeout"
+            timeout = self.opts.timeout
+            self.stop_all(pending, lambda r, where: f"rank {r} was {where} when the cell timed out after {timeout:g} s")
+            return False
+        if now >= self.next_notice and not self.world.lost():
+            self.next_notice = now + self.opts.slow_notice
+            where = self.world.where(pending, timeout=0.5)
+            self.live = True
+            self.screen.notice(f"still running after {now - self.t0:.0f} s: {out.busy_summary(where)}")
+        return True
+
+    def sleep(self):
+        """Until a rank's reply arrives or POLL passes. A rank whose reply is in but whose output is
+        still on its way is waited for directly (ipyparallel has no public callback for the output)."""
+        for run in self.runs.values():
+            if run.replied and not run.done:
+                run.future.wait_for_output(POLL)
+                return
+        if self.pending():  # only ranks whose reply is still to come: it sets `wake`
+            self.wake.wait(POLL)
+
+    def stop_blocked(self, pending, failed):
+        """The grace rule: interrupt pending ranks that sit in a blocking MPI call after others failed."""
+        candidates = [r for r in pending if r not in self.stopped]
+        if not candidates or self.world.lost():
+            return
+        where = self.world.where(candidates, timeout=0.5)
+        blocked = [r for r in candidates if where.get(r) and where[r].get("waiting")]
+        for r in blocked:
+            self.result.notes[r] = out.deadlock_note(r, where[r], failed)
+            self.result.waiting[r] = where[r]["waiting"]
+        if blocked:
+            self.result.reason = self.result.reason or "failed"
+            self.stopped.update(blocked)
+            self.world.interrupt(blocked)
+
+    def stop_if_stuck(self, pending):
+        """The deadlock rule (see mpikernel.cells.diagnose): returns this sample for the next call."""
+        if self.world.lost():
+            return None
+        where = self.world.where(pending, timeout=0.5)
+        done = [r for r, run in self.runs.items() if run.done]
+        states = diagnose.rank_states(self.runs, self.world.n, done, [], where)
+        grace, last = self.opts.grace, self.last_picture
+        if not (diagnose.stuck(states, grace) and diagnose.same_picture(last, states) and diagnose.stuck(last, grace)):
+            return states
+        blocked = [r for r, s in states.items() if s.state == diagnose.BLOCKED]
+        for r in blocked:
+            self.result.waiting[r] = states[r].waiting
+        self.result.explanation = [diagnose.headline(states, grace)] + diagnose.explain(states)
+        self.result.reason = self.result.reason or "failed"
+        self.stopped.update(blocked)
+        self.world.interrupt(blocked)
+        return states
+
+    def stop_all(self, pending, note):
+        """Interrupt every pending rank not stopped yet, noting where each was (`note(rank, where)`)."""
+        candidates = [r for r in pending if r not in self.stopped]
+        if not candidates or self.world.lost():
+            return
+        where = self.world.where(candidates, timeout=0.5)
+        for r in candidates:
+            self.result.notes[r] = note(r, out.describe_where(where.get(r)))
+            if where.get(r) and where[r].get("waiting"):
+                self.result.waiting[r] = where[r]["waiting"]
+        self.stopped.update(candidates)
+        self.world.interrupt(candidates)
+
+
+def _finish(world, runs, watch: _Watch) -> CellResult:
+    """The ranks' outputs with the watch's notes attached: the result to merge, show and raise for."""
+    result = watch.result
     result.outputs = [runs[r].output() for r in sorted(runs)]
     if any(o.error is not None and o.error.ename == "KeyboardInterrupt" for o in result.outputs):
         world.needs_reset = True  # however it came, an interrupt may have left MPI calls pending
     for o in result.outputs:
         o.note = result.notes.get(o.rank)
-        if o.note is None and result.explanation and o.rank in stopped:
+        if o.note is None and result.explanation and o.rank in watch.stopped:
             o.note = ""  # the explanation covers it: no KeyboardInterrupt traceback
     if result.reason != "died" and world.lost():  # died after ipyparallel reported its engines gone
         _note_deaths(world, runs, result)
-    _forget(world, ar)
-    screen.show(out.merge_outputs(result.outputs, collapse=opts.collapse))
-    _raise_for(result, opts)
     return result
 
 
 HISTORY_KEPT = 1000  # message ids ipyparallel's client keeps in .history (it never drops any)
 
 
-def _forget(world, ar):
+def _forget(world, runs):
     """Drop the cell's outputs from ipyparallel's caches (they would pile up over a long session)."""
     try:
-        if all(f.done() for f in ar._children):
-            world.client.purge_local_results(jobs=list(ar.msg_ids))
+        if all(run.future.done() for run in runs.values()):
+            world.client.purge_local_results(jobs=[m for run in runs.values() for m in run.future.msg_ids])
         del world.client.history[:-HISTORY_KEPT]
     except Exception:
         pass  # still outstanding (an unresponsive rank): keep them
@@ -314,58 +311,7 @@ def _show_live(runs, screen):
             if cut:
                 screen.live(r, new[:cut])
                 run.shown += cut
-    flush = getattr(screen, "flush", None)
-    if flush is not None:
-        flush()
-
-
-def _stop_blocked(world, pending, failed, stopped, result):
-    """The grace rule: interrupt pending ranks that sit in a blocking MPI call after others failed."""
-    candidates = [r for r in pending if r not in stopped]
-    if not candidates or world.lost():
-        return
-    where = world.where(candidates, timeout=0.5)
-    blocked = [r for r in candidates if where.get(r) and where[r].get("waiting")]
-    for r in blocked:
-        result.notes[r] = out.deadlock_note(r, where[r], failed)
-        result.waiting[r] = where[r]["waiting"]
-    if blocked:
-        result.reason = result.reason or "failed"
-        stopped.update(blocked)
-        world.interrupt(blocked)
-
-
-def _stop_if_stuck(world, runs, pending, opts, stopped, result, last_picture):
-    """The deadlock rule (see mpikernel.cells.diagnose): returns this sample for the next call."""
-    if world.lost():
-        return None
-    where = world.where(pending, timeout=0.5)
-    done = [r for r, run in runs.items() if run.done]
-    states = diagnose.rank_states(runs, world.n, done, [], where)
-    if not (diagnose.stuck(states, opts.grace) and diagnose.same_picture(last_picture, states)
-            and diagnose.stuck(last_picture, opts.grace)):
-        return states
-    blocked = [r for r, s in states.items() if s.state == diagnose.BLOCKED]
-    for r in blocked:
-        result.waiting[r] = states[r].waiting
-    result.explanation = [diagnose.headline(states, opts.grace)] + diagnose.explain(states)
-    result.reason = result.reason or "failed"
-    stopped.update(blocked)
-    world.interrupt(blocked)
-    return states
-
-
-def _stop_all(world, pending, stopped, result, note):
-    candidates = [r for r in pending if r not in stopped]
-    if not candidates or world.lost():
-        return
-    where = world.where(candidates, timeout=0.5)
-    for r in candidates:
-        result.notes[r] = note(r, out.describe_where(where.get(r)))
-        if where.get(r) and where[r].get("waiting"):
-            result.waiting[r] = where[r]["waiting"]
-    stopped.update(candidates)
-    world.interrupt(candidates)
+    screen.flush()
 
 
 def _wait_stopped(runs, result):

@@ -47,6 +47,7 @@ class CellResult:
     unresponsive: list[int] = field(default_factory=list)
     explanation: list[str] = field(default_factory=list)  # why a stuck cell was stopped (diagnose)
     waiting: dict[int, dict] = field(default_factory=dict)  # MPI call a rank was stopped in
+    trace: object = None  # a traced cell's mpikernel.trace.model.Trace (set by run_traced); None untraced
 
     @property
     def errors(self) -> list[out.ErrorGroup]:

@@ -10,7 +10,7 @@ from mpikernel.cells import diagnose as d
 from mpikernel.front import magics
 from mpikernel.cells.merge import describe_call, strip_ansi
 from mpikernel.notation import format_bytes
-from mpikernel.cells.runner import RanksError
+from mpikernel.cells.types import RanksError
 
 MB8 = 8_000_000  # a million doubles
 
@@ -184,14 +184,7 @@ def test_headline_and_sizes():
 # ------------------------------------------------------------------------- on real ranks
 
 mpi = pytest.mark.mpi
-
-
-@pytest.fixture(scope="module")
-def world(shell):
-    with capture_output():
-        shell.run_line_magic("mpi_start", "-n 4")
-    yield magics.world()
-    magics.stop_world()
+pytestmark = pytest.mark.world(shell=True)  # the `world` fixture (tests/conftest.py): %mpi_start -n 4
 
 
 def run(shell, cell):
@@ -331,7 +324,7 @@ def _binding_fields(shell):
 def test_the_kernel_explains_a_deadlock_too(tmp_path):
     """The MPI kernel runs cells through the same runner: the error reply carries the explanation,
     and the tutorial spec's checking variable reaches the ranks."""
-    from test_kernel_mpi import Kernel  # the kernel as test_kernel_mpi drives it
+    from kernel_client import Kernel
     from world_helpers import use_shipped_kernel_specs
 
     restore_path = use_shipped_kernel_specs()

@@ -9,7 +9,7 @@ import pytest
 
 from mpikernel.trace import run as tr
 from mpikernel.trace import draw as tracedraw
-from mpikernel.trace.run import Trace
+from mpikernel.trace.model import Trace
 
 
 class Records:
@@ -329,7 +329,9 @@ def test_small_trace_draws_one_arrow_per_message():
     ("%%tracer\nx\n", None),
 ])
 def test_kernel_trace_line(cell, expected):
-    assert tr.split_trace_cell(cell) == expected
+    from mpikernel.front.options import split_trace_cell  # the kernel's %%trace line is a front option
+
+    assert split_trace_cell(cell) == expected
 
 
 def test_magic_options():
@@ -350,43 +352,27 @@ def test_magic_options():
 # ====================================================================== on a real 4-rank world
 
 
-@pytest.fixture(scope="module")
-def shell():
-    from IPython.core.interactiveshell import InteractiveShell
-
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "mpikernel")
-    yield ip
+pytestmark = pytest.mark.world(shell=True)  # the `world` fixture (tests/conftest.py): %mpi_start -n 4
 
 
 @pytest.fixture(scope="module")
-def world(shell):
-    from IPython.utils.capture import capture_output
-
-    from mpikernel.front import magics
-    from world_helpers import wait_all_gone
-
-    magics.stop_world()
-    with capture_output():
-        shell.run_line_magic("mpi_start", "-n 4")
-    w = magics.world()
-    pids = w.processes()
-    if not all(w.view().apply_sync(tr._engine_can_record)):
-        magics.stop_world()
+def world(world):
+    """The shared world of tests/conftest.py, the tests skipped where this build cannot record."""
+    if not all(world.view().apply_sync(tr._engine_can_record)):
         pytest.skip("this build of mpikernel.MPI has no recorder (MPI._trace_start)")
-    yield w
-    magics.stop_world()
-    assert wait_all_gone(pids, 5) == []
+    return world
 
 
 def traced(shell, cell):
     """Run a cell as typed; (captured output, its error, the Trace it showed)."""
     from IPython.utils.capture import capture_output
 
-    tr._LAST[0] = None
+    from mpikernel.front.magics import session
+
+    session(shell).last_trace = None
     with capture_output() as cap:
         res = shell.run_cell(cell)
-    return cap, res.error_in_exec, tr.last_trace()
+    return cap, res.error_in_exec, session(shell).last_trace
 
 
 RING = """%%px_mpi --trace
@@ -444,7 +430,7 @@ def test_interrupted_cell_still_shows_its_timeline(shell, world):
     import signal
     import threading
 
-    from mpikernel.cells.runner import RanksInterrupted
+    from mpikernel.cells.types import RanksInterrupted
 
     timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))  # the stop button
     timer.start()
