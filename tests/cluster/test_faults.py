@@ -12,13 +12,12 @@ import textwrap
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 from mpikernel.cluster import deaths
-from mpikernel.front import magics
+from mpikernel.front import magics, options
 from mpikernel.cells.merge import strip_ansi
 from world_helpers import kill_all, use_shipped_kernel_specs, wait_all_gone
 
@@ -213,7 +212,7 @@ def test_sigkill_of_the_ipython_owner_leaves_no_process_and_no_directory(tmp_pat
 def test_stale_world_directories_are_swept_and_live_ones_kept(tmp_path, monkeypatch):
     import tempfile
 
-    from mpikernel.cluster import world as cluster
+    from mpikernel.cluster import procs as cluster
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     stale, fresh, used = (tmp_path / f"{cluster.WORLD_DIR_PREFIX}{n}" for n in ("stale", "fresh", "used"))
@@ -235,19 +234,9 @@ def test_stale_world_directories_are_swept_and_live_ones_kept(tmp_path, monkeypa
 
 # --------------------------------------------------- one world: floods, interrupts, many cells
 
-from fault_helpers import growth, run as run_quiet, settle, snapshot  # noqa: E402
+from fault_helpers import assert_no_growth, interrupt_cycles, many_cells, run as run_quiet, snapshot  # noqa: E402
 
-from mpikernel.cluster.world import World  # noqa: E402
-from mpikernel.cells.runner import RanksError, RanksInterrupted  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def world():
-    w = World(4).start()
-    pids = w.processes()
-    yield w
-    w.stop()
-    assert wait_all_gone(pids, 5) == []
+from mpikernel.cells.runner import RanksError  # noqa: E402
 
 
 def flood_check(world, code, per_rank):
@@ -269,14 +258,13 @@ def flood_check(world, code, per_rank):
     assert owner_growth < 100e6, "the owner's memory grew with the output"
     _, nxt = run_quiet(world, "print(comm.allreduce(rank))")
     assert nxt == "[ranks 0-3]\n6\n"
-    return took
 
 
 @pytest.mark.mpi
 @pytest.mark.timeout(180)
 def test_100_MB_in_one_print_on_every_rank_is_cut_with_a_note(world):
-    took = flood_check(world, "print('x' * 100_000_000)", 100e6)
-    assert took < 30
+    """(Its time, under 30 s, is a benchmark: python -m benchmarks.budgets flood.)"""
+    flood_check(world, "print('x' * 100_000_000)", 100e6)
 
 
 @pytest.mark.mpi
@@ -292,89 +280,11 @@ def test_output_under_the_limit_is_untouched(world):
     assert out == "[ranks 0-3]\n" + "y" * 900_000 + "\n"
 
 
-def interrupt_cycles(world, cycles):
-    """`cycles` times: a cell hung in a barrier (rank 3 sleeps) is interrupted; the next allreduce
-    must be right. Returns (growth of processes/fds/RSS, seconds per cycle)."""
-    import threading
-
-    warm_up = 2  # the first interrupts create what later ones reuse: measure after them
-    run_quiet(world, "x = comm.allreduce(rank)")
-    for i in range(cycles + warm_up):
-        if i == warm_up:
-            settle()
-            before = snapshot(world)
-            t0 = time.monotonic()
-        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
-        timer.start()
-        try:
-            with pytest.raises(RanksInterrupted):
-                run_quiet(world, "import time\nif rank == 3:\n    time.sleep(60)\ncomm.barrier()")
-        finally:
-            timer.cancel()
-        _, out = run_quiet(world, f"print(comm.allreduce(rank + {i}))")
-        assert out == f"[ranks 0-3]\n{6 + 4 * i}\n", f"cycle {i}: {out!r}"
-    per_cycle = (time.monotonic() - t0) / cycles
-    settle()
-    after = snapshot(world)
-    g = growth(before, after)
-    print(f"\n{cycles} interrupt cycles: {per_cycle:.2f} s each; growth: processes {g['processes']:+d}, "
-          f"owner fds {g['owner_fds']:+d}, rank fds {g['rank_fds']:+d}, owner RSS {g['owner_rss'] / 1e6:+.1f} MB, "
-          f"rank RSS {g['rank_rss'] / 1e6:+.1f} MB, owner threads {g['owner_threads']:+d}")
-    return g, per_cycle
-
-
-def assert_no_growth(g, rss_noise):
-    assert g["processes"] == 0 and g["owner_threads"] <= 0
-    assert g["owner_fds"] <= 0 and g["rank_fds"] <= 0
-    assert g["owner_rss"] < rss_noise and g["rank_rss"] < rss_noise
-
-
 @pytest.mark.mpi
 @pytest.mark.timeout(240)
 def test_10_interrupt_cycles_then_correct_cells_and_no_growth(world):
     g, _ = interrupt_cycles(world, 10)
     assert_no_growth(g, rss_noise=20e6)
-
-
-def many_cells(world, cells, k):
-    """`cells` small cells; (growth, first, last) where first/last are the seconds per cell of the
-    first and last `k` cells: {"wall": median wall time, "cpu": CPU time of owner + ranks per cell}.
-
-    CPU time is what our own growth would add to (bigger caches to walk, more to copy); the wall
-    time also measures what the other jobs on a shared machine take from us, so it is printed
-    but the test holds the CPU time to the 20 % promise.
-    """
-    procs = [psutil.Process(os.getpid())] + [psutil.Process(e.pid) for _, e in sorted(world.engines.items())]
-
-    def cpu():
-        return sum(sum(p.cpu_times()[:2]) for p in procs)
-
-    run_quiet(world, "x = 0")
-    for _ in range(max(10, cells // 20)):  # warm-up: lazily made caches, sockets (ipykernel opens an
-        run_quiet(world, "print(1)")  # event pipe the first time a thread prints), history
-    settle()
-    before = snapshot(world)
-    times, cpu_marks = [], {}
-    for i in range(cells):
-        if i in (0, cells - k):
-            cpu_marks[i] = cpu()
-        t = time.perf_counter()
-        _, out = run_quiet(world, "x += 1\nif x % 50 == 0:\n    print(x)")
-        times.append(time.perf_counter() - t)
-        if i + 1 in (k, cells):
-            cpu_marks[i + 1] = cpu()
-        if (i + 1) % 50 == 0:
-            assert out == f"[ranks 0-3]\n{i + 1}\n"
-    settle()
-    after = snapshot(world)
-    g = growth(before, after)
-    first = {"wall": sorted(times[:k])[k // 2], "cpu": (cpu_marks[k] - cpu_marks[0]) / k}
-    last = {"wall": sorted(times[-k:])[k // 2], "cpu": (cpu_marks[cells] - cpu_marks[cells - k]) / k}
-    print(f"\n{cells} cells ({len(times) / sum(times):.0f} cells/s): first {k}: median {first['wall'] * 1e3:.1f} ms, "
-          f"CPU {first['cpu'] * 1e3:.1f} ms/cell; last {k}: median {last['wall'] * 1e3:.1f} ms, "
-          f"CPU {last['cpu'] * 1e3:.1f} ms/cell; growth: owner RSS {g['owner_rss'] / 1e6:+.1f} MB, "
-          f"rank RSS {g['rank_rss'] / 1e6:+.1f} MB, owner fds {g['owner_fds']:+d}, rank fds {g['rank_fds']:+d}")
-    return g, first, last
 
 
 @pytest.mark.mpi
@@ -392,7 +302,7 @@ def test_200_cells_without_growth_or_slowdown(world):
 @pytest.mark.kernel
 @pytest.mark.timeout(300)
 def test_a_rank_dies_in_the_mpi_kernel_then_restart_brings_a_working_world():
-    from test_kernel_mpi import Kernel  # the kernel as test_kernel_mpi drives it
+    from kernel_client import Kernel
 
     restore_path = use_shipped_kernel_specs()
     k = Kernel()
@@ -447,7 +357,7 @@ def test_a_push_that_cannot_fit_names_the_limit():
 
     a = np.zeros(2**27, dtype=np.int64)  # 1 GiB (zeros: not touched, so not really allocated)
     assert check_push({"a": a, "n": 3}, 4, available=6 * 2**30) == 2**30
-    with pytest.raises(TransferTooLarge, match=r"pushing 1.07374 GB to 4 ranks needs about 5.36871 GB .* only 4.29497 GB is free"):
+    with pytest.raises(TransferTooLarge, match=r"pushing 1.07 GB to 4 ranks needs about 5.37 GB .* only 4.29 GB is free"):
         check_push({"a": a}, 4, available=4 * 2**30)
     assert check_push({"s": "text", "d": {"x": 1}}, 4, available=0) == 0  # objects without buffers: no estimate
 
@@ -463,7 +373,7 @@ def test_output_limit_sizes_are_parsed_strictly():
     assert limits.configured_limit({}) == limits.DEFAULT
     assert limits.configured_limit({limits.ENV: "2k"}) == 2000
     with pytest.raises(UsageError, match="--output-limit: 'lots' is not a size"):
-        magics._output_limit("lots")
+        options.output_limit("lots")
 
 
 @pytest.mark.mpi
@@ -475,7 +385,7 @@ def test_output_limit_option_reaches_the_ranks(shell):
     try:
         cap, err = run(shell, "%px_mpi print('z' * 5000)")
         assert err is None
-        assert cap.stdout.startswith("[ranks 0-1]\n" + "z" * 1000 + "\n[output truncated: this rank wrote more than 1 KB")
+        assert cap.stdout.startswith("[ranks 0-1]\n" + "z" * 1000 + "\n[output truncated: this rank wrote more than 1 kB")
         assert len(cap.stdout) < 1400
     finally:
         magics.stop_world()

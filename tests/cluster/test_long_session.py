@@ -10,20 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from mpikernel.cluster.world import World
-from test_faults import assert_no_growth, interrupt_cycles, many_cells
-from world_helpers import wait_all_gone
+from fault_helpers import assert_no_growth, interrupt_cycles, many_cells
 
 pytestmark = [pytest.mark.long, pytest.mark.mpi]
-
-
-@pytest.fixture(scope="module")
-def world():
-    w = World(4).start()
-    pids = w.processes()
-    yield w
-    w.stop()
-    assert wait_all_gone(pids, 5) == []
 
 
 @pytest.mark.timeout(300)

@@ -1,6 +1,7 @@
 """Engines on Slurm: the options (no Slurm needed), then worlds on the real Slurm of .ci/slurm-up.
 
-The Slurm tests skip, saying why, when no Slurm answers here. Each one drives an owner (an
+The Slurm tests skip, saying why, when no Slurm answers here (they fail instead under
+MPIKERNEL_REQUIRE_SLURM=1, which .ci/legs/slurm.sh sets). Each one drives an owner (an
 IPython shell with the magics, or an MPI kernel) in a process of its own, so that it can be
 SIGKILLed; every job it submits is cancelled by id afterwards, never by name.
 """
@@ -20,6 +21,8 @@ import pytest
 
 from mpikernel.cluster import slurm
 from mpikernel.cluster.slurm import SlurmError, SlurmOptions
+from require import skip_or_fail
+from slurm_helpers import why_no_slurm
 
 
 
@@ -94,7 +97,8 @@ def test_slurm_options_without_the_slurm_launcher_are_refused():
 def test_extra_options_are_split_as_a_shell_would():
     from IPython.core.magic_arguments import parse_argstring
 
-    from mpikernel.front.magics import MPIMagics, slurm_options
+    from mpikernel.front.magics import MPIMagics
+    from mpikernel.front.options import slurm_options
 
     def extra(line):
         return slurm_options(parse_argstring(MPIMagics.mpi_start, "--launcher slurm " + line)).args(False)
@@ -169,9 +173,11 @@ def test_idle_watch_releases_only_after_the_limit_without_a_cell():
 
 @pytest.fixture(scope="module")
 def slurm_up():
-    reason = slurm.missing()
+    """Skips without a Slurm (fails instead under MPIKERNEL_REQUIRE_SLURM=1, as .ci/legs/slurm.sh
+    sets it); the probe is the leg's own, tests/support/slurm_helpers.py."""
+    reason = why_no_slurm()
     if reason:
-        pytest.skip(f"no Slurm here ({reason}); .ci/slurm-up starts one")
+        skip_or_fail(f"no Slurm here ({reason}); .ci/slurm-up starts one", "MPIKERNEL_REQUIRE_SLURM")
     return True
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from browser_helpers import JupyterLab, Notebook, chromium, why_no_browser
+from require import skip_or_fail
 
 pytestmark = [pytest.mark.browser, pytest.mark.mpi, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -67,10 +68,8 @@ def shots(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lab_and_page(tmp_path_factory):
     reason = why_no_browser()
-    if reason and os.environ.get("MPIKERNEL_REQUIRE_BROWSER"):
-        pytest.fail(f"MPIKERNEL_REQUIRE_BROWSER is set but {reason}")
     if reason:
-        pytest.skip(f"browser test skipped: {reason}")
+        skip_or_fail(f"browser test skipped: {reason}", "MPIKERNEL_REQUIRE_BROWSER")
     from playwright.sync_api import sync_playwright
 
     tmp = tmp_path_factory.mktemp("lab")

@@ -6,9 +6,10 @@ Notebooks 01-06 run on the kernel spec `mpikernel-4` ("MPI (4 ranks)"), 07 on `p
 must show our report.
 Every notebook checks its own results with asserts, so a wrong answer is an error here too.
 
-Also checked: the notebooks are stored without outputs, each runs in under a minute, and no
-process the kernel started (controller, mpiexec, ranks) is left behind once nbclient has shut
-the kernel down.
+Also checked: the notebooks are stored without outputs, and no process the kernel started
+(controller, mpiexec, ranks) is left behind once nbclient has shut the kernel down. How long each
+takes is printed here; the promise that each runs in under a minute is a benchmark
+(`python -m benchmarks.budgets notebooks`, docs/benchmarks.md), not a test that a busy machine fails.
 
 Every test here is marked `notebooks` (registered in pyproject.toml): `pytest -m notebooks` runs
 just these, `pytest -m "not notebooks"` skips them. Running the seven notebooks takes about two
@@ -38,7 +39,6 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]-*.ipynb"))
 SHIPPED_SHARE = ROOT / "share" / "jupyter"
 
 CELL_TIMEOUT = 60  # seconds for one cell (the deliberate deadlocks end in 2-5 s)
-NOTEBOOK_BUDGET = 60  # seconds for a whole notebook, kernel start included
 CLEANUP_WAIT = 20  # seconds the kernel's processes get to end after shutdown
 
 pytestmark = pytest.mark.notebooks
@@ -243,7 +243,6 @@ def test_notebook_runs(path, tmp_path, kernel_specs, record_property):
     assert not left, f"{path.name} left processes running after the kernel shut down: {left}"
     # the kernel and its 4 ranks at least: otherwise the process check above proves nothing
     assert started >= 5, f"only {started} processes seen under the kernel: the process check is not working"
-    assert seconds < NOTEBOOK_BUDGET, f"{path.name} took {seconds:.0f} s (budget {NOTEBOOK_BUDGET} s)"
 
 
 @pytest.mark.mpi

@@ -4,7 +4,8 @@ These run against whatever MPI this venv was built with (the mpich wheel, the op
 Debian's Open MPI 4.1 or MPICH 4.0 in CI's legs) and need "the other" MPI's mpiexec for the
 mix-up tests: Debian's mpiexec.openmpi / mpiexec.mpich, or any mpiexec on PATH of the other
 family (CI's wheel legs run with the main venv's mpich wheel on PATH). They skip, saying why,
-when no other MPI is installed.
+when no other MPI is installed, and fail instead under MPIKERNEL_REQUIRE_OTHER_MPI=1 (set by
+.ci/legs/openmpi-debian.sh and mpich-wheel.sh, which make sure the other MPI is there).
 """
 
 import json
@@ -20,6 +21,7 @@ import pytest
 from mpikernel import _libmpi
 from mpikernel.cluster import launcher
 from mpirun import kill_group
+from require import skip_or_fail
 
 pytestmark = pytest.mark.mpi
 
@@ -40,10 +42,12 @@ def other_mpiexec():
 
 
 def need_other():
+    """The other family's mpiexec; skips without one (fails instead under
+    MPIKERNEL_REQUIRE_OTHER_MPI=1, which the CI legs that provide the other MPI set)."""
     exe = other_mpiexec()
     if exe is None:
-        pytest.skip(f"no {OTHER} mpiexec installed here (built against {FAMILY}); "
-                    "e.g. apt-get install openmpi-bin mpich")
+        skip_or_fail(f"no {OTHER} mpiexec installed here (built against {FAMILY}); "
+                     "e.g. apt-get install openmpi-bin mpich", "MPIKERNEL_REQUIRE_OTHER_MPI")
     return exe
 
 
