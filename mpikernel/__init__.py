@@ -15,7 +15,7 @@ __all__ = ["__version__", "world", "load_ipython_extension", "unload_ipython_ext
 
 
 def world():
-    """The MPI world of this session (started by %mpi_start or the kernel): push/pull/scatter/gather."""
+    """The MPI world of this shell's session (started by %mpi_start or the kernel): push/pull/scatter/gather."""
     from mpikernel.front.magics import world as current
 
     return current()

@@ -20,7 +20,7 @@ USAGE = __doc__.split("\n\n")[1]
 
 
 def _ranks(text: str) -> int:
-    from mpikernel.front.kernelspec import SpecError, check_ranks
+    from mpikernel.front.kernelspec import SpecError, check_ranks  # the one rank-count check
 
     try:
         return check_ranks(text)
@@ -30,7 +30,8 @@ def _ranks(text: str) -> int:
 
 def _kernel_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by the kernel launch and `install` (they end up in the spec's argv)."""
-    from mpikernel.front.kernelspec import DEFAULT_RANKS, LAUNCHERS
+    from mpikernel.front.kernelspec import DEFAULT_RANKS
+    from mpikernel.front.options import LAUNCHERS
 
     parser.add_argument("--ranks", type=_ranks, default=DEFAULT_RANKS, metavar="N",
                         help=f"number of MPI ranks (default {DEFAULT_RANKS})")
@@ -63,7 +64,8 @@ def launch_kernel(argv: list[str]) -> None:
 
 
 def install_main(argv: list[str]) -> int:
-    from mpikernel.front.kernelspec import SpecError, install, parse_env
+    from mpikernel.front.kernelspec import install, parse_env
+    from mpikernel.front.options import OptionError, slurm_options
 
     parser = argparse.ArgumentParser(
         prog="python -m mpikernel install",
@@ -90,29 +92,15 @@ def install_main(argv: list[str]) -> int:
         dest = install(
             ranks=opts.ranks, name=opts.name, user=opts.user, sys_prefix=opts.sys_prefix,
             prefix=opts.prefix, hostfile=opts.hostfile, launcher=opts.launcher, env=env,
-            display=opts.display, slurm=_slurm_options(opts),
+            display=opts.display, slurm=slurm_options(opts),
         )
-    except SpecError as exc:
+    except OptionError as exc:  # a SpecError too: a request that cannot be honoured
         parser.error(str(exc))
     except PermissionError as exc:
         print(f"error: {exc}\nTry --user or --sys-prefix.", file=sys.stderr)
         return 1
     print(f"Installed kernel spec {Path(dest).name} in {dest}")
     return 0
-
-
-def _slurm_options(opts):
-    """SlurmOptions from install's Slurm options, None when none was given (SpecError if malformed)."""
-    from mpikernel.front.kernelspec import SpecError
-    from mpikernel.cluster.slurm import SlurmError, SlurmOptions
-
-    given = {k: getattr(opts, k) for k in SlurmOptions.FIELDS if getattr(opts, k) is not None}
-    if not given:
-        return None
-    try:
-        return SlurmOptions(**given)
-    except SlurmError as exc:
-        raise SpecError(str(exc)) from None
 
 
 def info_main(argv: list[str]) -> int:

@@ -257,8 +257,8 @@ class RankDebugger:
 
     STEPS = ("continue", "next", "stepIn", "stepOut", "pause")
 
-    def __init__(self, kernel, publish_event, log):
-        self.kernel = kernel
+    def __init__(self, session, publish_event, log):
+        self.session = session  # the kernel's Session: whose world the ranks are
         self.publish = publish_event
         self.log = log
         self.world = None
@@ -318,9 +318,7 @@ class RankDebugger:
         return rep
 
     def dap_initialize(self, msg):
-        from mpikernel.front import magics
-
-        world = magics.current_world()
+        world = self.session.world
         if world is None:
             raise DebugError("the MPI ranks are not running")
         if self.started and world is self.world:

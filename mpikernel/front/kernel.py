@@ -6,7 +6,8 @@ It is an ordinary IPython kernel with the mpikernel extension loaded, plus one r
 - a cell made only of mpikernel's own magics (``%mpi_status``, ``%%px_mpi ...``) runs here too;
 - a cell whose first line is ``%%trace [FILE] [options]`` runs on the ranks traced (as
   ``%%px_mpi --trace``; see docs/tracing.md);
-- every other cell runs as ``%%px_mpi``, i.e. through the magics' one implementation, so the
+- every other cell runs as ``%%px_mpi`` does, through the kernel's ``Session.run``
+  (mpikernel/front/session.py: the idle watch, the rank checks, tracing), so the
   ranks' outputs are merged and labelled in one place (mpikernel/cells/merge.py) and a failure on the
   ranks is one exception whose ``_render_traceback_()`` is the merged traceback (ipykernel turns it
   into exactly one ``error`` message and an error reply).
@@ -34,9 +35,10 @@ from traitlets import Bool, Enum, Float, Integer, Unicode
 
 from mpikernel.front import stub_complete
 from mpikernel._version import __version__
-from mpikernel.front.kernelspec import DEFAULT_RANKS, LAUNCHERS
-from mpikernel.cells.runner import NotebookScreen, run_cell
-from mpikernel.trace.run import split_trace_cell
+from mpikernel.front import options as opt
+from mpikernel.front.kernelspec import DEFAULT_RANKS
+from mpikernel.front.screens import KernelScreen
+from mpikernel.front.session import Session
 
 LOCAL_CELL_MAGIC = "%%local"
 _MAGIC_NAME = re.compile(r"^\s*(%{1,2})([A-Za-z_][\w]*)")
@@ -134,20 +136,6 @@ def _as_calls(code: str) -> list[str]:
     return lines
 
 
-class KernelScreen(NotebookScreen):
-    """How a cell's merged output reaches the notebook: as %%px_mpi shows it, except that the
-    ranks' results are the cell's result (execute_result, "Out[n]"), each under its rank header."""
-
-    def __init__(self, kernel: "MPIKernel"):
-        super().__init__()
-        self.kernel = kernel
-
-    def show(self, blocks):
-        from mpikernel.front.display import show_blocks
-
-        show_blocks(blocks, publish_result=self.kernel.publish_result)
-
-
 class _CellRouter:
     """The IPython cleanup transformer that applies MPIKernel.route to executed cells."""
 
@@ -169,7 +157,7 @@ class MPIKernel(IPythonKernel):
     implementation_version = __version__
 
     ranks = Integer(DEFAULT_RANKS, help="number of MPI ranks (engines)").tag(config=True)
-    launcher = Enum(LAUNCHERS, default_value="mpiexec", help="how ranks start").tag(config=True)
+    launcher = Enum(opt.LAUNCHERS, default_value="mpiexec", help="how ranks start").tag(config=True)
     hostfile = Unicode("", help="hostfile for the launcher (empty: this host)").tag(config=True)
     autostart = Bool(True, help="start the ranks with the kernel, in the background").tag(config=True)
     ask_rank0_timeout = Float(
@@ -182,7 +170,9 @@ class MPIKernel(IPythonKernel):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.shell.extension_manager.load_extension("mpikernel")
+        # the kernel owns its world: after an idle release the next cell starts it again
+        self.mpi = Session(revive=self._start_again).attach(self.shell)
+        self.shell.extension_manager.load_extension("mpikernel")  # the magics, over self.mpi
         self._routing = False  # True while an execute_request of ours is being run
         self.shell.input_transformers_cleanup.insert(0, _CellRouter(self))
         self.shell.register_magic_function(self.local_magic, "cell", "local")
@@ -192,14 +182,12 @@ class MPIKernel(IPythonKernel):
         if self.autostart:
             self.start_ranks()
 
-    # ------------------------------------------------------------------ the world (via the magics)
+    # ------------------------------------------------------------------ the world (its Session)
 
     @property
     def world(self):
-        """The World the magics use (one per process), or None while none runs."""
-        from mpikernel.front import magics
-
-        return magics.current_world()
+        """The World of this kernel's Session (the magics in its shell use the same), or None."""
+        return self.mpi.world
 
     def start_ranks(self) -> concurrent.futures.Future:
         """Start the ranks in a background thread (once); the future ends when they are up."""
@@ -212,17 +200,11 @@ class MPIKernel(IPythonKernel):
             return self._start_future
 
     def _start_in_background(self) -> None:
-        from mpikernel.front import magics
-
         fut = self._start_future
         t0 = time.perf_counter()
         try:
-            call_with_one_retry(
-                lambda: magics.start_world(
-                    self.ranks, launcher=self.launcher, hostfile=self.hostfile or None
-                ),
-                self.log,
-            )
+            options = opt.start_options(self.ranks, launcher=self.launcher, hostfile_path=self.hostfile or None)
+            call_with_one_retry(lambda: self.mpi.start(options), self.log)
         except BaseException as exc:  # reported to the first cell that needs the ranks
             self.log.error("starting the MPI ranks failed: %s", exc)
             fut.set_exception(exc)
@@ -256,20 +238,25 @@ class MPIKernel(IPythonKernel):
             if not quiet_failure:
                 raise
 
-    def run_cell_on_ranks(self, cell: str) -> None:
-        """What a routed cell executes: wait for the ranks, then %%px_mpi's implementation."""
-        from mpikernel.front import magics
-
+    def _start_again(self, why: str) -> None:
+        """Session.revive: the first cell after an idle release starts the ranks again, saying so."""
+        print(f"{why}; starting it again", file=sys.stderr, flush=True)
+        with self._start_lock:
+            self._start_future = None
+        self.start_ranks()
         self.wait_for_ranks()
-        world = magics.current_world()
-        if world is None:
-            return magics.run_cell_on_ranks(cell, shell=self.shell)  # raises the magics' UsageError
-        options = magics.cell_options(cell_label=str(self.cell_number))
-        traced = split_trace_cell(cell)
-        if traced is not None:  # a "%%trace [FILE] [options]" first line: see docs/tracing.md
+
+    def run_cell_on_ranks(self, cell: str) -> None:
+        """What a routed cell executes: wait for the ranks, then the Session's one road (as %%px_mpi)."""
+        self.wait_for_ranks()
+        label = str(self.cell_number)
+        traced = opt.split_trace_cell(cell)
+        if traced is None:
+            options = self.mpi.cell_options(cell_label=label)
+        else:  # a "%%trace [FILE] [options]" first line: see docs/tracing.md
             line, header, cell = traced
-            options = magics.cell_options(line, cell_label=str(self.cell_number), header=header)
-        run_cell(world, cell, options, screen=KernelScreen(self))
+            options = self.mpi.cell_options(line, cell_label=label, header=header)
+        self.mpi.run(cell, options, screen=KernelScreen(self.publish_result))
 
     @property
     def cell_number(self) -> int:
@@ -422,15 +409,13 @@ class MPIKernel(IPythonKernel):
         if getattr(self, "_rank_debugger", None) is None:
             from mpikernel.front.debugger import RankDebugger
 
-            self._rank_debugger = RankDebugger(self, self._publish_debug_event, self.log)
+            self._rank_debugger = RankDebugger(self.mpi, self._publish_debug_event, self.log)
         return await self._rank_debugger.process(msg)
 
     async def do_shutdown(self, restart):
         """Stop the engines before the kernel goes (a restart then starts fresh ones)."""
-        from mpikernel.front import magics
-
         try:
-            magics.stop_world()
+            self.mpi.stop()
         except Exception as exc:
             self.log.error("stopping the MPI ranks failed: %s", exc)
         return super().do_shutdown(restart)

@@ -22,19 +22,20 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from mpikernel.front.options import ENV_NAME, LAUNCHERS, OptionError, check_ranks_count
+from mpikernel.front.options import parse_env as _parse_env
+
 DEFAULT_RANKS = 4
-LAUNCHERS = ("mpiexec", "slurm")
 SHIPPED_NAME = f"mpikernel-{DEFAULT_RANKS}"
 LOGO_FILES = ("logo-32x32.png", "logo-64x64.png", "logo-svg.svg")
 # jupyter_client accepts kernel names made of these characters only.
 _KERNEL_NAME = re.compile(r"^[a-z0-9._-]+$", re.IGNORECASE)
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The shipped spec is the tutorial one: collective checking on, so a student's mismatched
 # collectives raise a clear error instead of hanging (docs/diagnostics.md). Off elsewhere (speed).
 TUTORIAL_ENV = {"MPIKERNEL_CHECK_COLLECTIVES": "1"}
 
 
-class SpecError(ValueError):
+class SpecError(OptionError):
     """A kernel spec request that cannot be honoured, explained in one sentence."""
 
 
@@ -48,13 +49,16 @@ def display_name(ranks: int = DEFAULT_RANKS, launcher: str = "mpiexec") -> str:
 
 
 def check_ranks(ranks: Any) -> int:
+    """The spec's --ranks, checked as %mpi_start checks -n (the spec may start on another machine,
+    so only the absolute limit applies)."""
+    return _as_spec_error(check_ranks_count, ranks, local=False, option="--ranks")
+
+
+def _as_spec_error(check, *args, **kwargs):
     try:
-        n = int(ranks)
-    except (TypeError, ValueError):
-        raise SpecError(f"the number of ranks must be a whole number, not {ranks!r}") from None
-    if n < 1 or str(n) != str(ranks).strip():
-        raise SpecError(f"the number of ranks must be a whole number of at least 1, not {ranks!r}")
-    return n
+        return check(*args, **kwargs)
+    except OptionError as exc:
+        raise SpecError(str(exc)) from None
 
 
 def check_launcher(launcher: str) -> str:
@@ -66,22 +70,15 @@ def check_launcher(launcher: str) -> str:
 def check_env(env: Mapping[str, str] | None) -> dict[str, str]:
     out = {}
     for key, value in (env or {}).items():
-        if not _ENV_NAME.match(str(key)):
+        if not ENV_NAME.fullmatch(str(key)):
             raise SpecError(f"{key!r} is not a valid environment variable name")
         out[str(key)] = str(value)
     return out
 
 
 def parse_env(items: Sequence[str]) -> dict[str, str]:
-    """['K=V', ...] -> {'K': 'V'}; strict: every item needs a valid name and an '='."""
-    env: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SpecError(f"--env expects NAME=VALUE, got {item!r} (no '=')")
-        check_env({key: value})
-        env[key] = value
-    return env
+    """['K=V', ...] -> {'K': 'V'}, checked as %mpi_start's --env (a SpecError when wrong)."""
+    return _as_spec_error(_parse_env, items)
 
 
 def make_argv(

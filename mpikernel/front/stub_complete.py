@@ -13,7 +13,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-STUB = Path(__file__).with_name("MPI.pyi")
+STUB = Path(__file__).resolve().parent.parent / "MPI.pyi"  # beside the binding, one package up
 
 # `comm` and MPI.COMM_WORLD/COMM_SELF are Intracomms (mpikernel.cluster.engine.make_namespace)
 _ATTRIBUTE = re.compile(r"(?<![\w.])(comm|MPI\.COMM_WORLD|MPI\.COMM_SELF|MPI)\.(\w*)$")

@@ -20,7 +20,6 @@ host the measured "offsets" are only noise).
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import replace
 
@@ -254,31 +253,3 @@ def _collect(world, ranks, skip, timeout: float = COLLECT_TIMEOUT):
         except Exception as e:
             notes.append(f"rank {r}: its events could not be read ({type(e).__name__}: {e})")
     return got, notes
-
-
-# ==================================================================== the kernel's %%trace line
-
-TRACE_LINE = "%%trace"
-
-
-def split_trace_cell(code: str):
-    """For the MPI kernel: a cell whose first line is `%%trace [FILE] [options]` runs traced.
-
-    Returns (option line for %%px_mpi, the typed header lines, the body), or None for other cells.
-    `%%trace out.json --ranks 0-1` gives ('--trace=out.json --ranks 0-1', '%%trace out.json ...', body).
-    """
-    lines = code.splitlines(keepends=True)
-    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
-    if first is None:
-        return None
-    m = re.fullmatch(r"\s*%%trace(?:\s+(.*?))?\s*", lines[first].rstrip("\r\n"))
-    if not m:
-        return None
-    rest = (m.group(1) or "").strip()
-    if rest and not rest.startswith("-"):
-        file, _, more = rest.partition(" ")
-        option = f"--trace={file} {more.strip()}".strip()
-    else:
-        option = f"--trace {rest}".strip()
-    header = "".join(lines[: first + 1]).rstrip("\r\n")
-    return option, header, "".join(lines[first + 1 :])

@@ -2,10 +2,8 @@
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from mpikernel.front import magics
 from mpikernel.front.debugger import parse_debug_line
 
 
@@ -18,18 +16,11 @@ def test_parse_debug_line():
             parse_debug_line(bad, 4)
 
 
-@pytest.fixture(scope="module")
-def shell():
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "mpikernel")
-    with capture_output():
-        ip.run_line_magic("mpi_start", "-n 2")
-    yield ip
-    magics.stop_world()
+pytestmark = pytest.mark.world(ranks=2, shell=True)  # the `world` fixture (tests/conftest.py)
 
 
 @pytest.mark.mpi
-def test_post_mortem_on_the_rank_that_failed(shell):
+def test_post_mortem_on_the_rank_that_failed(shell, world):
     with capture_output():
         shell.run_cell("%%px_mpi\nsecret = 100 + rank\nif rank == 1:\n    values = [secret, 0]\n"
                        "    print(values[0] / values[1])")
@@ -94,7 +85,7 @@ class DapClient:
 
 @pytest.fixture
 def mpi_kernel():
-    from test_kernel_mpi import Kernel  # the kernel as test_kernel_mpi drives it
+    from kernel_client import Kernel
     from world_helpers import use_shipped_kernel_specs
 
     restore_path = use_shipped_kernel_specs()

@@ -14,8 +14,8 @@ import psutil
 import pytest
 from jupyter_client.manager import KernelManager
 
-from mpikernel.front.display import as_stream
-from world_helpers import use_shipped_kernel_specs
+from kernel_client import Kernel, stream_of
+from world_helpers import use_shipped_kernel_specs, wait_all_gone
 
 
 pytestmark = [pytest.mark.mpi, pytest.mark.kernel, pytest.mark.timeout(180)]
@@ -26,96 +26,6 @@ def shipped_spec():
     restore_path = use_shipped_kernel_specs()
     yield
     restore_path()
-
-
-class Kernel:
-    """A started mpikernel-4 with a blocking client and a record of every process under it."""
-
-    def __init__(self):
-        for attempt in (1, 2):  # a port picked for the kernel can be taken by another job meanwhile
-            self.km = KernelManager(kernel_name="mpikernel-4")
-            self.t_launch = time.perf_counter()
-            self.km.start_kernel()
-            self.kc = self.km.client()
-            self.kc.start_channels()
-            try:
-                self.kc.wait_for_ready(timeout=60)
-                break
-            except RuntimeError:
-                self.kc.stop_channels()
-                self.km.shutdown_kernel(now=True)
-                if attempt == 2:
-                    raise
-        self.seen: set[int] = set()
-
-    @property
-    def pid(self) -> int:
-        return self.km.provisioner.process.pid
-
-    def descendants(self) -> list[psutil.Process]:
-        try:
-            procs = psutil.Process(self.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
-        self.seen.update(p.pid for p in procs)
-        return procs
-
-    def run(self, code, timeout=60, **kw):
-        """(reply content, [iopub messages]) for one cell."""
-        msgs = []
-        reply = self.kc.execute_interactive(
-            code, timeout=timeout, output_hook=msgs.append, **kw
-        )
-        return reply["content"], [m for m in msgs if m["msg_type"] not in ("status", "execute_input")]
-
-    def stdout(self, code, **kw):
-        content, msgs = self.run(code, **kw)
-        assert content["status"] == "ok", content
-        return "".join(text for name, text in map(_stream, msgs) if name == "stdout")
-
-    def close(self):
-        try:
-            self.kc.stop_channels()
-            if self.km.has_kernel:
-                self.km.shutdown_kernel(now=True)
-        finally:
-            kill_pids(self.seen)
-
-
-def _stream(msg):
-    """(name, text) of a stream message or of the kernel's labelled display of one, else (None, "")."""
-    c = msg["content"]
-    if msg["msg_type"] == "stream":
-        return c["name"], c["text"]
-    if msg["msg_type"] == "display_data":
-        return as_stream(c["data"], c.get("metadata")) or (None, "")
-    return None, ""
-
-
-def alive(pids):
-    out = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                out.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out
-
-
-def kill_pids(pids):
-    for pid in alive(pids):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def wait_gone(pids, timeout):
-    deadline = time.monotonic() + timeout
-    while alive(pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return alive(pids)
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +93,7 @@ def test_local_cell_runs_in_kernel(kernel):
 def test_magics_inside_cells_run_on_ranks(kernel):
     content, msgs = kernel.run("%timeit -n 2 -r 2 comm.barrier()")
     assert content["status"] == "ok", content
-    text = "".join(text for _, text in map(_stream, msgs))
+    text = "".join(text for _, text in map(stream_of, msgs))
     assert "per loop" in text and "[rank" in text
 
 
@@ -297,7 +207,7 @@ def test_restart_restarts_ranks(kernel):
     kernel.kc.execute_interactive("1", timeout=120)
     after = rank_pids(kernel)
     assert len(after) == 4 and not (after & before)
-    assert not wait_gone(before, 5), "ranks of the old kernel still running"
+    assert not wait_all_gone(before, 5), "ranks of the old kernel still running"
     assert kernel.stdout("print(comm.allreduce(1))").strip().endswith("4")
 
 
@@ -307,7 +217,7 @@ def test_shutdown_leaves_nothing(kernel):
     assert len(procs) >= 5  # 4 engines, a controller, the launcher
     kernel.kc.stop_channels()
     kernel.km.shutdown_kernel(now=False)
-    left = wait_gone([p.pid for p in procs], 5)
+    left = wait_all_gone([p.pid for p in procs], 5)
     assert not left, [psutil.Process(p).cmdline() for p in left]
 
 
@@ -319,7 +229,7 @@ def test_sigkill_of_kernel_leaves_nothing():
         procs = k.descendants()
         assert pids <= {p.pid for p in procs}
         os.kill(k.pid, signal.SIGKILL)
-        left = wait_gone([p.pid for p in procs], 5)
+        left = wait_all_gone([p.pid for p in procs], 5)
         assert not left, [" ".join(psutil.Process(p).cmdline()) for p in left]
     finally:
         k.close()

@@ -9,24 +9,12 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
-from mpikernel.front import magics
+from mpikernel.front import hostfile, magics, options
 from mpikernel.cells.merge import strip_ansi
 from mpikernel.cells.runner import CellOptions, RanksError, RanksInterrupted, Screen, run_cell
 from world_helpers import wait_all_gone
 
-pytestmark = pytest.mark.mpi
-
-
-@pytest.fixture(scope="module")
-def world(shell):
-    with capture_output() as cap:
-        shell.run_line_magic("mpi_start", "-n 4")
-    assert "MPI world ready: 4 ranks" in cap.stdout
-    w = magics.world()
-    pids = w.processes()
-    yield w
-    magics.stop_world()
-    assert wait_all_gone(pids, 5) == []
+pytestmark = [pytest.mark.mpi, pytest.mark.world(shell=True)]
 
 
 def run(shell, cell):
@@ -80,7 +68,7 @@ def test_a_missing_mpiexec_is_a_usage_error(shell, monkeypatch):
 def test_more_ranks_than_the_hostfile_allows(shell, tmp_path):
     hosts = tmp_path / "hosts"
     hosts.write_text("# two machines\nlocalhost:2\nlocalhost slots=1\n")
-    assert magics.hostfile_slots(hosts) == 3
+    assert hostfile.hostfile_slots(hosts) == 3
     with pytest.raises(UsageError, match="allows 3 ranks, not 4"):
         shell.run_line_magic("mpi_start", f"-n 4 --hostfile {hosts}")
     hosts.write_text("localhost:2\nnode17.example.org slots=8\n")
@@ -89,11 +77,11 @@ def test_more_ranks_than_the_hostfile_allows(shell, tmp_path):
 
 
 def test_split_line_options():
-    assert magics.split_line_options("--ranks 0,2 --no-collapse print(rank)") == ("--ranks 0,2 --no-collapse", "print(rank)")
-    assert magics.split_line_options("--timeout=3 x --y") == ("--timeout=3", "x --y")
-    assert magics.split_line_options("print('--ranks')") == ("", "print('--ranks')")
+    assert options.split_line_options("--ranks 0,2 --no-collapse print(rank)") == ("--ranks 0,2 --no-collapse", "print(rank)")
+    assert options.split_line_options("--timeout=3 x --y") == ("--timeout=3", "x --y")
+    assert options.split_line_options("print('--ranks')") == ("", "print('--ranks')")
     with pytest.raises(UsageError, match="unknown option --bogus"):
-        magics.split_line_options("--bogus 1 x")
+        options.split_line_options("--bogus 1 x")
 
 
 # --------------------------------------------------------------------------- output and labels

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
-from mpikernel.front import magics
+from mpikernel.front import hostfile, magics, options
 from mpikernel.notation import parse_ranks
 
 
@@ -94,16 +94,16 @@ def test_ranks_option_goes_through_the_parser():
 )
 def test_env_mistakes(item, words):
     with pytest.raises(UsageError, match=words):
-        magics.parse_env([item])
+        options.parse_env([item])
 
 
 def test_env_name_given_twice():
     with pytest.raises(UsageError, match="A is given twice"):
-        magics.parse_env(["A=1", "A=2"])
+        options.parse_env(["A=1", "A=2"])
 
 
 def test_env_accepted():
-    assert magics.parse_env(["A=1", "_B2=x=y", "C="]) == {"A": "1", "_B2": "x=y", "C": ""}
+    assert options.parse_env(["A=1", "_B2=x=y", "C="]) == {"A": "1", "_B2": "x=y", "C": ""}
 
 
 # ------------------------------------------------------------------------------- hostfiles
@@ -131,7 +131,7 @@ def test_hostfile_mistakes(tmp_path, text, words):
     path = tmp_path / "hosts"
     path.write_text(text)
     with pytest.raises(UsageError) as info:
-        magics.read_hostfile(path)
+        hostfile.read_hostfile(path)
     assert words in str(info.value)
     assert str(path) in str(info.value)
 
@@ -139,12 +139,12 @@ def test_hostfile_mistakes(tmp_path, text, words):
 def test_hostfile_accepted(tmp_path):
     path = tmp_path / "hosts"
     path.write_text("# lab\nlocalhost:2  # two\nnode1 slots=4 max_slots=8\nnode1\nnode-2.example.org\n")
-    assert magics.read_hostfile(path) == {"localhost": 2, "node1": 5, "node-2.example.org": 1}
+    assert hostfile.read_hostfile(path) == {"localhost": 2, "node1": 5, "node-2.example.org": 1}
 
 
 def test_missing_hostfile(tmp_path):
     with pytest.raises(UsageError, match="does not exist"):
-        magics.read_hostfile(tmp_path / "nope")
+        hostfile.read_hostfile(tmp_path / "nope")
 
 
 # ---------------------------------------------------------------------------------------- -n
@@ -167,20 +167,20 @@ def test_missing_hostfile(tmp_path):
 )
 def test_ranks_count_mistakes(n, words):
     with pytest.raises(UsageError) as info:
-        magics._check_ranks_count(n)
+        options.check_ranks_count(n)
     assert words in str(info.value)
 
 
 def test_ranks_count_accepted_and_bounded():
-    assert magics._check_ranks_count(" 4 ") == 4
-    assert magics._check_ranks_count(4) == 4
-    limit = magics.local_rank_limit()
-    assert magics._check_ranks_count(limit) == limit
+    assert options.check_ranks_count(" 4 ") == 4
+    assert options.check_ranks_count(4) == 4
+    limit = options.local_rank_limit()
+    assert options.check_ranks_count(limit) == limit
     with pytest.raises(UsageError, match="too many ranks"):
-        magics._check_ranks_count(limit + 1)
-    assert magics._check_ranks_count(limit + 1, local=False) == limit + 1
+        options.check_ranks_count(limit + 1)
+    assert options.check_ranks_count(limit + 1, local=False) == limit + 1
     with pytest.raises(UsageError, match="at most 4096"):
-        magics._check_ranks_count(4097, local=False)
+        options.check_ranks_count(4097, local=False)
 
 
 def test_mpi_start_refuses_a_million_ranks_before_starting_anything():
@@ -202,7 +202,7 @@ def test_mpi_start_refuses_a_million_ranks_before_starting_anything():
 )
 def test_option_line_mistakes(line, words):
     with pytest.raises(UsageError, match=words):
-        magics.split_line_options(line)
+        options.split_line_options(line)
 
 
 @pytest.mark.parametrize("line", ["--timeout nan", "--timeout -1", "--grace inf", "--timeout=-0.5"])

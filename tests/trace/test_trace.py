@@ -337,7 +337,8 @@ def test_kernel_trace_line(cell, expected):
 def test_magic_options():
     from IPython.core.error import UsageError
 
-    from mpikernel.front.magics import cell_options, split_line_options
+    from mpikernel.front.magics import cell_options
+    from mpikernel.front.options import split_line_options
 
     assert cell_options("--trace").trace is True
     assert cell_options("--trace out.json").trace == "out.json"
