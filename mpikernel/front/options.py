@@ -19,12 +19,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from mpikernel.cells.types import CellOptions
-from mpikernel.cluster import limits
+from mpikernel.cluster import launch, limits
 from mpikernel.cluster.slurm import SlurmError, SlurmOptions
 from mpikernel.front import hostfile, idle
 from mpikernel.notation import parse_ranks
 
-LAUNCHERS = ("mpiexec", "slurm")
+LAUNCHERS = tuple(launch.LAUNCHERS)  # the launchers cluster/launch.py knows, in its order
 MAX_RANKS = 4096  # more is surely a typo for an interactive world
 
 
