@@ -449,21 +449,10 @@ cdef class Comm:
         return _nb_return(self._iscatter(sendbuf, recvbuf, root, b"Iscatter"))
 
     cdef Request _iscatter(self, sendbuf, recvbuf, long long root, const char *call):
-        check_comm(self)
-        check_root(self, root, b"Scatter")
-        cdef int size = _size(self)
-        cdef _Buf s, r
-        if _rank(self) == root:
-            s = msg_simple(sendbuf, False, size, b"Scatter")
-            r = msg_in_place() if is_in_place(recvbuf) else msg_simple(recvbuf, True, 1, b"Scatter")
-        else:
-            s = msg_simple(None, False, 1, b"Scatter")
-            r = msg_simple(recvbuf, True, 1, b"Scatter")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, root, _buf_bytes(r), -1, 0, None)
-        CHKERR(MPI_Iscatter(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype, root,
+        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
+        cdef Request q = m.for_scatter(self, sendbuf, recvbuf, root, SIDE_PARTS, b"Scatter", call)
+        CHKERR(MPI_Iscatter(m.s.addr, m.s.count, m.s.dtype, m.r.addr, m.r.count, m.r.dtype, root,
                             self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
         return q
 
     def Scatterv(self, sendbuf, recvbuf, long long root=0):
@@ -473,21 +462,10 @@ cdef class Comm:
         return _nb_return(self._iscatterv(sendbuf, recvbuf, root, b"Iscatterv"))
 
     cdef Request _iscatterv(self, sendbuf, recvbuf, long long root, const char *call):
-        check_comm(self)
-        check_root(self, root, b"Scatterv")
-        cdef int size = _size(self)
-        cdef _Buf s, r
-        if _rank(self) == root:
-            s = msg_vector(sendbuf, False, size, b"Scatterv")
-            r = msg_in_place() if is_in_place(recvbuf) else msg_simple(recvbuf, True, 1, b"Scatterv")
-        else:
-            s = msg_simple(None, False, 1, b"Scatterv")
-            r = msg_simple(recvbuf, True, 1, b"Scatterv")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, root, _buf_bytes(r), -1, 0, None)
-        CHKERR(MPI_Iscatterv(s.addr, s.counts, s.displs, s.dtype, r.addr, r.count, r.dtype,
-                             root, self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
+        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
+        cdef Request q = m.for_scatter(self, sendbuf, recvbuf, root, SIDE_VECTOR, b"Scatterv", call)
+        CHKERR(MPI_Iscatterv(m.s.addr, m.s.counts, m.s.displs, m.s.dtype, m.r.addr, m.r.count,
+                             m.r.dtype, root, self.ob_mpi, &q.ob_mpi))
         return q
 
     def Gather(self, sendbuf, recvbuf, long long root=0):
@@ -497,21 +475,10 @@ cdef class Comm:
         return _nb_return(self._igather(sendbuf, recvbuf, root, b"Igather"))
 
     cdef Request _igather(self, sendbuf, recvbuf, long long root, const char *call):
-        check_comm(self)
-        check_root(self, root, b"Gather")
-        cdef int size = _size(self)
-        cdef _Buf s, r
-        if _rank(self) == root:
-            r = msg_simple(recvbuf, True, size, b"Gather")
-            s = msg_in_place() if is_in_place(sendbuf) else msg_simple(sendbuf, False, 1, b"Gather")
-        else:
-            s = msg_simple(sendbuf, False, 1, b"Gather")
-            r = msg_simple(None, True, 1, b"Gather")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, root, _buf_bytes(s), -1, 0, None)
-        CHKERR(MPI_Igather(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype, root,
+        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
+        cdef Request q = m.for_gather(self, sendbuf, recvbuf, root, SIDE_PARTS, b"Gather", call)
+        CHKERR(MPI_Igather(m.s.addr, m.s.count, m.s.dtype, m.r.addr, m.r.count, m.r.dtype, root,
                            self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
         return q
 
     def Gatherv(self, sendbuf, recvbuf, long long root=0):
@@ -521,21 +488,10 @@ cdef class Comm:
         return _nb_return(self._igatherv(sendbuf, recvbuf, root, b"Igatherv"))
 
     cdef Request _igatherv(self, sendbuf, recvbuf, long long root, const char *call):
-        check_comm(self)
-        check_root(self, root, b"Gatherv")
-        cdef int size = _size(self)
-        cdef _Buf s, r
-        if _rank(self) == root:
-            r = msg_vector(recvbuf, True, size, b"Gatherv")
-            s = msg_in_place() if is_in_place(sendbuf) else msg_simple(sendbuf, False, 1, b"Gatherv")
-        else:
-            s = msg_simple(sendbuf, False, 1, b"Gatherv")
-            r = msg_simple(None, True, 1, b"Gatherv")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, root, _buf_bytes(s), -1, 0, None)
-        CHKERR(MPI_Igatherv(s.addr, s.count, s.dtype, r.addr, r.counts, r.displs, r.dtype,
-                            root, self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
+        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
+        cdef Request q = m.for_gather(self, sendbuf, recvbuf, root, SIDE_VECTOR, b"Gatherv", call)
+        CHKERR(MPI_Igatherv(m.s.addr, m.s.count, m.s.dtype, m.r.addr, m.r.counts, m.r.displs,
+                            m.r.dtype, root, self.ob_mpi, &q.ob_mpi))
         return q
 
     def Allgather(self, sendbuf, recvbuf):
@@ -545,15 +501,10 @@ cdef class Comm:
         return _nb_return(self._iallgather(sendbuf, recvbuf, b"Iallgather"))
 
     cdef Request _iallgather(self, sendbuf, recvbuf, const char *call):
-        check_comm(self)
-        cdef int size = _size(self)
-        cdef _Buf r = msg_simple(recvbuf, True, size, b"Allgather")
-        cdef _Buf s = msg_in_place() if is_in_place(sendbuf) else msg_simple(sendbuf, False, 1, b"Allgather")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, -1, _buf_bytes(s), -1, 0, None)
-        CHKERR(MPI_Iallgather(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype,
+        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
+        cdef Request q = m.for_all(self, sendbuf, recvbuf, SIDE_OWN, SIDE_PARTS, b"Allgather", call)
+        CHKERR(MPI_Iallgather(m.s.addr, m.s.count, m.s.dtype, m.r.addr, m.r.count, m.r.dtype,
                               self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
         return q
 
     def Allgatherv(self, sendbuf, recvbuf):
@@ -563,15 +514,10 @@ cdef class Comm:
         return _nb_return(self._iallgatherv(sendbuf, recvbuf, b"Iallgatherv"))
 
     cdef Request _iallgatherv(self, sendbuf, recvbuf, const char *call):
-        check_comm(self)
-        cdef int size = _size(self)
-        cdef _Buf r = msg_vector(recvbuf, True, size, b"Allgatherv")
-        cdef _Buf s = msg_in_place() if is_in_place(sendbuf) else msg_simple(sendbuf, False, 1, b"Allgatherv")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, -1, _buf_bytes(s), -1, 0, None)
-        CHKERR(MPI_Iallgatherv(s.addr, s.count, s.dtype, r.addr, r.counts, r.displs, r.dtype,
-                               self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
+        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
+        cdef Request q = m.for_all(self, sendbuf, recvbuf, SIDE_OWN, SIDE_VECTOR, b"Allgatherv", call)
+        CHKERR(MPI_Iallgatherv(m.s.addr, m.s.count, m.s.dtype, m.r.addr, m.r.counts, m.r.displs,
+                               m.r.dtype, self.ob_mpi, &q.ob_mpi))
         return q
 
     def Alltoall(self, sendbuf, recvbuf):
@@ -581,15 +527,10 @@ cdef class Comm:
         return _nb_return(self._ialltoall(sendbuf, recvbuf, b"Ialltoall"))
 
     cdef Request _ialltoall(self, sendbuf, recvbuf, const char *call):
-        check_comm(self)
-        cdef int size = _size(self)
-        cdef _Buf r = msg_simple(recvbuf, True, size, b"Alltoall")
-        cdef _Buf s = msg_in_place() if is_in_place(sendbuf) else msg_simple(sendbuf, False, size, b"Alltoall")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, -1, _buf_bytes(s), -1, 0, None)
-        CHKERR(MPI_Ialltoall(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype,
+        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
+        cdef Request q = m.for_all(self, sendbuf, recvbuf, SIDE_PARTS, SIDE_PARTS, b"Alltoall", call)
+        CHKERR(MPI_Ialltoall(m.s.addr, m.s.count, m.s.dtype, m.r.addr, m.r.count, m.r.dtype,
                              self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
         return q
 
     def Alltoallv(self, sendbuf, recvbuf):
@@ -599,21 +540,11 @@ cdef class Comm:
         return _nb_return(self._ialltoallv(sendbuf, recvbuf, b"Ialltoallv"))
 
     cdef Request _ialltoallv(self, sendbuf, recvbuf, const char *call):
-        check_comm(self)
-        cdef int size = _size(self)
-        cdef _Buf r = msg_vector(recvbuf, True, size, b"Alltoallv")
-        cdef _Buf s
-        if is_in_place(sendbuf):
-            s = msg_in_place()
-        else:
-            s = msg_vector(sendbuf, False, size, b"Alltoallv")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, -1, _buf_bytes(s), -1, 0, None)
-        CHKERR(MPI_Ialltoallv(s.addr, s.counts, s.displs, s.dtype, r.addr, r.counts, r.displs,
-                              r.dtype, self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
+        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
+        cdef Request q = m.for_all(self, sendbuf, recvbuf, SIDE_VECTOR, SIDE_VECTOR, b"Alltoallv", call)
+        CHKERR(MPI_Ialltoallv(m.s.addr, m.s.counts, m.s.displs, m.s.dtype, m.r.addr, m.r.counts,
+                              m.r.displs, m.r.dtype, self.ob_mpi, &q.ob_mpi))
         return q
-
     def Reduce(self, sendbuf, recvbuf, Op op=SUM, long long root=0):
         _wait_call(self._ireduce(sendbuf, recvbuf, op, root, b"Reduce"), b"Reduce", root, 0, self)
 
@@ -623,14 +554,11 @@ cdef class Comm:
     cdef Request _ireduce(self, sendbuf, recvbuf, Op op, long long root, const char *call):
         check_comm(self)
         check_root(self, root, b"Reduce")
-        cdef bint at_root = _rank(self) == root
-        cdef _Buf s, r
-        s, r = _reduction_bufs(sendbuf, recvbuf if at_root else None, op, b"Reduce", at_root)
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, root, _red_bytes(s, r), _red_bytes(s, r), _red_itemsize(s, r), op)
-        CHKERR(MPI_Ireduce(s.addr, r.addr, _red_count(s, r), _red_type(s, r), op.ob_mpi, root,
-                           self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
+        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
+        cdef Request q = m.for_reduce(self, sendbuf, recvbuf, op, root, _rank(self) == root,
+                                      b"Reduce", call)
+        CHKERR(MPI_Ireduce(m.s.addr, m.r.addr, m.count, m.dtype, op.ob_mpi, root, self.ob_mpi,
+                           &q.ob_mpi))
         return q
 
     def Allreduce(self, sendbuf, recvbuf, Op op=SUM):
@@ -641,13 +569,10 @@ cdef class Comm:
 
     cdef Request _iallreduce(self, sendbuf, recvbuf, Op op, const char *call):
         check_comm(self)
-        cdef _Buf s, r
-        s, r = _reduction_bufs(sendbuf, recvbuf, op, b"Allreduce", True)
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, -1, _red_bytes(s, r), _red_bytes(s, r), _red_itemsize(s, r), op)
-        CHKERR(MPI_Iallreduce(s.addr, r.addr, _red_count(s, r), _red_type(s, r), op.ob_mpi,
-                              self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
+        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
+        cdef Request q = m.for_reduce(self, sendbuf, recvbuf, op, -1, True, b"Allreduce", call)
+        CHKERR(MPI_Iallreduce(m.s.addr, m.r.addr, m.count, m.dtype, op.ob_mpi, self.ob_mpi,
+                              &q.ob_mpi))
         return q
 
     def Scan(self, sendbuf, recvbuf, Op op=SUM):
@@ -658,13 +583,9 @@ cdef class Comm:
 
     cdef Request _iscan(self, sendbuf, recvbuf, Op op, const char *call):
         check_comm(self)
-        cdef _Buf s, r
-        s, r = _reduction_bufs(sendbuf, recvbuf, op, b"Scan", True)
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, -1, _red_bytes(s, r), _red_bytes(s, r), _red_itemsize(s, r), op)
-        CHKERR(MPI_Iscan(s.addr, r.addr, _red_count(s, r), _red_type(s, r), op.ob_mpi,
-                         self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
+        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
+        cdef Request q = m.for_reduce(self, sendbuf, recvbuf, op, -1, True, b"Scan", call)
+        CHKERR(MPI_Iscan(m.s.addr, m.r.addr, m.count, m.dtype, op.ob_mpi, self.ob_mpi, &q.ob_mpi))
         return q
 
     def Exscan(self, sendbuf, recvbuf, Op op=SUM):
@@ -675,24 +596,17 @@ cdef class Comm:
 
     cdef Request _iexscan(self, sendbuf, recvbuf, Op op, const char *call):
         check_comm(self)
-        cdef _Buf s, r
-        s, r = _reduction_bufs(sendbuf, recvbuf, op, b"Exscan", True)
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, -1, _red_bytes(s, r), _red_bytes(s, r), _red_itemsize(s, r), op)
-        CHKERR(MPI_Iexscan(s.addr, r.addr, _red_count(s, r), _red_type(s, r), op.ob_mpi,
-                           self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
+        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
+        cdef Request q = m.for_reduce(self, sendbuf, recvbuf, op, -1, True, b"Exscan", call)
+        CHKERR(MPI_Iexscan(m.s.addr, m.r.addr, m.count, m.dtype, op.ob_mpi, self.ob_mpi,
+                           &q.ob_mpi))
         return q
 
     def Reduce_scatter_block(self, sendbuf, recvbuf, Op op=SUM):
         check_comm(self)
         cdef int size = _size(self)
         cdef _Buf r = msg_simple(recvbuf, True, 1, b"Reduce_scatter_block")
-        cdef _Buf s
-        if is_in_place(sendbuf):
-            s = msg_in_place()
-        else:
-            s = msg_simple(sendbuf, False, size, b"Reduce_scatter_block")
+        cdef _Buf s = msg_side(sendbuf, False, SIDE_PARTS, size, True, b"Reduce_scatter_block")
         _check_reducible(r, op, b"Reduce_scatter_block")
         cdef Request q = Request.__new__(Request)
         _coll_hook(q, b"Reduce_scatter_block", self, -1, _buf_bytes(r), _buf_bytes(r), <int>r.extent, op)
@@ -1011,42 +925,6 @@ cdef inline int _wait_req(Request r, const char *call, int peer, int tag, Comm c
         return 0
     _wait_list([r], 0, call, peer, tag, comm, nbytes)
     return 0
-
-
-cdef tuple _reduction_bufs(sendbuf, recvbuf, Op op, const char *what, bint need_recv):
-    cdef _Buf s, r
-    if op.ob_mpi == MPI_OP_NULL:
-        raise NotImplementedError(
-            f"{what.decode()}: buffer reductions need a predefined MPI.Op (MPI.SUM, MPI.MAX, ...); "
-            "for a Python function use the lowercase reduce/allreduce")
-    r = msg_simple(recvbuf, True, 1, what) if need_recv else msg_simple(None, True, 1, what)
-    if is_in_place(sendbuf):
-        s = msg_in_place()
-        _check_reducible(r, op, what)
-    else:
-        s = msg_simple(sendbuf, False, 1, what)
-        _check_reducible(s, op, what)
-        if need_recv:
-            if r.count < s.count:
-                raise ValueError(f"{what.decode()}: receive buffer too small: {r.count} elements "
-                                 f"for {s.count} sent")
-    return s, r
-
-
-cdef int _check_reducible(_Buf b, Op op, const char *what) except -1:
-    if b.untyped and b.obj is not None:
-        raise TypeError(f"{what.decode()}: MPI has no datatype for this buffer's format "
-                        f"({(<bytes>b.view.format).decode() if b.view.format != NULL else '?'}); "
-                        "reduce float32/float64/int arrays, or give [buf, MPI.<TYPE>]")
-    return 0
-
-
-cdef inline int _red_count(_Buf s, _Buf r) noexcept:
-    return r.count if s.addr == MPI_IN_PLACE else s.count
-
-
-cdef inline MPI_Datatype _red_type(_Buf s, _Buf r) noexcept:
-    return r.dtype if s.addr == MPI_IN_PLACE else s.dtype
 
 
 # -- lowercase implementations ---------------------------------------------------------------
@@ -1412,14 +1290,6 @@ cdef inline long long _buf_bytes(_Buf b) noexcept:
     if b.counts != NULL:
         return b.nbytes
     return <long long>b.count * b.extent
-
-
-cdef inline long long _red_bytes(_Buf s, _Buf r) noexcept:
-    return <long long>_red_count(s, r) * (r.extent if s.addr == MPI_IN_PLACE else s.extent)
-
-
-cdef inline int _red_itemsize(_Buf s, _Buf r) noexcept:
-    return <int>(r.extent if s.addr == MPI_IN_PLACE else s.extent)
 
 
 cdef long long _pickled_bytes(object data, object bufs) except -1:
