@@ -443,164 +443,84 @@ cdef class Comm:
         return r
 
     def Scatter(self, sendbuf, recvbuf, long long root=0):
-        _wait_call(self._iscatter(sendbuf, recvbuf, root, b"Scatter"), b"Scatter", root, 0, self)
+        _coll_wait(self, COLL_SCATTER, sendbuf, recvbuf, root, None, b"Scatter")
 
     def Iscatter(self, sendbuf, recvbuf, long long root=0):
-        return _nb_return(self._iscatter(sendbuf, recvbuf, root, b"Iscatter"))
-
-    cdef Request _iscatter(self, sendbuf, recvbuf, long long root, const char *call):
-        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
-        cdef Request q = m.for_scatter(self, sendbuf, recvbuf, root, SIDE_PARTS, b"Scatter", call)
-        CHKERR(MPI_Iscatter(m.s.addr, m.s.count, m.s.dtype, m.r.addr, m.r.count, m.r.dtype, root,
-                            self.ob_mpi, &q.ob_mpi))
-        return q
+        return _nb_return(_start_coll(self, COLL_SCATTER,
+                                      sendbuf, recvbuf, root, None, b"Iscatter"))
 
     def Scatterv(self, sendbuf, recvbuf, long long root=0):
-        _wait_call(self._iscatterv(sendbuf, recvbuf, root, b"Scatterv"), b"Scatterv", root, 0, self)
+        _coll_wait(self, COLL_SCATTER | COLL_V, sendbuf, recvbuf, root, None, b"Scatterv")
 
     def Iscatterv(self, sendbuf, recvbuf, long long root=0):
-        return _nb_return(self._iscatterv(sendbuf, recvbuf, root, b"Iscatterv"))
-
-    cdef Request _iscatterv(self, sendbuf, recvbuf, long long root, const char *call):
-        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
-        cdef Request q = m.for_scatter(self, sendbuf, recvbuf, root, SIDE_VECTOR, b"Scatterv", call)
-        CHKERR(MPI_Iscatterv(m.s.addr, m.s.counts, m.s.displs, m.s.dtype, m.r.addr, m.r.count,
-                             m.r.dtype, root, self.ob_mpi, &q.ob_mpi))
-        return q
+        return _nb_return(_start_coll(self, COLL_SCATTER | COLL_V,
+                                      sendbuf, recvbuf, root, None, b"Iscatterv"))
 
     def Gather(self, sendbuf, recvbuf, long long root=0):
-        _wait_call(self._igather(sendbuf, recvbuf, root, b"Gather"), b"Gather", root, 0, self)
+        _coll_wait(self, COLL_GATHER, sendbuf, recvbuf, root, None, b"Gather")
 
     def Igather(self, sendbuf, recvbuf, long long root=0):
-        return _nb_return(self._igather(sendbuf, recvbuf, root, b"Igather"))
-
-    cdef Request _igather(self, sendbuf, recvbuf, long long root, const char *call):
-        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
-        cdef Request q = m.for_gather(self, sendbuf, recvbuf, root, SIDE_PARTS, b"Gather", call)
-        CHKERR(MPI_Igather(m.s.addr, m.s.count, m.s.dtype, m.r.addr, m.r.count, m.r.dtype, root,
-                           self.ob_mpi, &q.ob_mpi))
-        return q
+        return _nb_return(_start_coll(self, COLL_GATHER, sendbuf, recvbuf, root, None, b"Igather"))
 
     def Gatherv(self, sendbuf, recvbuf, long long root=0):
-        _wait_call(self._igatherv(sendbuf, recvbuf, root, b"Gatherv"), b"Gatherv", root, 0, self)
+        _coll_wait(self, COLL_GATHER | COLL_V, sendbuf, recvbuf, root, None, b"Gatherv")
 
     def Igatherv(self, sendbuf, recvbuf, long long root=0):
-        return _nb_return(self._igatherv(sendbuf, recvbuf, root, b"Igatherv"))
-
-    cdef Request _igatherv(self, sendbuf, recvbuf, long long root, const char *call):
-        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
-        cdef Request q = m.for_gather(self, sendbuf, recvbuf, root, SIDE_VECTOR, b"Gatherv", call)
-        CHKERR(MPI_Igatherv(m.s.addr, m.s.count, m.s.dtype, m.r.addr, m.r.counts, m.r.displs,
-                            m.r.dtype, root, self.ob_mpi, &q.ob_mpi))
-        return q
+        return _nb_return(_start_coll(self, COLL_GATHER | COLL_V,
+                                      sendbuf, recvbuf, root, None, b"Igatherv"))
 
     def Allgather(self, sendbuf, recvbuf):
-        _wait_call(self._iallgather(sendbuf, recvbuf, b"Allgather"), b"Allgather", MPI_PROC_NULL, 0, self)
+        _coll_wait(self, COLL_ALLGATHER, sendbuf, recvbuf, -1, None, b"Allgather")
 
     def Iallgather(self, sendbuf, recvbuf):
-        return _nb_return(self._iallgather(sendbuf, recvbuf, b"Iallgather"))
-
-    cdef Request _iallgather(self, sendbuf, recvbuf, const char *call):
-        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
-        cdef Request q = m.for_all(self, sendbuf, recvbuf, SIDE_OWN, SIDE_PARTS, b"Allgather", call)
-        CHKERR(MPI_Iallgather(m.s.addr, m.s.count, m.s.dtype, m.r.addr, m.r.count, m.r.dtype,
-                              self.ob_mpi, &q.ob_mpi))
-        return q
+        return _nb_return(_start_coll(self, COLL_ALLGATHER,
+                                      sendbuf, recvbuf, -1, None, b"Iallgather"))
 
     def Allgatherv(self, sendbuf, recvbuf):
-        _wait_call(self._iallgatherv(sendbuf, recvbuf, b"Allgatherv"), b"Allgatherv", MPI_PROC_NULL, 0, self)
+        _coll_wait(self, COLL_ALLGATHER | COLL_V, sendbuf, recvbuf, -1, None, b"Allgatherv")
 
     def Iallgatherv(self, sendbuf, recvbuf):
-        return _nb_return(self._iallgatherv(sendbuf, recvbuf, b"Iallgatherv"))
-
-    cdef Request _iallgatherv(self, sendbuf, recvbuf, const char *call):
-        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
-        cdef Request q = m.for_all(self, sendbuf, recvbuf, SIDE_OWN, SIDE_VECTOR, b"Allgatherv", call)
-        CHKERR(MPI_Iallgatherv(m.s.addr, m.s.count, m.s.dtype, m.r.addr, m.r.counts, m.r.displs,
-                               m.r.dtype, self.ob_mpi, &q.ob_mpi))
-        return q
+        return _nb_return(_start_coll(self, COLL_ALLGATHER | COLL_V,
+                                      sendbuf, recvbuf, -1, None, b"Iallgatherv"))
 
     def Alltoall(self, sendbuf, recvbuf):
-        _wait_call(self._ialltoall(sendbuf, recvbuf, b"Alltoall"), b"Alltoall", MPI_PROC_NULL, 0, self)
+        _coll_wait(self, COLL_ALLTOALL, sendbuf, recvbuf, -1, None, b"Alltoall")
 
     def Ialltoall(self, sendbuf, recvbuf):
-        return _nb_return(self._ialltoall(sendbuf, recvbuf, b"Ialltoall"))
-
-    cdef Request _ialltoall(self, sendbuf, recvbuf, const char *call):
-        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
-        cdef Request q = m.for_all(self, sendbuf, recvbuf, SIDE_PARTS, SIDE_PARTS, b"Alltoall", call)
-        CHKERR(MPI_Ialltoall(m.s.addr, m.s.count, m.s.dtype, m.r.addr, m.r.count, m.r.dtype,
-                             self.ob_mpi, &q.ob_mpi))
-        return q
+        return _nb_return(_start_coll(self, COLL_ALLTOALL,
+                                      sendbuf, recvbuf, -1, None, b"Ialltoall"))
 
     def Alltoallv(self, sendbuf, recvbuf):
-        _wait_call(self._ialltoallv(sendbuf, recvbuf, b"Alltoallv"), b"Alltoallv", MPI_PROC_NULL, 0, self)
+        _coll_wait(self, COLL_ALLTOALL | COLL_V, sendbuf, recvbuf, -1, None, b"Alltoallv")
 
     def Ialltoallv(self, sendbuf, recvbuf):
-        return _nb_return(self._ialltoallv(sendbuf, recvbuf, b"Ialltoallv"))
+        return _nb_return(_start_coll(self, COLL_ALLTOALL | COLL_V,
+                                      sendbuf, recvbuf, -1, None, b"Ialltoallv"))
 
-    cdef Request _ialltoallv(self, sendbuf, recvbuf, const char *call):
-        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
-        cdef Request q = m.for_all(self, sendbuf, recvbuf, SIDE_VECTOR, SIDE_VECTOR, b"Alltoallv", call)
-        CHKERR(MPI_Ialltoallv(m.s.addr, m.s.counts, m.s.displs, m.s.dtype, m.r.addr, m.r.counts,
-                              m.r.displs, m.r.dtype, self.ob_mpi, &q.ob_mpi))
-        return q
     def Reduce(self, sendbuf, recvbuf, Op op=SUM, long long root=0):
-        _wait_call(self._ireduce(sendbuf, recvbuf, op, root, b"Reduce"), b"Reduce", root, 0, self)
+        _coll_wait(self, COLL_REDUCE, sendbuf, recvbuf, root, op, b"Reduce")
 
     def Ireduce(self, sendbuf, recvbuf, Op op=SUM, long long root=0):
-        return _nb_return(self._ireduce(sendbuf, recvbuf, op, root, b"Ireduce"))
-
-    cdef Request _ireduce(self, sendbuf, recvbuf, Op op, long long root, const char *call):
-        check_comm(self)
-        check_root(self, root, b"Reduce")
-        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
-        cdef Request q = m.for_reduce(self, sendbuf, recvbuf, op, root, _rank(self) == root,
-                                      b"Reduce", call)
-        CHKERR(MPI_Ireduce(m.s.addr, m.r.addr, m.count, m.dtype, op.ob_mpi, root, self.ob_mpi,
-                           &q.ob_mpi))
-        return q
+        return _nb_return(_start_coll(self, COLL_REDUCE, sendbuf, recvbuf, root, op, b"Ireduce"))
 
     def Allreduce(self, sendbuf, recvbuf, Op op=SUM):
-        _wait_call(self._iallreduce(sendbuf, recvbuf, op, b"Allreduce"), b"Allreduce", MPI_PROC_NULL, 0, self)
+        _coll_wait(self, COLL_ALLREDUCE, sendbuf, recvbuf, -1, op, b"Allreduce")
 
     def Iallreduce(self, sendbuf, recvbuf, Op op=SUM):
-        return _nb_return(self._iallreduce(sendbuf, recvbuf, op, b"Iallreduce"))
-
-    cdef Request _iallreduce(self, sendbuf, recvbuf, Op op, const char *call):
-        check_comm(self)
-        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
-        cdef Request q = m.for_reduce(self, sendbuf, recvbuf, op, -1, True, b"Allreduce", call)
-        CHKERR(MPI_Iallreduce(m.s.addr, m.r.addr, m.count, m.dtype, op.ob_mpi, self.ob_mpi,
-                              &q.ob_mpi))
-        return q
+        return _nb_return(_start_coll(self, COLL_ALLREDUCE,
+                                      sendbuf, recvbuf, -1, op, b"Iallreduce"))
 
     def Scan(self, sendbuf, recvbuf, Op op=SUM):
-        _wait_call(self._iscan(sendbuf, recvbuf, op, b"Scan"), b"Scan", MPI_PROC_NULL, 0, self)
+        _coll_wait(self, COLL_SCAN, sendbuf, recvbuf, -1, op, b"Scan")
 
     def Iscan(self, sendbuf, recvbuf, Op op=SUM):
-        return _nb_return(self._iscan(sendbuf, recvbuf, op, b"Iscan"))
-
-    cdef Request _iscan(self, sendbuf, recvbuf, Op op, const char *call):
-        check_comm(self)
-        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
-        cdef Request q = m.for_reduce(self, sendbuf, recvbuf, op, -1, True, b"Scan", call)
-        CHKERR(MPI_Iscan(m.s.addr, m.r.addr, m.count, m.dtype, op.ob_mpi, self.ob_mpi, &q.ob_mpi))
-        return q
+        return _nb_return(_start_coll(self, COLL_SCAN, sendbuf, recvbuf, -1, op, b"Iscan"))
 
     def Exscan(self, sendbuf, recvbuf, Op op=SUM):
-        _wait_call(self._iexscan(sendbuf, recvbuf, op, b"Exscan"), b"Exscan", MPI_PROC_NULL, 0, self)
+        _coll_wait(self, COLL_EXSCAN, sendbuf, recvbuf, -1, op, b"Exscan")
 
     def Iexscan(self, sendbuf, recvbuf, Op op=SUM):
-        return _nb_return(self._iexscan(sendbuf, recvbuf, op, b"Iexscan"))
-
-    cdef Request _iexscan(self, sendbuf, recvbuf, Op op, const char *call):
-        check_comm(self)
-        cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
-        cdef Request q = m.for_reduce(self, sendbuf, recvbuf, op, -1, True, b"Exscan", call)
-        CHKERR(MPI_Iexscan(m.s.addr, m.r.addr, m.count, m.dtype, op.ob_mpi, self.ob_mpi,
-                           &q.ob_mpi))
-        return q
+        return _nb_return(_start_coll(self, COLL_EXSCAN, sendbuf, recvbuf, -1, op, b"Iexscan"))
 
     def Reduce_scatter_block(self, sendbuf, recvbuf, Op op=SUM):
         check_comm(self)
