@@ -865,9 +865,8 @@ cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, bi
     check_send_tag(tag, b"send")
     data, bufs = pickle_dumps(obj)
     cdef Request r = Request.__new__(Request)
-    cdef int nc = 0, k = 0, c
+    cdef int nc = 0, k = 0
     cdef char *base
-    cdef Py_ssize_t size, off
     cdef list keep
     if MPIK_INSTRUMENTED and _instr_flags and call != NULL:
         _p2p_open(r, K_SEND, call, comm, dest, tag, _pickled_bytes(data, bufs))
@@ -883,24 +882,10 @@ cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, bi
     keep = [data]
     for v in bufs:
         nc += n_chunks(v.nbytes)
-    r.more = <MPI_Request *>malloc(nc * sizeof(MPI_Request))
-    if r.more == NULL:
-        raise MemoryError()
-    r.n_more = nc
-    for k in range(nc):
-        r.more[k] = MPI_REQUEST_NULL
-    k = 0
+    r._alloc_more(nc)
     for v in bufs:
         _buffer_address(v, keep, &base)
-        size = v.nbytes
-        off = 0
-        while True:
-            c = <int>(size - off if size - off < CHUNK else CHUNK)
-            CHKERR(MPI_Isend(base + off, c, MPI_BYTE, dest, tag, comm.ob_mpi, &r.more[k]))
-            k += 1
-            off += c
-            if off >= size:
-                break
+        k += post_chunks(CHUNK_SEND, base, v.nbytes, dest, tag, comm.ob_mpi, &r.more[k])
     r.keep = keep
     return r
 
@@ -960,10 +945,9 @@ cdef object _bcast_obj(Comm comm, object obj, long long root):
     """Root pickles; a 256-byte first broadcast carries the size and, for small objects, the
     pickle itself (one collective instead of two); large buffers follow out of band."""
     cdef int64_t head[32]
-    cdef int rank, i, k, nc, c
-    cdef Py_ssize_t n = 0, size, off
+    cdef int rank, k, nc
+    cdef Py_ssize_t n = 0
     cdef Request r
-    cdef char *base
     check_comm(comm)
     check_root(comm, root, b"bcast")
     rank = _rank(comm)
@@ -1001,26 +985,13 @@ cdef object _bcast_obj(Comm comm, object obj, long long root):
     for v in views:
         nc += n_chunks(memoryview(v).nbytes)
     r = Request.__new__(Request)
-    r.more = <MPI_Request *>malloc(nc * sizeof(MPI_Request))
-    if r.more == NULL:
-        raise MemoryError()
-    r.n_more = nc
-    for k in range(nc):
-        r.more[k] = MPI_REQUEST_NULL
+    r._alloc_more(nc)
     k = 0
     for v in views:
         b = _export(v, rank != root, b"bcast")
         keep.append(b)
-        base = <char *>(<_Buf>b).addr
-        size = (<_Buf>b).nbytes
-        off = 0
-        while True:
-            c = <int>(size - off if size - off < CHUNK else CHUNK)
-            CHKERR(MPI_Ibcast(base + off, c, MPI_BYTE, root, comm.ob_mpi, &r.more[k]))
-            k += 1
-            off += c
-            if off >= size:
-                break
+        k += post_chunks(CHUNK_BCAST, <char *>(<_Buf>b).addr, (<_Buf>b).nbytes, <int>root, 0,
+                         comm.ob_mpi, &r.more[k])
     r.keep = keep
     r.is_recv = False
     _wait_req(r, b"bcast", root, 0, comm)
