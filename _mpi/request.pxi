@@ -275,8 +275,7 @@ cdef class Request:
 
     @staticmethod
     def Testall(requests, statuses=None):
-        reqs = list(requests)
-        return _testall(reqs, statuses, b"Testall")
+        return _testall(list(requests), statuses, b"Testall")
 
     @staticmethod
     def testall(requests, statuses=None):
@@ -287,8 +286,7 @@ cdef class Request:
 
     @staticmethod
     def Waitany(requests, Status status=None):
-        reqs = list(requests)
-        return _waitany(reqs, status, b"Waitany")
+        return _waitany(list(requests), status, b"Waitany")
 
     @staticmethod
     def waitany(requests, Status status=None):
@@ -300,8 +298,7 @@ cdef class Request:
 
     @staticmethod
     def Testany(requests, Status status=None):
-        reqs = list(requests)
-        return _testany(reqs, status, b"Testany")
+        return _testany(list(requests), status, b"Testany")
 
     @staticmethod
     def testany(requests, Status status=None):
