@@ -25,7 +25,7 @@ cdef enum:
     SIDE_VECTOR = 3     # a part of its own per rank: [buf, counts, displs, type]
 
 
-cdef _Buf msg_side(object msg, bint writable, int side, int size, bint in_place_ok,
+cdef inline _Buf msg_side(object msg, bint writable, int side, int size, bint in_place_ok,
                    const char *what):
     """One side of a collective as `side` says (size: the communicator's, for the parts);
     MPI.IN_PLACE only where in_place_ok (elsewhere it is refused as "not a buffer")."""
@@ -88,6 +88,7 @@ cdef const char *_coll_name(int kind) noexcept:
     return b"Scan" if kind & COLL_SCAN else b"Exscan"
 
 
+@cython.final
 @cython.freelist(8)
 cdef class _CollMsg:
     """The send (s) and receive (r) buffers of one collective; its Request keeps it alive."""

@@ -146,8 +146,9 @@ cdef int _as_count(object value, const char *what) except? -1:
     return <int>n
 
 
-cdef tuple _spec_parts(object msg, bint vector, const char *what):
-    """A message spec list -> (buffer, count(s), displ(s), datatype), None where not given.
+cdef object _spec_parts(object msg, bint vector, const char *what):
+    """A message spec list -> [buffer, count(s), displ(s), datatype], None where not given
+    (a 4-item spec is returned as it is, without a copy).
 
     [buf] | [buf, type] | [buf, count] | [buf, (count, displ)] | [buf, count, type] |
     [buf, (count, displ), type] | [buf, count, displ, type]; a v-message (vector) has counts
@@ -155,27 +156,29 @@ cdef tuple _spec_parts(object msg, bint vector, const char *what):
     [buf, counts, displs] without a type.
     """
     cdef Py_ssize_t n = len(msg)
-    if n < 1 or n > 4:
-        if vector:
-            raise TypeError(f"{what.decode()}: a v-message is [buffer, counts, displs, datatype], "
-                            f"got a {type(msg).__name__} of {n} items")
+    third = None
+    if n == 2:
+        obj, second = msg
+        if isinstance(second, (Datatype, str)):
+            return (obj, None, None, second)
+    elif n == 3:
+        obj, second, third = msg
+        if vector and not (third is None or isinstance(third, (Datatype, str))):
+            return (obj, second, third, None)           # [buf, counts, displs]
+    elif n == 1:
+        return (msg[0], None, None, None)
+    elif n == 4:
+        return msg
+    elif vector:
+        raise TypeError(f"{what.decode()}: a v-message is [buffer, counts, displs, datatype], "
+                        f"got a {type(msg).__name__} of {n} items")
+    else:
         raise TypeError(f"{what.decode()}: a message is a buffer or [buffer, count, displ, "
                         f"datatype], got a {type(msg).__name__} of {n} items")
-    obj = msg[0]
-    if n == 1:
-        return obj, None, None, None
-    if n == 4:
-        return obj, msg[1], msg[2], msg[3]
-    second = msg[1]
-    if n == 2 and isinstance(second, (Datatype, str)):
-        return obj, None, None, second
-    o_type = msg[2] if n == 3 else None
-    if vector and not (o_type is None or isinstance(o_type, (Datatype, str))):
-        return obj, second, o_type, None            # [buf, counts, displs]
     if _is_count_pair(second, vector):
         count, displ = second
-        return obj, count, displ, o_type
-    return obj, second, None, o_type
+        return (obj, count, displ, third)
+    return (obj, second, None, third)
 
 
 cdef inline bint _is_count_pair(object second, bint vector):
@@ -200,7 +203,10 @@ cdef _Buf msg_simple(object msg, bint writable, int blocks, const char *what):
         b = _Buf.__new__(_Buf)
         return b
     if isinstance(msg, (list, tuple)):
-        obj, o_count, o_displ, o_type = _spec_parts(msg, False, what)
+        if len(msg) == 2 and isinstance(msg[1], Datatype):
+            obj, o_type = msg       # [buf, MPI.DOUBLE], the common spec, without a tuple
+        else:
+            obj, o_count, o_displ, o_type = _spec_parts(msg, False, what)
     b = _export(obj, writable, what)
     _set_type(b, o_type)
     if o_displ is not None:
