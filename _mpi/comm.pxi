@@ -443,256 +443,90 @@ cdef class Comm:
         return r
 
     def Scatter(self, sendbuf, recvbuf, long long root=0):
-        _wait_call(self._iscatter(sendbuf, recvbuf, root, b"Scatter"), b"Scatter", root, 0, self)
+        _coll_wait(self, COLL_SCATTER, sendbuf, recvbuf, root, None, b"Scatter")
 
     def Iscatter(self, sendbuf, recvbuf, long long root=0):
-        return _nb_return(self._iscatter(sendbuf, recvbuf, root, b"Iscatter"))
-
-    cdef Request _iscatter(self, sendbuf, recvbuf, long long root, const char *call):
-        check_comm(self)
-        check_root(self, root, b"Scatter")
-        cdef int size = _size(self)
-        cdef _Buf s, r
-        if _rank(self) == root:
-            s = msg_simple(sendbuf, False, size, b"Scatter")
-            r = msg_in_place() if is_in_place(recvbuf) else msg_simple(recvbuf, True, 1, b"Scatter")
-        else:
-            s = msg_simple(None, False, 1, b"Scatter")
-            r = msg_simple(recvbuf, True, 1, b"Scatter")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, root, _buf_bytes(r), -1, 0, None)
-        CHKERR(MPI_Iscatter(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype, root,
-                            self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
-        return q
+        return _nb_return(_start_coll(self, COLL_SCATTER,
+                                      sendbuf, recvbuf, root, None, b"Iscatter"))
 
     def Scatterv(self, sendbuf, recvbuf, long long root=0):
-        _wait_call(self._iscatterv(sendbuf, recvbuf, root, b"Scatterv"), b"Scatterv", root, 0, self)
+        _coll_wait(self, COLL_SCATTER | COLL_V, sendbuf, recvbuf, root, None, b"Scatterv")
 
     def Iscatterv(self, sendbuf, recvbuf, long long root=0):
-        return _nb_return(self._iscatterv(sendbuf, recvbuf, root, b"Iscatterv"))
-
-    cdef Request _iscatterv(self, sendbuf, recvbuf, long long root, const char *call):
-        check_comm(self)
-        check_root(self, root, b"Scatterv")
-        cdef int size = _size(self)
-        cdef _Buf s, r
-        if _rank(self) == root:
-            s = msg_vector(sendbuf, False, size, b"Scatterv")
-            r = msg_in_place() if is_in_place(recvbuf) else msg_simple(recvbuf, True, 1, b"Scatterv")
-        else:
-            s = msg_simple(None, False, 1, b"Scatterv")
-            r = msg_simple(recvbuf, True, 1, b"Scatterv")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, root, _buf_bytes(r), -1, 0, None)
-        CHKERR(MPI_Iscatterv(s.addr, s.counts, s.displs, s.dtype, r.addr, r.count, r.dtype,
-                             root, self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
-        return q
+        return _nb_return(_start_coll(self, COLL_SCATTER | COLL_V,
+                                      sendbuf, recvbuf, root, None, b"Iscatterv"))
 
     def Gather(self, sendbuf, recvbuf, long long root=0):
-        _wait_call(self._igather(sendbuf, recvbuf, root, b"Gather"), b"Gather", root, 0, self)
+        _coll_wait(self, COLL_GATHER, sendbuf, recvbuf, root, None, b"Gather")
 
     def Igather(self, sendbuf, recvbuf, long long root=0):
-        return _nb_return(self._igather(sendbuf, recvbuf, root, b"Igather"))
-
-    cdef Request _igather(self, sendbuf, recvbuf, long long root, const char *call):
-        check_comm(self)
-        check_root(self, root, b"Gather")
-        cdef int size = _size(self)
-        cdef _Buf s, r
-        if _rank(self) == root:
-            r = msg_simple(recvbuf, True, size, b"Gather")
-            s = msg_in_place() if is_in_place(sendbuf) else msg_simple(sendbuf, False, 1, b"Gather")
-        else:
-            s = msg_simple(sendbuf, False, 1, b"Gather")
-            r = msg_simple(None, True, 1, b"Gather")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, root, _buf_bytes(s), -1, 0, None)
-        CHKERR(MPI_Igather(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype, root,
-                           self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
-        return q
+        return _nb_return(_start_coll(self, COLL_GATHER, sendbuf, recvbuf, root, None, b"Igather"))
 
     def Gatherv(self, sendbuf, recvbuf, long long root=0):
-        _wait_call(self._igatherv(sendbuf, recvbuf, root, b"Gatherv"), b"Gatherv", root, 0, self)
+        _coll_wait(self, COLL_GATHER | COLL_V, sendbuf, recvbuf, root, None, b"Gatherv")
 
     def Igatherv(self, sendbuf, recvbuf, long long root=0):
-        return _nb_return(self._igatherv(sendbuf, recvbuf, root, b"Igatherv"))
-
-    cdef Request _igatherv(self, sendbuf, recvbuf, long long root, const char *call):
-        check_comm(self)
-        check_root(self, root, b"Gatherv")
-        cdef int size = _size(self)
-        cdef _Buf s, r
-        if _rank(self) == root:
-            r = msg_vector(recvbuf, True, size, b"Gatherv")
-            s = msg_in_place() if is_in_place(sendbuf) else msg_simple(sendbuf, False, 1, b"Gatherv")
-        else:
-            s = msg_simple(sendbuf, False, 1, b"Gatherv")
-            r = msg_simple(None, True, 1, b"Gatherv")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, root, _buf_bytes(s), -1, 0, None)
-        CHKERR(MPI_Igatherv(s.addr, s.count, s.dtype, r.addr, r.counts, r.displs, r.dtype,
-                            root, self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
-        return q
+        return _nb_return(_start_coll(self, COLL_GATHER | COLL_V,
+                                      sendbuf, recvbuf, root, None, b"Igatherv"))
 
     def Allgather(self, sendbuf, recvbuf):
-        _wait_call(self._iallgather(sendbuf, recvbuf, b"Allgather"), b"Allgather", MPI_PROC_NULL, 0, self)
+        _coll_wait(self, COLL_ALLGATHER, sendbuf, recvbuf, -1, None, b"Allgather")
 
     def Iallgather(self, sendbuf, recvbuf):
-        return _nb_return(self._iallgather(sendbuf, recvbuf, b"Iallgather"))
-
-    cdef Request _iallgather(self, sendbuf, recvbuf, const char *call):
-        check_comm(self)
-        cdef int size = _size(self)
-        cdef _Buf r = msg_simple(recvbuf, True, size, b"Allgather")
-        cdef _Buf s = msg_in_place() if is_in_place(sendbuf) else msg_simple(sendbuf, False, 1, b"Allgather")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, -1, _buf_bytes(s), -1, 0, None)
-        CHKERR(MPI_Iallgather(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype,
-                              self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
-        return q
+        return _nb_return(_start_coll(self, COLL_ALLGATHER,
+                                      sendbuf, recvbuf, -1, None, b"Iallgather"))
 
     def Allgatherv(self, sendbuf, recvbuf):
-        _wait_call(self._iallgatherv(sendbuf, recvbuf, b"Allgatherv"), b"Allgatherv", MPI_PROC_NULL, 0, self)
+        _coll_wait(self, COLL_ALLGATHER | COLL_V, sendbuf, recvbuf, -1, None, b"Allgatherv")
 
     def Iallgatherv(self, sendbuf, recvbuf):
-        return _nb_return(self._iallgatherv(sendbuf, recvbuf, b"Iallgatherv"))
-
-    cdef Request _iallgatherv(self, sendbuf, recvbuf, const char *call):
-        check_comm(self)
-        cdef int size = _size(self)
-        cdef _Buf r = msg_vector(recvbuf, True, size, b"Allgatherv")
-        cdef _Buf s = msg_in_place() if is_in_place(sendbuf) else msg_simple(sendbuf, False, 1, b"Allgatherv")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, -1, _buf_bytes(s), -1, 0, None)
-        CHKERR(MPI_Iallgatherv(s.addr, s.count, s.dtype, r.addr, r.counts, r.displs, r.dtype,
-                               self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
-        return q
+        return _nb_return(_start_coll(self, COLL_ALLGATHER | COLL_V,
+                                      sendbuf, recvbuf, -1, None, b"Iallgatherv"))
 
     def Alltoall(self, sendbuf, recvbuf):
-        _wait_call(self._ialltoall(sendbuf, recvbuf, b"Alltoall"), b"Alltoall", MPI_PROC_NULL, 0, self)
+        _coll_wait(self, COLL_ALLTOALL, sendbuf, recvbuf, -1, None, b"Alltoall")
 
     def Ialltoall(self, sendbuf, recvbuf):
-        return _nb_return(self._ialltoall(sendbuf, recvbuf, b"Ialltoall"))
-
-    cdef Request _ialltoall(self, sendbuf, recvbuf, const char *call):
-        check_comm(self)
-        cdef int size = _size(self)
-        cdef _Buf r = msg_simple(recvbuf, True, size, b"Alltoall")
-        cdef _Buf s = msg_in_place() if is_in_place(sendbuf) else msg_simple(sendbuf, False, size, b"Alltoall")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, -1, _buf_bytes(s), -1, 0, None)
-        CHKERR(MPI_Ialltoall(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype,
-                             self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
-        return q
+        return _nb_return(_start_coll(self, COLL_ALLTOALL,
+                                      sendbuf, recvbuf, -1, None, b"Ialltoall"))
 
     def Alltoallv(self, sendbuf, recvbuf):
-        _wait_call(self._ialltoallv(sendbuf, recvbuf, b"Alltoallv"), b"Alltoallv", MPI_PROC_NULL, 0, self)
+        _coll_wait(self, COLL_ALLTOALL | COLL_V, sendbuf, recvbuf, -1, None, b"Alltoallv")
 
     def Ialltoallv(self, sendbuf, recvbuf):
-        return _nb_return(self._ialltoallv(sendbuf, recvbuf, b"Ialltoallv"))
-
-    cdef Request _ialltoallv(self, sendbuf, recvbuf, const char *call):
-        check_comm(self)
-        cdef int size = _size(self)
-        cdef _Buf r = msg_vector(recvbuf, True, size, b"Alltoallv")
-        cdef _Buf s
-        if is_in_place(sendbuf):
-            s = msg_in_place()
-        else:
-            s = msg_vector(sendbuf, False, size, b"Alltoallv")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, -1, _buf_bytes(s), -1, 0, None)
-        CHKERR(MPI_Ialltoallv(s.addr, s.counts, s.displs, s.dtype, r.addr, r.counts, r.displs,
-                              r.dtype, self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
-        return q
+        return _nb_return(_start_coll(self, COLL_ALLTOALL | COLL_V,
+                                      sendbuf, recvbuf, -1, None, b"Ialltoallv"))
 
     def Reduce(self, sendbuf, recvbuf, Op op=SUM, long long root=0):
-        _wait_call(self._ireduce(sendbuf, recvbuf, op, root, b"Reduce"), b"Reduce", root, 0, self)
+        _coll_wait(self, COLL_REDUCE, sendbuf, recvbuf, root, op, b"Reduce")
 
     def Ireduce(self, sendbuf, recvbuf, Op op=SUM, long long root=0):
-        return _nb_return(self._ireduce(sendbuf, recvbuf, op, root, b"Ireduce"))
-
-    cdef Request _ireduce(self, sendbuf, recvbuf, Op op, long long root, const char *call):
-        check_comm(self)
-        check_root(self, root, b"Reduce")
-        cdef bint at_root = _rank(self) == root
-        cdef _Buf s, r
-        s, r = _reduction_bufs(sendbuf, recvbuf if at_root else None, op, b"Reduce", at_root)
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, root, _red_bytes(s, r), _red_bytes(s, r), _red_itemsize(s, r), op)
-        CHKERR(MPI_Ireduce(s.addr, r.addr, _red_count(s, r), _red_type(s, r), op.ob_mpi, root,
-                           self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
-        return q
+        return _nb_return(_start_coll(self, COLL_REDUCE, sendbuf, recvbuf, root, op, b"Ireduce"))
 
     def Allreduce(self, sendbuf, recvbuf, Op op=SUM):
-        _wait_call(self._iallreduce(sendbuf, recvbuf, op, b"Allreduce"), b"Allreduce", MPI_PROC_NULL, 0, self)
+        _coll_wait(self, COLL_ALLREDUCE, sendbuf, recvbuf, -1, op, b"Allreduce")
 
     def Iallreduce(self, sendbuf, recvbuf, Op op=SUM):
-        return _nb_return(self._iallreduce(sendbuf, recvbuf, op, b"Iallreduce"))
-
-    cdef Request _iallreduce(self, sendbuf, recvbuf, Op op, const char *call):
-        check_comm(self)
-        cdef _Buf s, r
-        s, r = _reduction_bufs(sendbuf, recvbuf, op, b"Allreduce", True)
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, -1, _red_bytes(s, r), _red_bytes(s, r), _red_itemsize(s, r), op)
-        CHKERR(MPI_Iallreduce(s.addr, r.addr, _red_count(s, r), _red_type(s, r), op.ob_mpi,
-                              self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
-        return q
+        return _nb_return(_start_coll(self, COLL_ALLREDUCE,
+                                      sendbuf, recvbuf, -1, op, b"Iallreduce"))
 
     def Scan(self, sendbuf, recvbuf, Op op=SUM):
-        _wait_call(self._iscan(sendbuf, recvbuf, op, b"Scan"), b"Scan", MPI_PROC_NULL, 0, self)
+        _coll_wait(self, COLL_SCAN, sendbuf, recvbuf, -1, op, b"Scan")
 
     def Iscan(self, sendbuf, recvbuf, Op op=SUM):
-        return _nb_return(self._iscan(sendbuf, recvbuf, op, b"Iscan"))
-
-    cdef Request _iscan(self, sendbuf, recvbuf, Op op, const char *call):
-        check_comm(self)
-        cdef _Buf s, r
-        s, r = _reduction_bufs(sendbuf, recvbuf, op, b"Scan", True)
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, -1, _red_bytes(s, r), _red_bytes(s, r), _red_itemsize(s, r), op)
-        CHKERR(MPI_Iscan(s.addr, r.addr, _red_count(s, r), _red_type(s, r), op.ob_mpi,
-                         self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
-        return q
+        return _nb_return(_start_coll(self, COLL_SCAN, sendbuf, recvbuf, -1, op, b"Iscan"))
 
     def Exscan(self, sendbuf, recvbuf, Op op=SUM):
-        _wait_call(self._iexscan(sendbuf, recvbuf, op, b"Exscan"), b"Exscan", MPI_PROC_NULL, 0, self)
+        _coll_wait(self, COLL_EXSCAN, sendbuf, recvbuf, -1, op, b"Exscan")
 
     def Iexscan(self, sendbuf, recvbuf, Op op=SUM):
-        return _nb_return(self._iexscan(sendbuf, recvbuf, op, b"Iexscan"))
-
-    cdef Request _iexscan(self, sendbuf, recvbuf, Op op, const char *call):
-        check_comm(self)
-        cdef _Buf s, r
-        s, r = _reduction_bufs(sendbuf, recvbuf, op, b"Exscan", True)
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, call, self, -1, _red_bytes(s, r), _red_bytes(s, r), _red_itemsize(s, r), op)
-        CHKERR(MPI_Iexscan(s.addr, r.addr, _red_count(s, r), _red_type(s, r), op.ob_mpi,
-                           self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
-        return q
+        return _nb_return(_start_coll(self, COLL_EXSCAN, sendbuf, recvbuf, -1, op, b"Iexscan"))
 
     def Reduce_scatter_block(self, sendbuf, recvbuf, Op op=SUM):
         check_comm(self)
         cdef int size = _size(self)
         cdef _Buf r = msg_simple(recvbuf, True, 1, b"Reduce_scatter_block")
-        cdef _Buf s
-        if is_in_place(sendbuf):
-            s = msg_in_place()
-        else:
-            s = msg_simple(sendbuf, False, size, b"Reduce_scatter_block")
+        cdef _Buf s = msg_side(sendbuf, False, SIDE_PARTS, size, True, b"Reduce_scatter_block")
         _check_reducible(r, op, b"Reduce_scatter_block")
         cdef Request q = Request.__new__(Request)
         _coll_hook(q, b"Reduce_scatter_block", self, -1, _buf_bytes(r), _buf_bytes(r), <int>r.extent, op)
@@ -1013,42 +847,6 @@ cdef inline int _wait_req(Request r, const char *call, int peer, int tag, Comm c
     return 0
 
 
-cdef tuple _reduction_bufs(sendbuf, recvbuf, Op op, const char *what, bint need_recv):
-    cdef _Buf s, r
-    if op.ob_mpi == MPI_OP_NULL:
-        raise NotImplementedError(
-            f"{what.decode()}: buffer reductions need a predefined MPI.Op (MPI.SUM, MPI.MAX, ...); "
-            "for a Python function use the lowercase reduce/allreduce")
-    r = msg_simple(recvbuf, True, 1, what) if need_recv else msg_simple(None, True, 1, what)
-    if is_in_place(sendbuf):
-        s = msg_in_place()
-        _check_reducible(r, op, what)
-    else:
-        s = msg_simple(sendbuf, False, 1, what)
-        _check_reducible(s, op, what)
-        if need_recv:
-            if r.count < s.count:
-                raise ValueError(f"{what.decode()}: receive buffer too small: {r.count} elements "
-                                 f"for {s.count} sent")
-    return s, r
-
-
-cdef int _check_reducible(_Buf b, Op op, const char *what) except -1:
-    if b.untyped and b.obj is not None:
-        raise TypeError(f"{what.decode()}: MPI has no datatype for this buffer's format "
-                        f"({(<bytes>b.view.format).decode() if b.view.format != NULL else '?'}); "
-                        "reduce float32/float64/int arrays, or give [buf, MPI.<TYPE>]")
-    return 0
-
-
-cdef inline int _red_count(_Buf s, _Buf r) noexcept:
-    return r.count if s.addr == MPI_IN_PLACE else s.count
-
-
-cdef inline MPI_Datatype _red_type(_Buf s, _Buf r) noexcept:
-    return r.dtype if s.addr == MPI_IN_PLACE else s.dtype
-
-
 # -- lowercase implementations ---------------------------------------------------------------
 
 cdef inline object _buffer_address(object view, list keep, char **addr):
@@ -1067,9 +865,8 @@ cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, bi
     check_send_tag(tag, b"send")
     data, bufs = pickle_dumps(obj)
     cdef Request r = Request.__new__(Request)
-    cdef int nc = 0, k = 0, c
+    cdef int nc = 0, k = 0
     cdef char *base
-    cdef Py_ssize_t size, off
     cdef list keep
     if MPIK_INSTRUMENTED and _instr_flags and call != NULL:
         _p2p_open(r, K_SEND, call, comm, dest, tag, _pickled_bytes(data, bufs))
@@ -1085,24 +882,10 @@ cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, bi
     keep = [data]
     for v in bufs:
         nc += n_chunks(v.nbytes)
-    r.more = <MPI_Request *>malloc(nc * sizeof(MPI_Request))
-    if r.more == NULL:
-        raise MemoryError()
-    r.n_more = nc
-    for k in range(nc):
-        r.more[k] = MPI_REQUEST_NULL
-    k = 0
+    r._alloc_more(nc)
     for v in bufs:
         _buffer_address(v, keep, &base)
-        size = v.nbytes
-        off = 0
-        while True:
-            c = <int>(size - off if size - off < CHUNK else CHUNK)
-            CHKERR(MPI_Isend(base + off, c, MPI_BYTE, dest, tag, comm.ob_mpi, &r.more[k]))
-            k += 1
-            off += c
-            if off >= size:
-                break
+        k += post_chunks(CHUNK_SEND, base, v.nbytes, dest, tag, comm.ob_mpi, &r.more[k])
     r.keep = keep
     return r
 
@@ -1162,10 +945,9 @@ cdef object _bcast_obj(Comm comm, object obj, long long root):
     """Root pickles; a 256-byte first broadcast carries the size and, for small objects, the
     pickle itself (one collective instead of two); large buffers follow out of band."""
     cdef int64_t head[32]
-    cdef int rank, i, k, nc, c
-    cdef Py_ssize_t n = 0, size, off
+    cdef int rank, k, nc
+    cdef Py_ssize_t n = 0
     cdef Request r
-    cdef char *base
     check_comm(comm)
     check_root(comm, root, b"bcast")
     rank = _rank(comm)
@@ -1203,26 +985,13 @@ cdef object _bcast_obj(Comm comm, object obj, long long root):
     for v in views:
         nc += n_chunks(memoryview(v).nbytes)
     r = Request.__new__(Request)
-    r.more = <MPI_Request *>malloc(nc * sizeof(MPI_Request))
-    if r.more == NULL:
-        raise MemoryError()
-    r.n_more = nc
-    for k in range(nc):
-        r.more[k] = MPI_REQUEST_NULL
+    r._alloc_more(nc)
     k = 0
     for v in views:
         b = _export(v, rank != root, b"bcast")
         keep.append(b)
-        base = <char *>(<_Buf>b).addr
-        size = (<_Buf>b).nbytes
-        off = 0
-        while True:
-            c = <int>(size - off if size - off < CHUNK else CHUNK)
-            CHKERR(MPI_Ibcast(base + off, c, MPI_BYTE, root, comm.ob_mpi, &r.more[k]))
-            k += 1
-            off += c
-            if off >= size:
-                break
+        k += post_chunks(CHUNK_BCAST, <char *>(<_Buf>b).addr, (<_Buf>b).nbytes, <int>root, 0,
+                         comm.ob_mpi, &r.more[k])
     r.keep = keep
     r.is_recv = False
     _wait_req(r, b"bcast", root, 0, comm)
@@ -1412,14 +1181,6 @@ cdef inline long long _buf_bytes(_Buf b) noexcept:
     if b.counts != NULL:
         return b.nbytes
     return <long long>b.count * b.extent
-
-
-cdef inline long long _red_bytes(_Buf s, _Buf r) noexcept:
-    return <long long>_red_count(s, r) * (r.extent if s.addr == MPI_IN_PLACE else s.extent)
-
-
-cdef inline int _red_itemsize(_Buf s, _Buf r) noexcept:
-    return <int>(r.extent if s.addr == MPI_IN_PLACE else s.extent)
 
 
 cdef long long _pickled_bytes(object data, object bufs) except -1:

@@ -410,6 +410,33 @@ cdef object _none_if(long long v):
     return None if v == NO_VALUE else v
 
 
+cdef dict _event_record(TraceEvent *e, long long ev):
+    """One traced event as _trace_snapshot() gives it (ev: its ring number)."""
+    d = {
+        "call": e.call.decode() if e.call != NULL else "?",
+        "kind": _KIND_NAMES[e.kind],
+        "comm": _trace_labels[e.comm] if 0 <= e.comm < len(_trace_labels) else None,
+        "peer": _none_if(e.peer),
+        "tag": _none_if(e.tag),
+        "bytes": e.nbytes,
+        "root": _none_if(e.root),
+        "seq": e.seq if e.kind == K_COLL else None,
+        "t0": e.t0,
+        "t1": None if e.pending else e.t1,
+        "wait": e.wait,
+        "pending": bool(e.pending),
+        "req": None,
+    }
+    if e.kind == K_SENDRECV:
+        d.update(dest=_none_if(e.dest), sendtag=_none_if(e.sendtag), sendbytes=e.sendbytes,
+                 source=_none_if(e.source), recvtag=_none_if(e.recvtag),
+                 recvbytes=e.recvbytes)
+    if e.nonblocking:
+        d["req"] = ev - _ring_base + 1
+        d["done"] = e.done if e.done else None
+    return d
+
+
 cdef object _trace_record():
     cdef long long first, ev, total
     cdef TraceEvent *e
@@ -420,29 +447,7 @@ cdef object _trace_record():
     events = []
     index = {}
     for ev in range(first, _ring_next):
-        e = &_ring[ev % _ring_cap]
-        d = {
-            "call": e.call.decode() if e.call != NULL else "?",
-            "kind": _KIND_NAMES[e.kind],
-            "comm": _trace_labels[e.comm] if 0 <= e.comm < len(_trace_labels) else None,
-            "peer": _none_if(e.peer),
-            "tag": _none_if(e.tag),
-            "bytes": e.nbytes,
-            "root": _none_if(e.root),
-            "seq": e.seq if e.kind == K_COLL else None,
-            "t0": e.t0,
-            "t1": None if e.pending else e.t1,
-            "wait": e.wait,
-            "pending": bool(e.pending),
-            "req": None,
-        }
-        if e.kind == K_SENDRECV:
-            d.update(dest=_none_if(e.dest), sendtag=_none_if(e.sendtag), sendbytes=e.sendbytes,
-                     source=_none_if(e.source), recvtag=_none_if(e.recvtag),
-                     recvbytes=e.recvbytes)
-        if e.nonblocking:
-            d["req"] = ev - _ring_base + 1
-            d["done"] = e.done if e.done else None
+        d = _event_record(&_ring[ev % _ring_cap], ev)
         index[ev] = d
         events.append(d)
     # a Wait/Test names the requests it completed

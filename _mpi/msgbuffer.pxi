@@ -146,6 +146,49 @@ cdef int _as_count(object value, const char *what) except? -1:
     return <int>n
 
 
+cdef object _spec_parts(object msg, bint vector, const char *what):
+    """A message spec list -> [buffer, count(s), displ(s), datatype], None where not given
+    (a 4-item spec is returned as it is, without a copy).
+
+    [buf] | [buf, type] | [buf, count] | [buf, (count, displ)] | [buf, count, type] |
+    [buf, (count, displ), type] | [buf, count, displ, type]; a v-message (vector) has counts
+    and displs instead, its pair is a 2-tuple whose first item is not an int, and it may be
+    [buf, counts, displs] without a type.
+    """
+    cdef Py_ssize_t n = len(msg)
+    third = None
+    if n == 2:
+        obj, second = msg
+        if isinstance(second, (Datatype, str)):
+            return (obj, None, None, second)
+    elif n == 3:
+        obj, second, third = msg
+        if vector and not (third is None or isinstance(third, (Datatype, str))):
+            return (obj, second, third, None)           # [buf, counts, displs]
+    elif n == 1:
+        return (msg[0], None, None, None)
+    elif n == 4:
+        return msg
+    elif vector:
+        raise TypeError(f"{what.decode()}: a v-message is [buffer, counts, displs, datatype], "
+                        f"got a {type(msg).__name__} of {n} items")
+    else:
+        raise TypeError(f"{what.decode()}: a message is a buffer or [buffer, count, displ, "
+                        f"datatype], got a {type(msg).__name__} of {n} items")
+    if _is_count_pair(second, vector):
+        count, displ = second
+        return (obj, count, displ, third)
+    return (obj, second, None, third)
+
+
+cdef inline bint _is_count_pair(object second, bint vector):
+    """(count, displ) in a message; (counts, displs) in a v-message, told from a tuple of
+    counts by its first item not being an int."""
+    if vector:
+        return isinstance(second, tuple) and len(second) == 2 and not isinstance(second[0], int)
+    return isinstance(second, (list, tuple))
+
+
 cdef _Buf msg_simple(object msg, bint writable, int blocks, const char *what):
     """buf | [buf] | [buf, type] | [buf, count] | [buf, count, type] |
     [buf, (count, displ), type] | [buf, count, displ, type] | None.
@@ -160,28 +203,10 @@ cdef _Buf msg_simple(object msg, bint writable, int blocks, const char *what):
         b = _Buf.__new__(_Buf)
         return b
     if isinstance(msg, (list, tuple)):
-        n = len(msg)
-        if n == 1:
-            obj = msg[0]
-        elif n == 2:
-            obj, second = msg
-            if isinstance(second, (Datatype, str)):
-                o_type = second
-            elif isinstance(second, (list, tuple)):
-                o_count, o_displ = second
-            else:
-                o_count = second
-        elif n == 3:
-            obj, second, o_type = msg
-            if isinstance(second, (list, tuple)):
-                o_count, o_displ = second
-            else:
-                o_count = second
-        elif n == 4:
-            obj, o_count, o_displ, o_type = msg
+        if len(msg) == 2 and isinstance(msg[1], Datatype):
+            obj, o_type = msg       # [buf, MPI.DOUBLE], the common spec, without a tuple
         else:
-            raise TypeError(f"{what.decode()}: a message is a buffer or [buffer, count, displ, datatype], "
-                            f"got a {type(msg).__name__} of {n} items")
+            obj, o_count, o_displ, o_type = _spec_parts(msg, False, what)
     b = _export(obj, writable, what)
     _set_type(b, o_type)
     if o_displ is not None:
@@ -244,32 +269,7 @@ cdef _Buf msg_vector(object msg, bint writable, int size, const char *what):
     if msg is None:
         return _Buf.__new__(_Buf)
     if isinstance(msg, (list, tuple)):
-        n = len(msg)
-        if n == 1:
-            obj = msg[0]
-        elif n == 2:
-            obj, second = msg
-            if isinstance(second, (Datatype, str)):
-                o_type = second
-            elif isinstance(second, tuple) and len(second) == 2 and not isinstance(second[0], int):
-                o_counts, o_displs = second
-            else:
-                o_counts = second
-        elif n == 3:
-            obj, second, third = msg
-            if third is None or isinstance(third, (Datatype, str)):
-                o_type = third
-                if isinstance(second, tuple) and len(second) == 2 and not isinstance(second[0], int):
-                    o_counts, o_displs = second
-                else:
-                    o_counts = second
-            else:
-                o_counts, o_displs = second, third
-        elif n == 4:
-            obj, o_counts, o_displs, o_type = msg
-        else:
-            raise TypeError(f"{what.decode()}: a v-message is [buffer, counts, displs, datatype], "
-                            f"got a {type(msg).__name__} of {n} items")
+        obj, o_counts, o_displs, o_type = _spec_parts(msg, True, what)
     b = _export(obj, writable, what)
     _set_type(b, o_type)
     avail = b.nbytes // b.extent

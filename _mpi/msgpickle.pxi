@@ -79,3 +79,29 @@ cdef inline object new_bytearray(Py_ssize_t n):
 
 cdef int n_chunks(Py_ssize_t nbytes) noexcept:
     return <int>((nbytes + CHUNK - 1) // CHUNK) if nbytes > 0 else 1
+
+
+cdef enum:              # what post_chunks posts for each chunk of an out-of-band buffer
+    CHUNK_SEND = 0      # MPI_Isend to peer
+    CHUNK_RECV = 1      # MPI_Irecv from peer
+    CHUNK_BCAST = 2     # MPI_Ibcast from the root peer
+
+
+cdef int post_chunks(int kind, char *base, Py_ssize_t size, int peer, int tag, MPI_Comm comm,
+                     MPI_Request *reqs) except -1:
+    """One nonblocking call per CHUNK of [base, base + size) (one, empty, when size is 0),
+    into reqs[0 .. n_chunks(size)). Returns how many it posted."""
+    cdef Py_ssize_t off = 0
+    cdef int c, k = 0
+    while True:
+        c = <int>(size - off if size - off < CHUNK else CHUNK)
+        if kind == CHUNK_SEND:
+            CHKERR(MPI_Isend(base + off, c, MPI_BYTE, peer, tag, comm, &reqs[k]))
+        elif kind == CHUNK_RECV:
+            CHKERR(MPI_Irecv(base + off, c, MPI_BYTE, peer, tag, comm, &reqs[k]))
+        else:
+            CHKERR(MPI_Ibcast(base + off, c, MPI_BYTE, peer, comm, &reqs[k]))
+        k += 1
+        off += c
+        if off >= size:
+            return k

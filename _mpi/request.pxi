@@ -73,81 +73,98 @@ cdef class Request:
     # -- progress, one step, never blocking ------------------------------------------------
 
     cdef int _progress(self) except -1:
-        """Advance without blocking; return 1 once complete."""
-        cdef int flag = 0, count = 0
-        cdef int i, k, nc
-        cdef Py_ssize_t size, off
-        cdef char *base
+        """Advance without blocking; return 1 once complete. A lowercase irecv moves through
+        its states here: matched probe, the pickle, then its out-of-band buffers."""
         if self.state == RQ_DONE:
             return 1
         if _finalized_flag:
             _check_alive()
         if self.state == RQ_PLAIN:
-            if self.ob_mpi != MPI_REQUEST_NULL:
-                CHKERR(MPI_Test(&self.ob_mpi, &flag, &self.status))
-                if not flag:
-                    return 0
-            if self.n_more:
-                CHKERR(MPI_Testall(self.n_more, self.more, &flag, MPI_STATUSES_IGNORE))
-                if not flag:
-                    return 0
-            self._finish()
-            return 1
-        if self.state == RQ_RECV_PROBE:
-            check_comm(self.comm)
-            CHKERR(MPI_Improbe(self.source, self.tag, self.comm.ob_mpi, &flag,
-                               &self.message, &self.status))
-            if not flag:
-                return 0
-            self.status.MPI_ERROR = MPI_SUCCESS
-            CHKERR(MPI_Get_count(&self.status, MPI_BYTE, &count))
-            self.data = new_bytes(count)
-            CHKERR(MPI_Imrecv(PyBytes_AS_STRING(self.data), count, MPI_BYTE,
-                              &self.message, &self.ob_mpi))
-            self.state = RQ_RECV_DATA
-        if self.state == RQ_RECV_DATA:
-            CHKERR(MPI_Test(&self.ob_mpi, &flag, MPI_STATUS_IGNORE))
-            if not flag:
-                return 0
-            payload, sizes = pickle_split(self.data)
-            if sizes is None:
-                self.result = pickle_loads(payload, None)
-                self.data = None
-                self._finish()
-                return 1
-            self.data = payload
-            self.oob = [new_bytearray(s) for s in sizes]
-            nc = 0
-            for s in sizes:
-                nc += n_chunks(s)
-            self.more = <MPI_Request *>malloc(nc * sizeof(MPI_Request))
-            if self.more == NULL:
-                raise MemoryError()
-            self.n_more = nc
-            for i in range(nc):
-                self.more[i] = MPI_REQUEST_NULL
-            k = 0
-            for buf in self.oob:
-                base = PyByteArray_AS_STRING(buf)
-                size = len(buf)
-                off = 0
-                while True:
-                    nc = <int>(size - off if size - off < CHUNK else CHUNK)
-                    CHKERR(MPI_Irecv(base + off, nc, MPI_BYTE, self.status.MPI_SOURCE,
-                                     self.status.MPI_TAG, self.comm.ob_mpi, &self.more[k]))
-                    k += 1
-                    off += nc
-                    if off >= size:
-                        break
-            self.state = RQ_RECV_OOB
+            return self._progress_plain()
+        if self.state == RQ_RECV_PROBE and not self._match():
+            return 0
+        if self.state == RQ_RECV_DATA and not self._take_pickle():
+            return 0
         if self.state == RQ_RECV_OOB:
+            return self._take_buffers()
+        return 1 if self.state == RQ_DONE else 0
+
+    cdef int _progress_plain(self) except -1:
+        """ob_mpi and `more`: complete once all of them are."""
+        cdef int flag = 0
+        if self.ob_mpi != MPI_REQUEST_NULL:
+            CHKERR(MPI_Test(&self.ob_mpi, &flag, &self.status))
+            if not flag:
+                return 0
+        if self.n_more:
             CHKERR(MPI_Testall(self.n_more, self.more, &flag, MPI_STATUSES_IGNORE))
             if not flag:
                 return 0
-            self.result = pickle_loads(self.data, self.oob)
-            self.data = self.oob = None
+        self._finish()
+        return 1
+
+    cdef int _match(self) except -1:
+        """RQ_RECV_PROBE: once a message matches, receive its pickle (-> RQ_RECV_DATA)."""
+        cdef int flag = 0, count = 0
+        check_comm(self.comm)
+        CHKERR(MPI_Improbe(self.source, self.tag, self.comm.ob_mpi, &flag,
+                           &self.message, &self.status))
+        if not flag:
+            return 0
+        self.status.MPI_ERROR = MPI_SUCCESS
+        CHKERR(MPI_Get_count(&self.status, MPI_BYTE, &count))
+        self.data = new_bytes(count)
+        CHKERR(MPI_Imrecv(PyBytes_AS_STRING(self.data), count, MPI_BYTE,
+                          &self.message, &self.ob_mpi))
+        self.state = RQ_RECV_DATA
+        return 1
+
+    cdef int _take_pickle(self) except -1:
+        """RQ_RECV_DATA: once the pickle is in, unpickle it (-> RQ_DONE) or receive its
+        out-of-band buffers from the same source and tag (-> RQ_RECV_OOB)."""
+        cdef int flag = 0, k = 0
+        CHKERR(MPI_Test(&self.ob_mpi, &flag, MPI_STATUS_IGNORE))
+        if not flag:
+            return 0
+        payload, sizes = pickle_split(self.data)
+        if sizes is None:
+            self.result = pickle_loads(payload, None)
+            self.data = None
             self._finish()
             return 1
+        self.data = payload
+        self.oob = [new_bytearray(s) for s in sizes]
+        for s in sizes:
+            k += n_chunks(s)
+        self._alloc_more(k)
+        k = 0
+        for buf in self.oob:
+            k += post_chunks(CHUNK_RECV, PyByteArray_AS_STRING(buf), len(buf),
+                             self.status.MPI_SOURCE, self.status.MPI_TAG, self.comm.ob_mpi,
+                             &self.more[k])
+        self.state = RQ_RECV_OOB
+        return 1
+
+    cdef int _take_buffers(self) except -1:
+        """RQ_RECV_OOB: once every buffer is in, unpickle with them (-> RQ_DONE)."""
+        cdef int flag = 0
+        CHKERR(MPI_Testall(self.n_more, self.more, &flag, MPI_STATUSES_IGNORE))
+        if not flag:
+            return 0
+        self.result = pickle_loads(self.data, self.oob)
+        self.data = self.oob = None
+        self._finish()
+        return 1
+
+    cdef int _alloc_more(self, int n) except -1:
+        """`more`: n MPI requests, all null (chunks of out-of-band buffers)."""
+        cdef int i
+        self.more = <MPI_Request *>malloc(n * sizeof(MPI_Request))
+        if self.more == NULL:
+            raise MemoryError()
+        self.n_more = n
+        for i in range(n):
+            self.more[i] = MPI_REQUEST_NULL
         return 0
 
     cdef void _finish(self):
@@ -193,15 +210,18 @@ cdef class Request:
         """Wait and return the received object (None for sends)."""
         self._wait1(b"wait")
         fill_status(status, &self.status)
-        result, self.result = self.result, None
-        return result
+        return self._take_result()
 
     def test(self, Status status=None):
         if self._test1(b"test"):
             fill_status(status, &self.status)
-            result, self.result = self.result, None
-            return (True, result)
+            return (True, self._take_result())
         return (False, None)
+
+    cdef object _take_result(self):
+        """The received object (None for sends), handed over once: the request forgets it."""
+        result, self.result = self.result, None
+        return result
 
     cdef int _wait1(self, const char *call) except -1:
         """Wait for this request; a receive tells the wait loop what it waits for."""
@@ -251,31 +271,22 @@ cdef class Request:
         reqs = list(requests)
         _waitall(reqs, b"waitall")
         _fill_statuses(reqs, statuses)
-        out = []
-        for r in reqs:
-            out.append((<Request>r).result)
-            (<Request>r).result = None
-        return out
+        return [(<Request>r)._take_result() for r in reqs]
 
     @staticmethod
     def Testall(requests, statuses=None):
-        reqs = list(requests)
-        return _testall(reqs, statuses, b"Testall")
+        return _testall(list(requests), statuses, b"Testall")
 
     @staticmethod
     def testall(requests, statuses=None):
         reqs = list(requests)
         if _testall(reqs, statuses, b"testall"):
-            out = [(<Request>r).result for r in reqs]
-            for r in reqs:
-                (<Request>r).result = None
-            return (True, out)
+            return (True, [(<Request>r)._take_result() for r in reqs])
         return (False, None)
 
     @staticmethod
     def Waitany(requests, Status status=None):
-        reqs = list(requests)
-        return _waitany(reqs, status, b"Waitany")
+        return _waitany(list(requests), status, b"Waitany")
 
     @staticmethod
     def waitany(requests, Status status=None):
@@ -283,23 +294,18 @@ cdef class Request:
         cdef int index = _waitany(reqs, status, b"waitany")
         if index == MPI_UNDEFINED:
             return (index, None)
-        result = (<Request>reqs[index]).result
-        (<Request>reqs[index]).result = None
-        return (index, result)
+        return (index, (<Request>reqs[index])._take_result())
 
     @staticmethod
     def Testany(requests, Status status=None):
-        reqs = list(requests)
-        return _testany(reqs, status, b"Testany")
+        return _testany(list(requests), status, b"Testany")
 
     @staticmethod
     def testany(requests, Status status=None):
         reqs = list(requests)
         index, flag = _testany(reqs, status, b"testany")
         if flag and index != MPI_UNDEFINED:
-            result = (<Request>reqs[index]).result
-            (<Request>reqs[index]).result = None
-            return (index, True, result)
+            return (index, True, (<Request>reqs[index])._take_result())
         return (index, flag, None)
 
     @staticmethod
@@ -432,68 +438,96 @@ cdef int _progress_list(list reqs, int any, int *index) except -1:
 cdef int _wait_list(list reqs, int any, const char *call=b"Waitall", int peer=MPI_PROC_NULL,
                     int tag=0, object comm=None, long long nbytes=0) except? -2:
     """Wait for all (or any) of a list of Requests. Returns the index for `any`."""
-    cdef Py_ssize_t i, n = len(reqs), k = 0, total = 0
-    cdef MPI_Request *handles
-    cdef MPI_Status *sts = NULL
+    cdef Py_ssize_t total = 0
     cdef Request r
     cdef bint plain = not any
-    cdef _ObjPoll p
     _check_alive()
-    for i in range(n):
-        r = <Request?>reqs[i]
+    for x in reqs:
+        r = <Request?>x
         if not r._plain():
             plain = False
         total += (1 if r.ob_mpi != MPI_REQUEST_NULL else 0) + r.n_more
     if plain:
-        # the common case: only MPI requests; one Testall over all their handles
-        if total == 0:
-            for i in range(n):
-                (<Request>reqs[i])._progress()
-            return 0
-        handles = <MPI_Request *>malloc(total * sizeof(MPI_Request))
-        sts = <MPI_Status *>malloc(total * sizeof(MPI_Status))
-        if handles == NULL or sts == NULL:
-            free(handles)
-            free(sts)
-            raise MemoryError()
-        try:
-            if n == 1 and (<Request>reqs[0]).n_more == 0:
-                r = <Request>reqs[0]
-                wait_requests(1, &r.ob_mpi, &r.status, call, peer, tag, nbytes,
-                              comm, r.is_recv, r.keep)
-                r._finish()
-                return 0
-            for i in range(n):
-                r = <Request>reqs[i]
-                if r.ob_mpi != MPI_REQUEST_NULL:
-                    handles[k] = r.ob_mpi
-                    k += 1
-                memcpy(&handles[k], r.more, r.n_more * sizeof(MPI_Request))
-                k += r.n_more
-            try:
-                wait_requests(<int>total, handles, sts, call,
-                              peer, tag, nbytes, comm, False, list(reqs))
-            except BaseException:
-                for i in range(n):
-                    (<Request>reqs[i])._finish()
-                raise
-            k = 0
-            for i in range(n):
-                r = <Request>reqs[i]
-                if r.ob_mpi != MPI_REQUEST_NULL:
-                    memcpy(&r.status, &sts[k], sizeof(MPI_Status))
-                    k += 1
-                k += r.n_more
-            for i in range(n):
-                r = <Request>reqs[i]
-                r.ob_mpi = MPI_REQUEST_NULL
-                for k in range(r.n_more):
-                    r.more[k] = MPI_REQUEST_NULL
-                r._finish()
-        finally:
-            free(handles)
-            free(sts)
+        return _wait_handles(reqs, total, call, peer, tag, comm, nbytes)
+    return _wait_machines(reqs, any, call, peer, tag, comm, nbytes)
+
+
+cdef int _wait_handles(list reqs, Py_ssize_t total, const char *call, int peer, int tag,
+                       object comm, long long nbytes) except -1:
+    """The common case, only MPI requests (`total` handles): one wait over all of them."""
+    cdef Py_ssize_t i, n = len(reqs)
+    cdef MPI_Request *handles
+    cdef MPI_Status *sts
+    cdef Request r
+    if total == 0:
+        for i in range(n):
+            (<Request>reqs[i])._progress()
         return 0
+    if n == 1 and (<Request>reqs[0]).n_more == 0:
+        r = <Request>reqs[0]
+        wait_requests(1, &r.ob_mpi, &r.status, call, peer, tag, nbytes, comm, r.is_recv, r.keep)
+        r._finish()
+        return 0
+    handles = <MPI_Request *>malloc(total * sizeof(MPI_Request))
+    sts = <MPI_Status *>malloc(total * sizeof(MPI_Status))
+    try:
+        if handles == NULL or sts == NULL:
+            raise MemoryError()
+        _gather_handles(reqs, handles)
+        try:
+            wait_requests(<int>total, handles, sts, call, peer, tag, nbytes, comm, False,
+                          list(reqs))
+        except BaseException:
+            for i in range(n):
+                (<Request>reqs[i])._finish()
+            raise
+        _finish_handles(reqs, sts)
+    finally:
+        free(handles)
+        free(sts)
+    return 0
+
+
+cdef int _gather_handles(list reqs, MPI_Request *handles) except -1:
+    """Every request's ob_mpi (if any) and `more`, in order, into handles."""
+    cdef Py_ssize_t k = 0
+    cdef Request r
+    for x in reqs:
+        r = <Request>x
+        if r.ob_mpi != MPI_REQUEST_NULL:
+            handles[k] = r.ob_mpi
+            k += 1
+        memcpy(&handles[k], r.more, r.n_more * sizeof(MPI_Request))
+        k += r.n_more
+    return 0
+
+
+cdef int _finish_handles(list reqs, MPI_Status *sts) except -1:
+    """After _gather_handles' wait: each request's status (of its ob_mpi), all complete."""
+    cdef Py_ssize_t k = 0
+    cdef int j
+    cdef Request r
+    for x in reqs:
+        r = <Request>x
+        if r.ob_mpi != MPI_REQUEST_NULL:
+            memcpy(&r.status, &sts[k], sizeof(MPI_Status))
+            k += 1
+        k += r.n_more
+    for x in reqs:
+        r = <Request>x
+        r.ob_mpi = MPI_REQUEST_NULL
+        for j in range(r.n_more):
+            r.more[j] = MPI_REQUEST_NULL
+        r._finish()
+    return 0
+
+
+cdef int _wait_machines(list reqs, int any, const char *call, int peer, int tag, object comm,
+                        long long nbytes) except? -2:
+    """Requests with state machines (lowercase irecv) or `any`: the wait loop advances them
+    through _poll_objects; on interrupt each is abandoned. Returns the index for `any`."""
+    global _poll_exc
+    cdef _ObjPoll p
     p.reqs = <void *>reqs
     p.any = any
     p.index = MPI_UNDEFINED
@@ -501,11 +535,10 @@ cdef int _wait_list(list reqs, int any, const char *call=b"Waitall", int peer=MP
     try:
         wait_until(_poll_objects, &p, call, peer, tag, nbytes, comm)
     except BaseException:
-        for i in range(n):
-            (<Request>reqs[i])._abandon()
+        for x in reqs:
+            (<Request>x)._abandon()
         raise
     if p.error:
-        global _poll_exc
         exc, _poll_exc = _poll_exc, None
         raise exc
     return p.index

@@ -63,20 +63,105 @@ cdef double _UNEXPECTED_EVERY = 0.3
 cdef int wait_until(poll_fn poll, void *ctx, const char *call, int peer, int tag,
                     long long nbytes, object comm) except -1:
     """Poll until done. Raises MPI.Exception on an MPI error, or whatever a signal handler
-    raises (KeyboardInterrupt); the caller then abandons or cancels its requests."""
-    global _wait_comm, _wait_unexpected, _trace_wait
+    raises (KeyboardInterrupt); the caller then abandons or cancels its requests (abandon).
+
+    The fast path is one poll; only a wait that outlasts it enters the phases (_wait_slow)."""
     cdef int done = 0
     cdef int ierr = poll(ctx, &done)
     if ierr != MPI_SUCCESS:
         return CHKERR(ierr)
     if done:
         return 0
-    cdef double t0 = _now()
-    cdef double t = t0, next_check
-    cdef unsigned int spins = 0
-    cdef double nap = 2e-6
+    return _wait_slow(poll, ctx, call, peer, tag, nbytes, comm)
+
+
+# Where one wait is between polls (the phases below read and advance it).
+cdef struct WaitState:
+    double t0            # when the first poll found the operation pending
+    double t             # the clock at its last reading
+    double nap           # the next sleep (backing off: it doubles up to _policy.sleep_max)
+    unsigned int spins   # polls so far
+    double next_check    # when the signals are checked next
+    double next_probe    # when a blocked receive looks for unmatched messages next
+
+
+cdef int _wait_slow(poll_fn poll, void *ctx, const char *call, int peer, int tag,
+                    long long nbytes, object comm) except -1:
+    """The wait after its first poll: spin, back off, and check the signals every
+    _policy.check_every, until done, an MPI error or a signal handler's exception."""
+    cdef WaitState w
+    cdef int done = 0, ierr = MPI_SUCCESS
+    _wait_enter(&w, call, peer, tag, nbytes, comm)
+    try:
+        while True:
+            w.next_check = _now() + _policy.check_every
+            with nogil:
+                ierr = _poll_until_check(poll, ctx, &done, &w)
+            if ierr != MPI_SUCCESS:
+                return CHKERR(ierr)
+            if done:
+                return 0
+            _check_signals(&w)
+    finally:
+        _wait_leave(&w)
+
+
+cdef inline int _poll_until_check(poll_fn poll, void *ctx, int *done, WaitState *w) noexcept nogil:
+    """Poll, spinning then backing off, until done, an MPI error, or the next signal check."""
+    cdef int ierr
+    while True:
+        ierr = poll(ctx, done)
+        if ierr != MPI_SUCCESS or done[0]:
+            return ierr
+        if _spin(w):
+            continue
+        _back_off(w)
+        if w.t >= w.next_check:
+            return MPI_SUCCESS
+
+
+cdef inline bint _spin(WaitState *w) noexcept nogil:
+    """Spin phase: poll again at once. While spinning, the clock is read only every 16 polls
+    (reading it showed in profiles); False when it is time to read it (_back_off)."""
+    w.spins += 1
+    return (w.spins & 15) != 0 and w.t - w.t0 < _policy.spin
+
+
+cdef inline void _back_off(WaitState *w) noexcept nogil:
+    """Read the clock; past the spin: yield the core (oversubscribed cores), then sleep in
+    doubling steps up to _policy.sleep_max (a long wait burns little CPU)."""
     cdef timespec ts
-    cdef double next_probe = t0 + _UNEXPECTED_AFTER
+    w.t = _now()
+    if w.t - w.t0 < _policy.spin:
+        return
+    if w.t - w.t0 < _policy.spin + _policy.yield_:
+        sched_yield()
+        return
+    ts.tv_sec = 0
+    ts.tv_nsec = <long>(w.nap * 1e9)
+    nanosleep(&ts, NULL)
+    w.nap = w.nap * 2 if w.nap * 2 < _policy.sleep_max else _policy.sleep_max
+
+
+cdef inline int _check_signals(WaitState *w) except -1:
+    """With the GIL, every _policy.check_every: run the signal handlers (Ctrl-C raises
+    KeyboardInterrupt here); a receive blocked long looks for unmatched messages."""
+    if PyErr_CheckSignals() < 0:
+        return -1
+    if w.t >= w.next_probe:
+        w.next_probe = w.t + _UNEXPECTED_EVERY
+        _refresh_unexpected()
+    return 0
+
+
+cdef inline void _wait_enter(WaitState *w, const char *call, int peer, int tag,
+                             long long nbytes, object comm) noexcept:
+    """Leaving the first poll: start the clocks, publish the wait for MPI._waiting()."""
+    global _wait_comm
+    w.t0 = w.t = _now()
+    w.spins = 0
+    w.nap = 2e-6
+    w.next_probe = w.t0 + _UNEXPECTED_AFTER
     _wait_info.call = call
     _wait_info.peer = peer
     _wait_info.tag = tag
@@ -84,45 +169,18 @@ cdef int wait_until(poll_fn poll, void *ctx, const char *call, int peer, int tag
     _wait_info.since = MPI_Wtime()
     _wait_info.active = 1
     _wait_comm = comm
-    try:
-        while True:
-            next_check = _now() + _policy.check_every
-            with nogil:
-                while True:
-                    ierr = poll(ctx, &done)
-                    if ierr != MPI_SUCCESS or done:
-                        break
-                    # while spinning, read the clock only every 16 polls (it showed in profiles)
-                    spins += 1
-                    if (spins & 15) != 0 and t - t0 < _policy.spin:
-                        continue
-                    t = _now()
-                    if t - t0 < _policy.spin:
-                        pass
-                    elif t - t0 < _policy.spin + _policy.yield_:
-                        sched_yield()
-                    else:
-                        ts.tv_sec = 0
-                        ts.tv_nsec = <long>(nap * 1e9)
-                        nanosleep(&ts, NULL)
-                        nap = nap * 2 if nap * 2 < _policy.sleep_max else _policy.sleep_max
-                    if t >= next_check:
-                        break
-            if ierr != MPI_SUCCESS:
-                return CHKERR(ierr)
-            if done:
-                return 0
-            if PyErr_CheckSignals() < 0:
-                return -1
-            if t >= next_probe:
-                next_probe = t + _UNEXPECTED_EVERY
-                _refresh_unexpected()
-    finally:
-        _wait_info.active = 0
-        _wait_comm = None
-        _wait_unexpected = None
-        if _instr_flags & INSTR_TRACE:
-            _trace_wait += _now() - t0
+
+
+cdef inline void _wait_leave(WaitState *w) noexcept:
+    """However the wait ends (done, error, interrupt): withdraw it from MPI._waiting() and
+    count its time for the trace. The requests of an interrupted wait are the caller's to
+    abandon (abandon, below)."""
+    global _wait_comm, _wait_unexpected, _trace_wait
+    _wait_info.active = 0
+    _wait_comm = None
+    _wait_unexpected = None
+    if _instr_flags & INSTR_TRACE:
+        _trace_wait += _now() - w.t0
 
 
 # -- poll functions -------------------------------------------------------------------------
