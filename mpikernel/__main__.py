@@ -13,6 +13,7 @@ is not ours goes on to ipykernel's IPKernelApp unchanged.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -110,7 +111,16 @@ def info_main(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _command(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        # `python -m mpikernel info | head -3`: the reader left, which is not our error. Point
+        # stdout at /dev/null so the flush at exit cannot raise again (Python's documented way).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _command(argv: list[str]) -> int:
     if argv[:1] == ["install"]:
         return install_main(argv[1:])
     if argv[:1] == ["info"]:

@@ -1,6 +1,7 @@
 """`python -m mpikernel`: install, help, strict argument errors (no kernel is started here)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -75,3 +76,18 @@ def test_kernel_app_argv():
 def test_kernel_launch_rejects_bad_ranks():
     r = run("-f", "/nonexistent.json", "--ranks", "0")
     assert r.returncode == 2 and "at least 1" in r.stderr
+
+
+def test_info_into_a_closed_pipe_is_quiet():
+    """`python -m mpikernel info | head -1`: the reader leaves early; no BrokenPipeError traceback.
+
+    The pipe's read end is closed before the command writes, so every run meets the case."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        r = subprocess.run([sys.executable, "-m", "mpikernel", "info"], stdout=write,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert "Traceback" not in r.stderr and "BrokenPipeError" not in r.stderr, r.stderr
+    assert r.returncode == 1
