@@ -164,18 +164,19 @@ class DeathWatch:
             except (TypeError, OSError):  # no pidfds here, or already gone
                 pass
         self._wake_r, self._wake_w = os.pipe()
+        self._closing = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="mpikernel-death-watch", daemon=True)
         self._thread.start()
 
     def _run(self):
-        fds = dict(self._fds)
+        fds, wake = dict(self._fds), self._wake_r  # close() forgets the numbers; this thread keeps its own
         while fds:
             try:
-                ready, _, _ = select.select(list(fds) + [self._wake_r], [], [])
+                ready, _, _ = select.select(list(fds) + [wake], [], [])
             except (OSError, ValueError):
                 return
             now = time.monotonic()
-            if self._wake_r in ready:
+            if wake in ready:
                 return
             for fd in ready:
                 self.exits.append((now, fds.pop(fd)))
@@ -188,17 +189,26 @@ class DeathWatch:
         return sorted(r for t, r in self.exits if t - t0 <= self.TIE)
 
     def close(self):
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass
-        self._thread.join(timeout=1)
-        for fd in list(self._fds) + [self._wake_r, self._wake_w]:
+        """Stop the thread and close the descriptors, once: a second call does nothing.
+
+        Closing an fd number twice would close whatever reused it meanwhile (a zmq socket of
+        the kernel, say), so the numbers are forgotten as they are closed.
+        """
+        with self._closing:
+            if self._wake_w is None:
+                return
             try:
-                os.close(fd)
+                os.write(self._wake_w, b"x")
             except OSError:
                 pass
-        self._fds = {}
+            self._thread.join(timeout=1)
+            for fd in list(self._fds) + [self._wake_r, self._wake_w]:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self._fds = {}
+            self._wake_r = self._wake_w = None
 
 
 def hydra_exit_statuses(log: str) -> dict[int, int]:

@@ -389,3 +389,18 @@ def test_output_limit_option_reaches_the_ranks(shell):
         assert len(cap.stdout) < 1400
     finally:
         magics.stop_world()
+
+
+def test_closing_a_death_watch_twice_leaves_other_descriptors_alone():
+    """A second close() must not close fd numbers that something else (a kernel's zmq socket)
+    has been given since the first."""
+    watch = deaths.DeathWatch({0: os.getpid()})
+    watch.close()
+    read, write = os.pipe()  # most likely the numbers the watch just gave back
+    try:
+        watch.close()
+        os.fstat(read)
+        os.fstat(write)
+    finally:
+        os.close(read)
+        os.close(write)
