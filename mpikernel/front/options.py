@@ -23,6 +23,7 @@ from mpikernel.cluster import launch, limits
 from mpikernel.cluster.slurm import SlurmError, SlurmOptions
 from mpikernel.front import hostfile, idle
 from mpikernel.notation import parse_ranks
+from mpikernel.trace import draw
 
 LAUNCHERS = tuple(launch.LAUNCHERS)  # the launchers cluster/launch.py knows, in its order
 MAX_RANKS = 4096  # more is surely a typo for an interactive world
@@ -213,13 +214,15 @@ def px_mpi(line="", cell=None):
 
 
 def parse_trace_option(value) -> str | None:
-    """--trace's value: None (show only) or the file to save to (.json, .png, .svg)."""
-    from mpikernel.trace.run import parse_trace_option as parse
-
-    try:
-        return parse(value)
-    except ValueError as e:
-        raise OptionError(str(e)) from None
+    """--trace's value: True/'' (show only) -> None; else the file to save to, with a suffix the
+    trace's `save` writes (trace.draw.SAVE_SUFFIXES: .json, .png, .svg)."""
+    if value in (True, None, ""):
+        return None
+    path = str(value)
+    if not path.lower().endswith(draw.SAVE_SUFFIXES):
+        raise OptionError(f"--trace={path}: the file name must end in .json (Chrome trace for Perfetto), "
+                          ".png or .svg (the diagram)")
+    return path
 
 
 def _seconds(args, name):

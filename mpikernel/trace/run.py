@@ -153,17 +153,6 @@ def effective_offsets(measured: dict[int, tuple]) -> dict[int, tuple]:
     return {r: ((o, e) if abs(o) > e else (0.0, e)) for r, (o, e) in measured.items()}
 
 
-def parse_trace_option(value) -> str | None:
-    """--trace's value: True/'' (show only) -> None; a file name ending .json, .png or .svg."""
-    if value in (True, None, ""):
-        return None
-    path = str(value)
-    if not path.lower().endswith((".json", ".png", ".svg")):
-        raise ValueError(f"--trace={path}: the file name must end in .json (Chrome trace for Perfetto), "
-                         ".png or .svg (the diagram)")
-    return path
-
-
 def run_traced(world, code: str, options: CellOptions, screen: Screen | None = None) -> CellResult:
     """Run the cell with the recorder on, then show (and save) its trace; the result holds it.
 
