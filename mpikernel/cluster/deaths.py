@@ -74,6 +74,7 @@ class Deaths:
     returncode: int | None = None
     launcher: str = "mpiexec"
     all_killed: bool = False  # every rank ended by SIGKILL: one was killed from outside, hydra the rest
+    lost_nodes: dict[str, list[int]] = field(default_factory=dict)  # {host: its ranks}: hosts gone whole
 
     @property
     def ended(self) -> list[int]:
@@ -82,6 +83,8 @@ class Deaths:
     def notes(self) -> dict[int, str]:
         """{rank: note} for the cell's report: the cause on the failed ranks, one shared note on the rest."""
         notes = {r: f"rank {r} died ({why})" for r, why in self.causes.items()}
+        if self.lost_nodes:
+            return {r: self.sentence() for r in range(self.n)}
         if not self.causes:
             return {r: f"rank {r} was lost: {self.sentence()}" for r in range(self.n)}
         ended = self.ended
@@ -94,6 +97,11 @@ class Deaths:
     def sentence(self) -> str:
         """One sentence for %mpi_status and for the next cell: what happened and what to do."""
         hint = "this MPI world is gone: %mpi_restart (or restarting the kernel) starts a new one"
+        if self.lost_nodes:
+            gone = "; ".join(f"node {h} lost: {rank_label(rs)}" for h, rs in sorted(self.lost_nodes.items()))
+            rest = [r for r in range(self.n) if r not in self.causes]
+            return f"{gone} (its processes stopped answering); {rank_label(rest)} still ran; {hint}" \
+                if rest else f"{gone}; {hint}"
         if not self.causes and self.all_killed:
             return ("every rank was killed by signal 9 (SIGKILL): one was killed from outside (the "
                     f"out-of-memory killer does this) and {self.launcher} ended the others; {hint}")

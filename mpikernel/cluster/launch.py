@@ -46,6 +46,10 @@ class Launch(Protocol):
     def remote_nodes(self) -> list[str]:
         """The job's hosts other than this one (their ranks cannot reach a loopback controller)."""
 
+    def peer_addresses(self) -> list[str]:
+        """Before start: addresses of the other hosts the ranks may run on ([] for this host only);
+        the World then listens on the interface that reaches them instead of loopback."""
+
     def failed_transiently(self, log_text: str) -> bool:
         """True if the launcher died before any rank ran, in a known way worth one more try."""
 
@@ -90,6 +94,9 @@ class MpiexecLaunch:
 
     def remote_nodes(self):
         return []
+
+    def peer_addresses(self):
+        return []  # a hostfile names this machine only (mpikernel.front.hostfile)
 
     def failed_transiently(self, log_text):
         return launcher.failed_to_start(log_text)

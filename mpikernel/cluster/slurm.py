@@ -344,8 +344,16 @@ class SlurmLaunch:
 
     def remote_nodes(self) -> list[str]:
         """Nodes of the job that are not this host (their ranks cannot reach a loopback controller)."""
-        here = {socket.gethostname(), socket.gethostname().split(".")[0], "localhost"}
-        return [n for n in expand_nodes(self.nodes) if n not in here]
+        return [n for n in expand_nodes(self.nodes) if not _is_here(n)]
+
+    def peer_addresses(self) -> list[str]:
+        """Before submitting: the addresses of the nodes other than this host that the ranks may run
+        on (the allocation's nodes, else the partition's), so the World knows where to listen."""
+        if self.allocation:
+            nodes = os.environ.get("SLURM_JOB_NODELIST") or os.environ.get("SLURM_NODELIST") or ""
+        else:
+            nodes = partition_nodes(self.options.partition)
+        return [node_address(n) for n in expand_nodes(nodes) if not _is_here(n)]
 
     def stop(self):
         """Cancel the job or step, then end the local sbatch/srun and the watchdog."""
@@ -400,6 +408,38 @@ def _tail(log, size=8192) -> str:
         return ""
 
 
+def _is_here(node: str) -> bool:
+    return node in {socket.gethostname(), socket.gethostname().split(".")[0], "localhost"}
+
+
+def _ask(cmd) -> str:
+    """stdout of a Slurm query ("" when it fails or takes over 15 s)."""
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout if out.returncode == 0 else ""
+
+
+def partition_nodes(partition: str | None) -> str:
+    """The node list of `partition` (None: the default one, marked '*' by sinfo), '' if unknown."""
+    for line in _ask(["sinfo", "-h", "-o", "%P|%N"]).splitlines():
+        name, _, nodes = line.strip().partition("|")
+        if (partition is None and name.endswith("*")) or name.rstrip("*") == partition:
+            return nodes
+    return ""
+
+
+def node_address(node: str) -> str:
+    """The address Slurm reaches `node` at (its NodeAddr), else the name itself resolved."""
+    found = re.search(r"\bNodeAddr=(\S+)", _ask(["scontrol", "show", "node", "-o", node]))
+    addr = found.group(1) if found else node
+    try:
+        return socket.gethostbyname(addr)
+    except OSError:
+        return addr
+
+
 def expand_nodes(nodes: str) -> list[str]:
     """'vm' / 'nid[001-003,007]' -> host names (scontrol when present, a simple parser otherwise)."""
     if not nodes:
@@ -425,6 +465,7 @@ def engine_main(argv):
     p.add_argument("--owner", required=True)
     args, rest = p.parse_known_args(argv)
     owner = args.owner if socket.gethostname() == args.owner_host else str(os.getppid())
+    _use_the_owners_interface(rest)
     # A session of its own, as hydra gives each rank: the kernel's fair share is per session
     # (autogroup), and srun's tasks share one, so on a busy node 8 ranks got the CPU time of one
     # (measured here: 25 s instead of 4 s to import the engine). Slurm still tracks, signals and
@@ -436,6 +477,26 @@ def engine_main(argv):
     from mpikernel.cluster.engine import main
 
     main(["--owner", owner] + rest)
+
+
+def _use_the_owners_interface(engine_args):
+    """On a node of a world that spans hosts: the MPI library's TCP traffic on the interface that
+    routes to the owner's control address (the cluster network), unless the person chose."""
+    from urllib.parse import urlsplit
+
+    from mpikernel.cluster import network, security
+
+    control = engine_args[engine_args.index("--control") + 1] if "--control" in engine_args else ""
+    host = urlsplit(control).hostname or ""
+    if not host or security.is_loopback(host):
+        return
+    try:
+        interface = network.interface_of(network.route_source(host))
+    except OSError:
+        return
+    if interface:
+        for k, v in network.mpi_interface_env(interface).items():
+            os.environ.setdefault(k, v)
 
 
 def watchdog_main(argv):

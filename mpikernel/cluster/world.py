@@ -28,7 +28,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from mpikernel.cluster import deaths, launcher, procs, security
+from mpikernel.cluster import deaths, launcher, network, procs, security
 from mpikernel.cluster.control import ControlChannel
 from mpikernel.cluster.controller import connection_file_complete
 from mpikernel.cluster.launch import check_launcher, make_launch
@@ -63,7 +63,9 @@ class World:
     n: ranks; hostfile: passed to mpiexec; env: extra environment variables for the ranks;
     launcher: "mpiexec" or "slurm" (then `slurm`: a mpikernel.cluster.slurm.SlurmOptions, or None); ip: the
     address the controller and the control channel listen on: loopback unless set (anything else
-    warns, see `security.listen_ip`).
+    warns, see `security.listen_ip`) — except that a world whose ranks run on other hosts listens
+    on the address of the interface that routes to them (`network.cluster_address`) when `ip` is
+    loopback, since they could not reach loopback; another `ip` overrides that choice.
     """
 
     n: int = 4
@@ -113,7 +115,7 @@ class World:
         say = progress or (lambda text: None)
         t0 = time.monotonic()
         try:
-            ip = security.listen_ip(self.ip, say=progress)
+            ip = self._listen_ip(say, progress)
         except ValueError as e:
             raise WorldError(str(e)) from None
         procs.sweep_stale_world_dirs()
@@ -139,6 +141,20 @@ class World:
         self.needs_reset = False
         self.started_in = time.monotonic() - t0
         return self
+
+    def _listen_ip(self, say, progress):
+        """Loopback, the person's --ip, or (ranks on other hosts) the cluster interface's address."""
+        asked = str(self.ip or "").strip()
+        if asked not in ("", "localhost") and not security.is_loopback(asked):
+            return security.listen_ip(self.ip, say=progress)
+        peers = make_launch(self.launcher, self.n, self.hostfile, self.slurm).peer_addresses()
+        if not peers:
+            return security.LOOPBACK
+        ip = network.cluster_address(peers)
+        where = network.interface_of(ip) or "the interface that reaches them"
+        say(f"the ranks may run on other nodes: listening on {ip} ({where}), not on loopback; "
+            "every connection needs this world's key")
+        return ip
 
     def _prepare(self, ip):
         """The world's private directory (log, profile, keys) and the control channel."""
@@ -224,7 +240,7 @@ class World:
         # figures drawn on a rank become display_data that the notebook shows (labelled)
         env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         env.update({str(k): str(v) for k, v in (self.env or {}).items()})
-        if security.is_loopback(self.ip or security.LOOPBACK):
+        if security.is_loopback(self._control.url.split("//")[1].rsplit(":", 1)[0]):
             # MPI's own sockets stay on loopback too
             env.update(security.loopback_mpi_env(env, launcher.build_config()))
         env["MPIKERNEL_CONTROL_KEY"] = self._control.key
@@ -380,6 +396,13 @@ class World:
             dead = self.dead_ranks()
             if not dead:
                 return None
+            if self._ended is not None:
+                return self._ended
+            lost = self._lost_nodes(dead)
+            if lost:
+                self._ended = deaths.Deaths(n=self.n, causes={r: f"node {h} lost" for h, rs in lost.items()
+                                                               for r in rs}, launcher=self.launcher, lost_nodes=lost)
+                return self._ended
             try:
                 job.wait(timeout=settle)
             except subprocess.TimeoutExpired:  # the launcher did not end the job: say what we know
@@ -411,8 +434,25 @@ class World:
         self._death_watch = deaths.DeathWatch({r: e.pid for r, e in self.engines.items() if e.local})
 
     def dead_ranks(self):
-        """Ranks on this host whose engine process is gone."""
-        return [r for r, e in sorted(self.engines.items()) if e.local and not pid_alive(e.pid)]
+        """Ranks whose engine is gone: on this host by pid; on other hosts by the controller's
+        heartbeat (ipyparallel unregisters an engine that missed 10 beats of 0.5 s)."""
+        dead = [r for r, e in sorted(self.engines.items()) if e.local and not pid_alive(e.pid)]
+        if self.client is not None and any(not e.local for e in self.engines.values()):
+            try:
+                connected = set(self.client.ids)
+            except Exception:
+                connected = set(self.engines)
+            dead += [r for r, e in sorted(self.engines.items()) if not e.local and r not in connected]
+        return sorted(dead)
+
+    def _lost_nodes(self, dead):
+        """{host: its ranks} for the other hosts all of whose ranks are dead (a node lost whole:
+        its slurmd is gone with them, so the job may never end by itself)."""
+        hosts: dict[str, list[int]] = {}
+        for r, e in sorted(self.engines.items()):
+            if not e.local:
+                hosts.setdefault(e.host, []).append(r)
+        return {h: rs for h, rs in hosts.items() if set(rs) <= set(dead)}
 
     def reset_if_needed(self, timeout=10.0):
         """After an interrupt: every rank re-creates COMM_WORLD from the pristine communicator."""
