@@ -161,22 +161,35 @@ def test_tutorial_runs_as_a_batch_job(path, tmp_path, mpirun):
     assert res.lines(), "the script printed nothing"
 
 
-def _notebook_lines(nb, skipped) -> collections.Counter:
-    """Every stdout line and result of the executed notebook, once per rank of its header."""
-    lines = collections.Counter()
+def _notebook_lines(nb, skipped) -> dict[int, collections.Counter]:
+    """{rank: its stdout lines and results} of the executed notebook: a block's lines go to every
+    rank of its header; a cell without headers ran in the kernel process (rank 0 in the script)."""
+    lines = collections.defaultdict(collections.Counter)
     for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
         if i + 1 in skipped:
             continue
-        ranks = 1
+        ranks = [0]
         for o in cell.outputs:
             info = o.get("metadata", {}).get("mpikernel", {})
+            text = o.text if o.output_type == "stream" and o.name == "stdout" else (
+                o.data["text/plain"] if o.output_type == "execute_result" else "")
             if info.get("kind") == "header":
-                ranks = len(info["ranks"])
-            elif o.output_type == "stream" and o.name == "stdout":
-                lines.update(ln for ln in o.text.splitlines() for _ in range(ranks))
-            elif o.output_type == "execute_result":
-                lines.update(ln for ln in o.data["text/plain"].splitlines() for _ in range(ranks))
-    return collections.Counter({k: v for k, v in lines.items() if k.strip() and not VOLATILE.search(k)})
+                ranks = info["ranks"]
+            for r in ranks:
+                lines[r].update(_steady(text))
+    return dict(lines)
+
+
+def _steady(text) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.strip() and not VOLATILE.search(ln)]
+
+
+RUN_PER_RANK = """
+import runpy, sys
+from mpikernel import MPI
+sys.stdout = open(f"{out}/rank{{MPI.COMM_WORLD.Get_rank()}}.txt", "w")
+runpy.run_path({script!r}, run_name="__main__")
+"""
 
 
 def _skipped(path) -> set[int]:
@@ -202,8 +215,11 @@ def test_tutorials_print_what_the_notebooks_printed(tmp_path, mpirun):
             NotebookClient(nb, timeout=60, startup_timeout=60, kernel_name="mpikernel-4",
                            resources={"metadata": {"path": str(tmp_path)}}).execute()
             want = _notebook_lines(nb, _skipped(path))
-            res = mpirun(_exported(path, tmp_path), n=4, timeout=120)
-            got = collections.Counter(ln for ln in res.stdout.splitlines() if ln.strip() and not VOLATILE.search(ln))
-            assert got == want, (path.name, got - want, want - got)
+            _exported(path, tmp_path)  # each rank's stdout to its own file: the lines cannot interleave
+            mpirun(RUN_PER_RANK.format(out=tmp_path, script=str(tmp_path / f"{path.stem}.py")), n=4, timeout=120)
+            got = {r: collections.Counter(_steady((tmp_path / f"rank{r}.txt").read_text())) for r in range(4)}
+            got = {r: c for r, c in got.items() if c}
+            assert got == want, (path.name, {r: (got.get(r, {}) - want.get(r, {}), want.get(r, {}) - got.get(r, {}))
+                                              for r in range(4)})
     finally:
         restore()
