@@ -234,8 +234,11 @@ namespace of their own (`_local`); %mpi_pull is a gather to rank 0, %mpi_push a 
 \"\"\"
 
 import os
+import sys
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # plots of %%local cells: a batch job has no screen
+for _stream in (sys.stdout, sys.stderr):  # one write per line (even under PYTHONUNBUFFERED), so
+    _stream.reconfigure(line_buffering=True, write_through=False)  # two ranks' lines never mix
 
 import numpy as np  # noqa: F401  (predefined in the notebook's cells, as MPI, comm, rank, size)
 
@@ -312,9 +315,22 @@ def job_file(name: str, ranks: int, launcher: str, slurm=None, python: str | Non
         lines += [f"# written by python -m mpikernel export from {name}.ipynb; submit with: sbatch {name}.sbatch",
                   'cd "${SLURM_SUBMIT_DIR:-.}"', f'srun "${{PYTHON:-{python}}}" {name}.py']
         return f"{name}.sbatch", "\n".join(lines) + "\n"
+    exe, flags = _mpiexec(ranks)
     lines = ["#!/bin/sh", f"# written by python -m mpikernel export from {name}.ipynb", f"# mpiexec -n {ranks} python {name}.py",
-             'cd "$(dirname "$0")"', f'exec "${{MPIEXEC:-mpiexec}}" -n {ranks} "${{PYTHON:-{python}}}" {name}.py']
+             'cd "$(dirname "$0")"', f'exec "${{MPIEXEC:-{exe}}}" {flags} "${{PYTHON:-{python}}}" {name}.py']
     return f"{name}.sh", "\n".join(lines) + "\n"
+
+
+def _mpiexec(ranks: int) -> tuple[str, str]:
+    """(the mpiexec this mpikernel launches its ranks with, its flags for `ranks` ranks here: Open MPI
+    as root needs --allow-run-as-root); plain `mpiexec -n N` when none is found."""
+    from mpikernel.cluster.launcher import LauncherError, mpiexec_command
+
+    try:
+        cmd = mpiexec_command(ranks)
+    except LauncherError:
+        return "mpiexec", f"-n {ranks}"
+    return cmd[0], " ".join(shlex.quote(a) for a in cmd[1:])
 
 
 def export(notebook, out_dir=None, ranks: int = 4, launcher: str = "mpiexec", slurm=None) -> list[Path]:
