@@ -125,7 +125,8 @@ def _command(argv: list[str]) -> int:
     if argv[:1] == ["install"]:
         return install_main(argv[1:])
     if argv[:1] == ["export"]:
-        return __import__("mpikernel.front.export", fromlist=["main"]).main(argv[1:])
+        from mpikernel.front.export import main as export_main  # late: a kernel launch needs none of it
+        return export_main(argv[1:])
     if argv[:1] == ["info"]:
         return info_main(argv[1:]) or 0
     if argv[:1] in (["-h"], ["--help"]):
