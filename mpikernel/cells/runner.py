@@ -17,6 +17,9 @@ ipyparallel AsyncResult (one execute request per rank). While the ranks work it 
   same picture sampled twice), the blocked ones are interrupted and the deadlock is explained
   ("rank 0 waits in comm.Send(dest=1, 8 MB) at line 3 and rank 1 ..."); a rank still
   computing means the cell is never stuck;
+- every 0.5 s, once the cell is older than the screen's `rank_view_after`, the screen is told
+  every rank's state (`Screen.ranks`, the front end's rank view): the deadlock check's own sample
+  when it took one, so the ranks are not asked twice;
 - after `slow_notice` seconds (and every `slow_notice` seconds after) it says which ranks are
   still busy and where;
 - after `timeout` seconds every rank still busy is interrupted;
@@ -193,9 +196,10 @@ class _Watch:
             self.stop_blocked(pending, failed)
         if now >= self.next_stuck_check:
             self.next_stuck_check = now + STUCK_CHECK_EVERY
+            picture = None  # the deadlock check's sample, when it took one, is the rank view's too
             if not failed and not self.stopped:
-                self.last_picture = self.stop_if_stuck(pending)
-            self.show_ranks(now, picture=self.last_picture if not failed and not self.stopped else None)
+                picture = self.last_picture = self.stop_if_stuck(pending)
+            self.show_ranks(now, picture=picture)
         if self.opts.timeout is not None and now - self.t0 >= self.opts.timeout and self.result.reason != "timeout":
             self.result.reason = "timeout"
             timeout = self.opts.timeout

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from mpikernel.cells import diagnose
 from mpikernel.cells import merge as out
 from mpikernel.cells.screen import Screen
+from mpikernel.front.screens import NotebookScreen
 from mpikernel.notation import rank_label
 
 ENV = "MPIKERNEL_RANK_VIEW"
@@ -239,8 +240,6 @@ class RankViewScreen(Screen):
 
 def with_rank_view(screen: Screen, stream=None) -> Screen:
     """`screen` with the rank view when it is on and there is somewhere to draw it, else `screen`."""
-    from mpikernel.front.screens import NotebookScreen
-
     after = view_after()
     if after is None or screen.rank_view_after is not None:
         return screen

@@ -225,6 +225,46 @@ def test_idle_and_restart_keep_working_with_the_view():
 # ---------------------------------------------------------------------- in the MPI kernel
 
 
+SLOW_PRINTING = SLOW.replace("comm.recv(source=0)", "got = comm.recv(source=0)\n    print('got', got)")
+
+
+def assert_one_display_id(msgs):
+    """The rank view of one cell: a display_data, updates of the same id, emptied before the merged output."""
+    views = [m for m in msgs if "mpikernel-rank-view" in m["content"].get("data", {}).get("text/html", "")]
+    assert views and views[0]["msg_type"] == "display_data", [m["msg_type"] for m in msgs]
+    ids = {m["content"]["transient"]["display_id"] for m in views}
+    assert len(ids) == 1, ids
+    assert all(m["msg_type"] == "update_display_data" for m in views[1:])
+    (shown_id,) = ids
+    last = [m for m in msgs if m["content"].get("transient", {}).get("display_id") == shown_id][-1]
+    assert last["msg_type"] == "update_display_data" and last["content"]["data"] == {"text/plain": ""}
+    assert "rank 3 in comm.recv(source=0)" in views[0]["content"]["data"]["text/plain"]
+    merged = [i for i, m in enumerate(msgs) if m["msg_type"] == "stream" and "got 1" in m["content"]["text"]]
+    assert merged and msgs.index(last) < merged[-1]  # the merged output comes after the view is gone
+
+
+@pytest.mark.mpi
+@pytest.mark.kernel
+@pytest.mark.timeout(180)
+def test_the_magics_in_a_python_kernel_one_display_id_too():
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        def run(code, timeout=120):
+            msgs = []
+            reply = kc.execute_interactive(code, timeout=timeout, output_hook=msgs.append)
+            assert reply["content"]["status"] == "ok", reply["content"]
+            return msgs
+
+        run("%load_ext mpikernel\n%mpi_start -n 4")
+        assert_one_display_id(run("%%px_mpi\n" + SLOW_PRINTING))
+        run("%mpi_stop")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
 @pytest.mark.mpi
 @pytest.mark.kernel
 @pytest.mark.timeout(180)
@@ -236,18 +276,9 @@ def test_in_the_kernel_one_display_id_updated_then_emptied():
     k = Kernel()
     try:
         k.run("comm.allreduce(rank)", timeout=120)
-        content, msgs = k.run(SLOW.replace("comm.recv(source=0)", "got = comm.recv(source=0)\n    print('got', got)"))
+        content, msgs = k.run(SLOW_PRINTING)
         assert content["status"] == "ok", content
-        views = [m for m in msgs if "mpikernel-rank-view" in m["content"].get("data", {}).get("text/html", "")]
-        assert views and views[0]["msg_type"] == "display_data"
-        ids = {m["content"]["transient"]["display_id"] for m in views}
-        assert len(ids) == 1, ids
-        assert all(m["msg_type"] == "update_display_data" for m in views[1:])
-        (shown_id,) = ids
-        last = [m for m in msgs if m["content"].get("transient", {}).get("display_id") == shown_id][-1]
-        assert last["msg_type"] == "update_display_data" and last["content"]["data"] == {"text/plain": ""}
-        assert "rank 3 in comm.recv(source=0)" in views[0]["content"]["data"]["text/plain"]
-        assert msgs.index(last) < max(i for i, m in enumerate(msgs) if m["msg_type"] == "stream")  # merged output after
+        assert_one_display_id(msgs)
         where, msgs = k.run("%px_where")
         texts = [m["content"]["data"]["text/plain"] for m in msgs if m["msg_type"] == "execute_result"]
         assert texts and texts[0].count("idle") == 4, msgs
