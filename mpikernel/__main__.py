@@ -5,6 +5,7 @@
                                 [--hostfile F] [--launcher mpiexec|slurm] [--env K=V ...]
                                 [--partition P] [--time T] [--account A] [--nodes N] [--extra="..."]
     python -m mpikernel info
+    python -m mpikernel export NOTEBOOK.ipynb [-o DIR] [--ranks N] [--launcher slurm --partition P ...]
 
 The first form is what kernel specs run (Jupyter fills in the connection file); every option that
 is not ours goes on to ipykernel's IPKernelApp unchanged.
@@ -123,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
 def _command(argv: list[str]) -> int:
     if argv[:1] == ["install"]:
         return install_main(argv[1:])
+    if argv[:1] == ["export"]:
+        from mpikernel.front.export import main as export_main  # late: a kernel launch needs none of it
+        return export_main(argv[1:])
     if argv[:1] == ["info"]:
         return info_main(argv[1:]) or 0
     if argv[:1] in (["-h"], ["--help"]):

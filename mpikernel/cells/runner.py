@@ -17,6 +17,9 @@ ipyparallel AsyncResult (one execute request per rank). While the ranks work it 
   same picture sampled twice), the blocked ones are interrupted and the deadlock is explained
   ("rank 0 waits in comm.Send(dest=1, 8 MB) at line 3 and rank 1 ..."); a rank still
   computing means the cell is never stuck;
+- every 0.5 s, once the cell is older than the screen's `rank_view_after`, the screen is told
+  every rank's state (`Screen.ranks`, the front end's rank view): the deadlock check's own sample
+  when it took one, so the ranks are not asked twice;
 - after `slow_notice` seconds (and every `slow_notice` seconds after) it says which ranks are
   still busy and where;
 - after `timeout` seconds every rank still busy is interrupted;
@@ -182,6 +185,7 @@ class _Watch:
         if not pending:
             return False
         if self.world.lost():  # a rank died and took the MPI job with it: nobody will answer
+            self.show_ranks(now, {}, dead=pending)
             _note_deaths(self.world, self.runs, self.result)
             return False
         failed = [r for r, run in self.runs.items() if run.done and run.failed is not None]
@@ -190,9 +194,12 @@ class _Watch:
         if self.failed_at is not None and now - self.failed_at >= self.opts.grace and now >= self.next_grace_check:
             self.next_grace_check = now + 0.5
             self.stop_blocked(pending, failed)
-        if not failed and not self.stopped and now >= self.next_stuck_check:
+        if now >= self.next_stuck_check:
             self.next_stuck_check = now + STUCK_CHECK_EVERY
-            self.last_picture = self.stop_if_stuck(pending)
+            picture = None  # the deadlock check's sample, when it took one, is the rank view's too
+            if not failed and not self.stopped:
+                picture = self.last_picture = self.stop_if_stuck(pending)
+            self.show_ranks(now, picture=picture)
         if self.opts.timeout is not None and now - self.t0 >= self.opts.timeout and self.result.reason != "timeout":
             self.result.reason = "timeout"
             timeout = self.opts.timeout
@@ -214,6 +221,21 @@ class _Watch:
                 return
         if self.pending():  # only ranks whose reply is still to come: it sets `wake`
             self.wake.wait(POLL)
+
+    def show_ranks(self, now, where=None, picture=None, dead=()):
+        """The rank view (Screen.ranks): every rank's state, from the deadlock check's sample when
+        it just took one (`picture`), else from one look at the agents (or `where`, when given)."""
+        after = self.screen.rank_view_after
+        if after is None or now - self.t0 < after:
+            return
+        if picture is None:
+            if where is None:
+                where = self.world.where(self.pending(), timeout=0.5)
+            done = [r for r, run in self.runs.items() if run.done]
+            failed = [r for r in done if self.runs[r].failed is not None]
+            picture = diagnose.rank_states(self.runs, self.world.n, done, failed, where)
+        dead = set(dead) | {r for r, run in self.runs.items() if type(run.failed).__name__ == "EngineError"}
+        self.screen.ranks(picture, now - self.t0, dead)
 
     def stop_blocked(self, pending, failed):
         """The grace rule: interrupt pending ranks that sit in a blocking MPI call after others failed."""

@@ -14,6 +14,13 @@ from mpikernel.cells import merge as out
 class Screen:
     """Where a running cell shows things. This base prints to stdout/stderr (a terminal)."""
 
+    #: seconds into a cell after which the runner calls `ranks` (every 0.5 s); None: never.
+    #: The front end's rank view (mpikernel/front/rankview.py) sets it; this base shows none.
+    rank_view_after: float | None = None
+
+    def ranks(self, states: dict, elapsed: float, dead: set):
+        """Where every rank is: {rank: diagnose.RankState}, `dead` the ranks that died."""
+
     def live(self, rank: int, text: str):
         for line in text.splitlines(keepends=True):
             sys.stdout.write(f"[rank {rank}] {line}" + ("" if line.endswith("\n") else "\n"))

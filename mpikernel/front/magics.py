@@ -11,6 +11,7 @@
     %px_mpi [options] statement                                           (one line on the ranks)
     %mpi_push name ...   %mpi_pull name [--ranks R]                       (copy variables)
     %mpi_debug [RANK] [-c CMD ...]                                        (pdb on a failed rank)
+    %px_diff NAME   %px_where   %mpi_rank_view [off|on|SECONDS]            (seeing the ranks)
 
 The magics are thin adapters over their shell's `mpikernel.front.session.Session` (the world, its
 idle watch, `Session.run` for every cell, the MPI kernel's cells included); options are parsed in
@@ -163,7 +164,7 @@ def status_table(rows) -> str:
 @magics_class
 class MPIMagics(Magics):
     """%mpi_start, %mpi_stop, %mpi_restart, %mpi_status, %%px_mpi / %px_mpi, %mpi_push, %mpi_pull,
-    %mpi_debug: each one a few lines over its shell's Session."""
+    %mpi_debug, %px_diff, %px_where, %mpi_rank_view: each one a few lines over its shell's Session."""
 
     def __init__(self, shell=None, session: Session | None = None, **kwargs):
         super().__init__(shell=shell, **kwargs)
@@ -258,6 +259,50 @@ class MPIMagics(Magics):
             if type(e).__name__ in ("RemoteError", "CompositeError") and "NameError" in str(e):
                 raise UsageError(f"{names[0]!r} is not defined on every rank") from None
             raise
+
+    # ---------------------------------------------------- seeing the ranks (docs/magics.md)
+
+    @line_magic
+    def px_diff(self, line=""):
+        """Where a variable differs across the ranks: %px_diff u (arrays: the indices; dicts: the keys)."""
+        from mpikernel.front.divergence import px_diff
+
+        name = line.strip()
+        if not name or len(name.split()) != 1:
+            raise UsageError("name one variable to compare across the ranks, like %px_diff u")
+        try:
+            return px_diff(self.session.require_world(), name)
+        except (ValueError, WorldError) as e:
+            raise UsageError(str(e)) from None
+
+    @line_magic
+    def px_where(self, line=""):
+        """Every rank's current line and MPI call, asked without interrupting anything."""
+        from mpikernel.front.rankview import where_now
+
+        if line.strip():
+            raise UsageError("%px_where takes no arguments")
+        try:
+            return where_now(self.session.require_world())
+        except WorldError as e:
+            raise UsageError(str(e)) from None
+
+    @line_magic
+    def mpi_rank_view(self, line=""):
+        """The live rank view of cells that run over 1 s: %mpi_rank_view off | on | SECONDS."""
+        import os
+
+        from mpikernel.front.rankview import ENV, view_after
+
+        value = line.strip()
+        if value:
+            try:
+                view_after({ENV: value})
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+            os.environ[ENV] = value
+        after = view_after()
+        print("rank view off" if after is None else f"rank view on: shown once a cell runs {after:g} s")
 
     @line_magic
     def mpi_debug(self, line=""):

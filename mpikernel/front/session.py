@@ -20,6 +20,7 @@ from mpikernel.cluster.launcher import LauncherError
 from mpikernel.cluster.slurm import SlurmError
 from mpikernel.cluster.world import World, WorldError
 from mpikernel.front import idle, options as opt
+from mpikernel.front.rankview import with_rank_view_checked
 from mpikernel.front.screens import default_screen
 from mpikernel.trace.run import run_traced
 
@@ -182,7 +183,7 @@ class Session:
                 self.revive(self.released)
             try:
                 with self._in_use() as w:
-                    return self._run_on(w, code, options, screen or default_screen())
+                    return self._run_on(w, code, options, with_rank_view_checked(screen or default_screen()))
             except _Released:
                 if self.revive is None or attempt == 2:
                     raise UsageError(self.not_running()) from None
