@@ -171,6 +171,18 @@ def record_launcher(launcher: str, env: dict[str, str]) -> dict[str, str]:
         raise SpecError(str(exc)) from None
 
 
+def _spec_env(launcher: str, env: Mapping[str, str] | None, slurm: Any, hints: bool) -> dict[str, str]:
+    """An installed spec's env: the given one, the mpiexec found now, Slurm's defaults, hints off."""
+    env = record_launcher(launcher, check_env(env))
+    if not hints:
+        env = {HINTS_ENV: "0", **env}
+    if slurm is not None and slurm.to_line():
+        from mpikernel.cluster.slurm import ENV_VAR
+
+        env = {ENV_VAR: slurm.to_line(), **env}
+    return env
+
+
 def install(
     ranks: int = DEFAULT_RANKS,
     name: str | None = None,
@@ -211,13 +223,7 @@ def install(
         if not hf.is_file():
             raise SpecError(f"hostfile {hostfile!r} does not exist")
         hostfile = str(hf.resolve())
-    env = record_launcher(launcher, check_env(env))
-    if not hints:
-        env = {HINTS_ENV: "0", **env}
-    if slurm is not None and slurm.to_line():
-        from mpikernel.cluster.slurm import ENV_VAR
-
-        env = {ENV_VAR: slurm.to_line(), **env}
+    env = _spec_env(launcher, env, slurm, hints)
     if kernel_spec_manager is None:
         from jupyter_client.kernelspec import KernelSpecManager
 
