@@ -127,12 +127,23 @@ def kernel_specs_visible():
             os.environ["JUPYTER_PATH"] = old
 
 
+REPLY_ERROR = "mpikernel_test_error"  # metadata run_notebook leaves on a cell whose reply was an error
+
+
 def error_text(cell) -> str:
+    """The cell's error outputs; else the error its execute reply named. (A UsageError, such as
+    %mpi_pull of a name the ranks lack, is printed to stderr, not sent as an error output.)"""
     parts = []
     for o in cell.get("outputs", []):
         if o.get("output_type") == "error":
             parts.append(f"{o.get('ename')}: {o.get('evalue')}\n" + "\n".join(o.get("traceback", [])))
-    return "\n".join(parts)
+    return "\n".join(parts) or cell.get("metadata", {}).get(REPLY_ERROR, "")
+
+
+def _note_reply_error(cell, cell_index, execute_reply):
+    content = (execute_reply or {}).get("content", {})
+    if content.get("status") == "error":
+        cell.metadata[REPLY_ERROR] = f"{content.get('ename')}: {content.get('evalue')}"
 
 
 class NotebookFailed(Exception):
@@ -160,6 +171,7 @@ def run_notebook(nb, workdir: Path, allow_errors: bool = False):
         startup_timeout=60,
         allow_errors=allow_errors,  # cells tagged raises-exception may (and here must) fail
         resources={"metadata": {"path": str(workdir)}},
+        on_cell_executed=_note_reply_error,
     )
     error = None
     with ProcessWatch() as watch:
