@@ -8,6 +8,9 @@ never depend on its solution), and the deliberate failures (tagged `raises-excep
 fail with our report; the ones also tagged `hints-off` (an exercise about the fix) must not give
 the fix away. The runner is the one of tests/course/test_notebooks.py (tests/support/notebook_runner.py).
 
+Faked answers (the expected value computed without a message, or typed in) must fail their checks
+too: `test_faked_answers_fail_their_checks` runs several after their exercises' set-up in one kernel.
+
 This doubles the notebooks' time in CI; each run's seconds are printed and recorded.
 """
 
@@ -83,3 +86,52 @@ def test_handout_runs_and_its_checks_fail(path, tmp_path, record_property):
     assert not problems, "\n\n".join(problems)
     assert not left, f"{path.name} left processes running after the kernel shut down: {left}"
     assert started >= 5, f"only {started} processes seen under the kernel: the process check is not working"
+
+
+# Faked answers: each computes the expected value without a message (the fakes the old checks
+# accepted, or a typed number); each must fail its check. name -> (notebook, fake answer, what
+# earlier cells the exercises' set-up needs).
+FAKES = {
+    "02 ring": ("02", "left_token = (rank - 1) % size", None),
+    "03 mean": ("03", "mean = 20.5", None),
+    "06 pi": ("06", "pi_all = 3.14159", "def count_hits"),
+    "08 ring": ("08", "ring_left = (rank - 1) % size", None),
+}
+
+
+def _fake_cells(prefix, fake, prelude):
+    """The exercises' set-up cells of notebook `prefix`, the fake answer, and its check."""
+    from nbformat import v4
+
+    path = next(p for p in NOTEBOOKS if p.name.startswith(prefix))
+    nb = nbformat.read(path, as_version=4)
+    name = fake.split("=")[0].strip()
+    start = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "## Exercises" in c.source)
+    check = next(c for c in nb.cells[start:] if "check" in tags(c) and name in c.source)
+    setup = [c for c in nb.cells[start:nb.cells.index(check)] if c.cell_type == "code"
+             and not tags(c) & {"solution", "raises-exception", "check"} and "your answer" not in c.source]
+    before = [c for c in nb.cells if prelude and prelude in c.source]
+    return nb.metadata, [*before, *setup, v4.new_code_cell(fake), copy.deepcopy(check)]
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(CELL_TIMEOUT * 3)
+def test_faked_answers_fail_their_checks(tmp_path):
+    """One kernel runs every fake after its notebook's exercise set-up: each check must fail."""
+    from nbformat import v4
+
+    nb, checks = v4.new_notebook(), {}
+    for label, (prefix, fake, prelude) in FAKES.items():
+        metadata, cells = _fake_cells(prefix, fake, prelude)
+        assert metadata["kernelspec"]["name"] == "mpikernel-4", label
+        nb.metadata = metadata
+        nb.cells += cells
+        checks[label] = cells[-1]
+    with kernel_specs_visible():
+        seconds, left, _ = run_notebook(nb, tmp_path, allow_errors=True)
+    print(f"faked answers: {seconds:.1f} s")
+    passed = [label for label, cell in checks.items() if not error_text(cell)]
+    assert not passed, f"checks accept a faked answer: {passed}"
+    others = [c.source for c in nb.cells if c not in checks.values() and error_text(c)]
+    assert not others, f"set-up cells failed, so the fakes prove nothing: {others}"
+    assert not left, left
