@@ -211,6 +211,7 @@ class Session:
             return self._run_traced_or_not(w, code, options, screen)
 
     def _run_traced_or_not(self, w: World, code: str, options: CellOptions, screen) -> CellResult:
+        """run_cell, or run_traced when the options ask, remembering the trace either way."""
         if not options.trace:
             return run_cell(w, code, options, screen)
         try:
