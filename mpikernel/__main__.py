@@ -2,7 +2,7 @@
 
     python -m mpikernel -f CONNECTION_FILE [--ranks N] [--hostfile F] [--launcher mpiexec|slurm]
     python -m mpikernel install [--ranks N] [--name NAME] [--user|--sys-prefix|--prefix P]
-                                [--hostfile F] [--launcher mpiexec|slurm] [--env K=V ...]
+                                [--hostfile F] [--launcher mpiexec|slurm] [--env K=V ...] [--no-hints]
                                 [--partition P] [--time T] [--account A] [--nodes N] [--extra="..."]
     python -m mpikernel info
     python -m mpikernel export NOTEBOOK.ipynb [-o DIR] [--ranks N] [--launcher slurm --partition P ...]
@@ -81,6 +81,8 @@ def install_main(argv: list[str]) -> int:
     where.add_argument("--sys-prefix", action="store_true",
                        help=f"install into this environment ({sys.prefix})")
     where.add_argument("--prefix", metavar="P", help="install under prefix P")
+    parser.add_argument("--no-hints", dest="hints", action="store_false",
+                        help="deadlock reports without the suggested fix (MPIKERNEL_HINTS=0), for exercises")
     parser.add_argument("--env", nargs="+", action="extend", default=[], metavar="K=V",
                         help="environment variables for the kernel and its ranks")
     slurm = parser.add_argument_group("Slurm (with --launcher slurm)")
@@ -94,7 +96,7 @@ def install_main(argv: list[str]) -> int:
         dest = install(
             ranks=opts.ranks, name=opts.name, user=opts.user, sys_prefix=opts.sys_prefix,
             prefix=opts.prefix, hostfile=opts.hostfile, launcher=opts.launcher, env=env,
-            display=opts.display, slurm=slurm_options(opts),
+            display=opts.display, slurm=slurm_options(opts), hints=opts.hints,
         )
     except OptionError as exc:  # a SpecError too: a request that cannot be honoured
         parser.error(str(exc))

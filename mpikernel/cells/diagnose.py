@@ -10,13 +10,19 @@ call, from the engines' agents, which read `MPI._waiting()`) and asks this modul
   waits: those are transfers in flight, not deadlocks). The runner also asks for the same
   picture twice in a row before it acts, so a wait that ended between samples is never reported.
 - `explain(states)`: the short text a student reads: which ranks wait in which call at which line
-  of the cell, what the ranks they wait for did instead, and the usual fix.
+  of the cell, what the ranks they wait for did instead, and the usual fix. With hints off
+  (`explain(states, hints=False)`, or `with hints(False):` around the cell, or
+  MPIKERNEL_HINTS=0) the report still says what every rank is doing, but not how to fix it: an
+  exercise about the fix keeps its answer.
 
 Everything here is a pure function of plain data (`RankState`), tested without MPI.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import os
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -28,6 +34,10 @@ FAILED = "failed"  # the cell raised on this rank
 BLOCKED = "blocked"  # waiting inside a blocking MPI call
 COMPUTING = "computing"  # running Python (or not answering: assume it works)
 OUTSIDE = "outside"  # not running this cell (%%px_mpi --ranks chose others)
+
+HINTS_ENV = "MPIKERNEL_HINTS"  # 0 / no / off / false: reports without the suggested fix
+_OFF = {"0", "no", "off", "false"}
+_hints: contextvars.ContextVar[bool | None] = contextvars.ContextVar("mpikernel_hints", default=None)
 
 WORLD_NAMES = ("MPI_COMM_WORLD", "COMM_WORLD")
 _SENDS = {"send", "ssend", "bsend", "rsend", "sendrecv"}
@@ -188,6 +198,30 @@ def stuck(states: Mapping[int, RankState], grace: float) -> bool:
 # ---------------------------------------------------------------------------- explanation
 
 
+def hints_from_env(environ: Mapping[str, str] | None = None) -> bool:
+    """False when $MPIKERNEL_HINTS says off (0, no, off, false); on otherwise (the default)."""
+    value = (os.environ if environ is None else environ).get(HINTS_ENV, "")
+    return value.strip().lower() not in _OFF
+
+
+@contextlib.contextmanager
+def hints(on: bool):
+    """Within this block, explain() gives (on) or leaves out (off) the suggested fixes: the
+    session wraps each cell in the setting its world was started with (%mpi_start --no-hints)."""
+    token = _hints.set(bool(on))
+    try:
+        yield
+    finally:
+        _hints.reset(token)
+
+
+def hints_on() -> bool:
+    """The setting explain() uses when not told: the enclosing hints() block, else the environment."""
+    value = _hints.get()
+    return hints_from_env() if value is None else value
+
+
+
 def _comm_text(state: RankState) -> str:
     return "COMM_WORLD" if state.on_world else (state.comm or "a communicator")
 
@@ -235,7 +269,7 @@ def _others_text(states: Mapping[int, RankState], ranks: Iterable[int], verb: st
     return out_
 
 
-def _explain_collectives(states, blocked, mentioned) -> tuple[list[str], set[int]]:
+def _explain_collectives(states, blocked, mentioned, hints=True) -> tuple[list[str], set[int]]:
     lines, covered = [], set()
     by_comm: dict[str, list[RankState]] = {}
     for s in blocked:
@@ -253,12 +287,13 @@ def _explain_collectives(states, blocked, mentioned) -> tuple[list[str], set[int
         absent = [r for r in states if r not in covered] if comm in WORLD_NAMES else []
         calls = {(m.call, (m.waiting or {}).get("seq")) for m in members}
         text = " while ".join(said)
-        if len(calls) > 1:
+        if len(calls) > 1 and hints:
             text += ("; every rank must call the same collectives in the same order (the checking "
                      "mode, MPIKERNEL_CHECK_COLLECTIVES=1, reports such mismatches at once)")
         if absent:
             text += "; " + ", ".join(_others_text(states, absent, "calling it", mentioned))
-            text += " - a collective must be called by every rank of the communicator"
+            if hints:
+                text += " - a collective must be called by every rank of the communicator"
         lines.append(text + ".")
     return lines, covered
 
@@ -281,7 +316,14 @@ def _cycles(blocked: dict[int, RankState]) -> list[list[int]]:
     return cycles
 
 
-def _explain_cycle(cycle: list[int], blocked: dict[int, RankState]) -> str:
+_CYCLE_FIXES = {
+    "send": (" Large messages are not buffered: use Sendrecv, or order the calls by rank (even ranks "
+             "send first, odd ranks receive first)."),
+    "recv": " One of them must send first (order the calls by rank), or use Sendrecv.",
+}
+
+
+def _explain_cycle(cycle: list[int], blocked: dict[int, RankState], hints: bool = True) -> str:
     parts = [f"rank {r} waits in {_call_text(blocked[r])}" for r in cycle]
     said = " and ".join(parts) if len(parts) == 2 else ", ".join(parts[:-1]) + ", and " + parts[-1]
     alike = {(blocked[r].waiting or {}).get("call") for r in cycle} | {blocked[r].line for r in cycle}
@@ -295,16 +337,13 @@ def _explain_cycle(cycle: list[int], blocked: dict[int, RankState]) -> str:
     kinds = {blocked[r].kind for r in cycle}
     who = "the other" if len(cycle) == 2 else "the next"
     if kinds == {"send"}:
-        return (f"{said}; each waits for {who} to receive. Large messages are not "
-                "buffered: use Sendrecv, or order the calls by rank (even ranks send first, odd "
-                "ranks receive first).")
+        return f"{said}; each waits for {who} to receive." + (_CYCLE_FIXES["send"] if hints else "")
     if kinds == {"recv"}:
-        return (f"{said}; each waits for {who} to send, so nobody sends. One of them "
-                "must send first (order the calls by rank), or use Sendrecv.")
+        return f"{said}; each waits for {who} to send, so nobody sends." + (_CYCLE_FIXES["recv"] if hints else "")
     return f"{said}; each waits for {who}."
 
 
-def _unexpected_text(state: RankState) -> str | None:
+def _unexpected_text(state: RankState, hints: bool = True) -> str | None:
     """'a message from rank 0 with tag 1 is waiting to be received' from the binding's list."""
     msgs = (state.waiting or {}).get("unexpected") or []
     if not msgs:
@@ -316,15 +355,16 @@ def _unexpected_text(state: RankState) -> str | None:
         texts.append(f"a message from rank {src} with tag {tag}" + (f" ({size})" if size else ""))
     more = f" (and {len(msgs) - 3} more)" if len(msgs) > 3 else ""
     verb = "is" if len(texts) == 1 and not more else "are"
-    return (f"{' and '.join(texts)}{more} {verb} waiting to be received - check the source and "
-            "tag (comm.probe(status=st) shows what arrived)")
+    fix = " - check the source and tag (comm.probe(status=st) shows what arrived)" if hints else ""
+    return f"{' and '.join(texts)}{more} {verb} waiting to be received{fix}"
 
 
-def _explain_p2p(state: RankState, states: Mapping[int, RankState], mentioned: set[int]) -> str:
+def _explain_p2p(state: RankState, states: Mapping[int, RankState], mentioned: set[int],
+                 hints: bool = True) -> str:
     text = f"rank {state.rank} waits in {_call_text(state)}"
     peer = state.peer
     reasons = []
-    unexpected = _unexpected_text(state)
+    unexpected = _unexpected_text(state, hints)
     if unexpected:  # the likeliest mistake: say it first
         reasons.append(unexpected)
     if isinstance(peer, int) and peer in states:
@@ -349,17 +389,19 @@ def _explain_p2p(state: RankState, states: Mapping[int, RankState], mentioned: s
     return text + ("; " + "; ".join(reasons) if reasons else "") + "."
 
 
-def explain(states: Mapping[int, RankState]) -> list[str]:
-    """The explanation of a stuck cell, one sentence per line, blocked ranks first."""
+def explain(states: Mapping[int, RankState], hints: bool | None = None) -> list[str]:
+    """The explanation of a stuck cell, one sentence per line, blocked ranks first; with the
+    usual fix unless `hints` is False (None: hints_on())."""
+    hints = hints_on() if hints is None else bool(hints)
     blocked = {r: s for r, s in states.items() if s.state == BLOCKED}
     mentioned: set[int] = set()
-    lines, covered = _explain_collectives(states, list(blocked.values()), mentioned)
+    lines, covered = _explain_collectives(states, list(blocked.values()), mentioned, hints)
     for cycle in _cycles({r: s for r, s in blocked.items() if r not in covered}):
-        lines.append(_explain_cycle(cycle, blocked))
+        lines.append(_explain_cycle(cycle, blocked, hints))
         covered.update(cycle)
     for r, s in sorted(blocked.items()):
         if r not in covered:
-            lines.append(_explain_p2p(s, states, mentioned))
+            lines.append(_explain_p2p(s, states, mentioned, hints))
     idle = [r for r, s in states.items() if s.state == FINISHED and r not in mentioned]
     failed = [r for r, s in states.items() if s.state == FAILED and r not in mentioned]
     if idle:

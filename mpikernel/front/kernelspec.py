@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from mpikernel.cells.diagnose import HINTS_ENV
 from mpikernel.front.options import ENV_NAME, LAUNCHERS, OptionError, check_ranks_count
 from mpikernel.front.options import parse_env as _parse_env
 
@@ -170,6 +171,18 @@ def record_launcher(launcher: str, env: dict[str, str]) -> dict[str, str]:
         raise SpecError(str(exc)) from None
 
 
+def _spec_env(launcher: str, env: Mapping[str, str] | None, slurm: Any, hints: bool) -> dict[str, str]:
+    """An installed spec's env: the given one, the mpiexec found now, Slurm's defaults, hints off."""
+    env = record_launcher(launcher, check_env(env))
+    if not hints:
+        env = {HINTS_ENV: "0", **env}
+    if slurm is not None and slurm.to_line():
+        from mpikernel.cluster.slurm import ENV_VAR
+
+        env = {ENV_VAR: slurm.to_line(), **env}
+    return env
+
+
 def install(
     ranks: int = DEFAULT_RANKS,
     name: str | None = None,
@@ -183,11 +196,14 @@ def install(
     executable: str | None = None,
     kernel_spec_manager: Any = None,
     slurm: Any = None,
+    hints: bool = True,
 ) -> str:
     """Install a spec for this machine; return the directory it went to.
 
     The spec names this interpreter and, for the mpiexec launcher, the mpiexec found now; for
     the slurm launcher, `slurm` (a mpikernel.cluster.slurm.SlurmOptions) goes into the spec's env.
+    hints=False (`install --no-hints`): the kernel's deadlock reports leave out the fix
+    (MPIKERNEL_HINTS=0 in the spec's env, unless `env` sets it).
     """
     ranks = check_ranks(ranks)
     check_launcher(launcher)
@@ -207,11 +223,7 @@ def install(
         if not hf.is_file():
             raise SpecError(f"hostfile {hostfile!r} does not exist")
         hostfile = str(hf.resolve())
-    env = record_launcher(launcher, check_env(env))
-    if slurm is not None and slurm.to_line():
-        from mpikernel.cluster.slurm import ENV_VAR
-
-        env = {ENV_VAR: slurm.to_line(), **env}
+    env = _spec_env(launcher, env, slurm, hints)
     if kernel_spec_manager is None:
         from jupyter_client.kernelspec import KernelSpecManager
 

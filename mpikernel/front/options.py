@@ -124,12 +124,13 @@ class StartOptions:
     ip: str = "127.0.0.1"
     slurm: SlurmOptions | None = None
     idle_timeout: float | None = None  # seconds without a cell before the world is released
+    hints: bool | None = None  # deadlock reports with the fix (False: --no-hints; None: $MPIKERNEL_HINTS)
 
 
 def start_options(n=4, launcher="mpiexec", hostfile_path=None, env=None, ip=None, slurm=None,
-                  idle_timeout=None) -> StartOptions:
+                  idle_timeout=None, hints=None) -> StartOptions:
     """Checked StartOptions. idle_timeout: '30m', '90s', '2h' or seconds; default
-    $MPIKERNEL_IDLE_TIMEOUT, else none."""
+    $MPIKERNEL_IDLE_TIMEOUT, else none. hints=False: deadlock reports without the suggested fix."""
     try:
         limit = idle.parse_duration(idle_timeout if idle_timeout is not None else os.environ.get(idle.ENV_VAR))
     except ValueError as e:
@@ -142,7 +143,8 @@ def start_options(n=4, launcher="mpiexec", hostfile_path=None, env=None, ip=None
     if hostfile_path is not None:
         hostfile.check_hostfile(hostfile_path, n)
     return StartOptions(n=n, launcher=launcher, hostfile=hostfile_path, env=dict(env or {}),
-                        ip=ip or "127.0.0.1", slurm=slurm, idle_timeout=limit)
+                        ip=ip or "127.0.0.1", slurm=slurm, idle_timeout=limit,
+                        hints=None if hints is None else bool(hints))
 
 
 def _with_arguments(*arguments):
@@ -171,6 +173,8 @@ start_arguments = _with_arguments(
     argument("--idle-timeout", default=None, help="stop the ranks after this long without a cell: 30m, 90s, 2h"),
     argument("--output-limit", default=None, metavar="SIZE",
              help="output kept per rank and stream in one cell, like 10MB (default 1MB; 0: no limit)"),
+    argument("--no-hints", action="store_true",
+             help="deadlock reports say what each rank does but not how to fix it (for exercises)"),
 )
 
 
@@ -187,7 +191,8 @@ def parse_start_line(line: str) -> StartOptions:
     if args.output_limit is not None:
         env[limits.ENV] = str(output_limit(args.output_limit))
     return start_options(args.n, launcher=args.launcher, hostfile_path=args.hostfile, env=env, ip=args.ip,
-                         slurm=slurm, idle_timeout=args.idle_timeout)
+                         slurm=slurm, idle_timeout=args.idle_timeout,
+                         hints=False if args.no_hints else None)
 
 
 # -------------------------------------------------------------------------------- %%px_mpi

@@ -14,6 +14,7 @@ import weakref
 
 from IPython.core.error import UsageError
 
+from mpikernel.cells import diagnose
 from mpikernel.cells.runner import run_cell
 from mpikernel.cells.types import CellOptions, CellResult, RanksError, RanksInterrupted
 from mpikernel.cluster.launcher import LauncherError
@@ -206,6 +207,12 @@ class Session:
             bad = [r for r in options.ranks if not 0 <= r < w.n]
             if bad:
                 raise UsageError(f"rank {bad[0]} does not exist: this world has {w.n} ranks (0-{w.n - 1})")
+        hints = self.started_with.hints if self.started_with is not None else None
+        with diagnose.hints(hints) if hints is not None else contextlib.nullcontext():
+            return self._run_traced_or_not(w, code, options, screen)
+
+    def _run_traced_or_not(self, w: World, code: str, options: CellOptions, screen) -> CellResult:
+        """run_cell, or run_traced when the options ask, remembering the trace either way."""
         if not options.trace:
             return run_cell(w, code, options, screen)
         try:

@@ -183,6 +183,48 @@ def test_headline_and_sizes():
 
 # ------------------------------------------------------------------------- on real ranks
 
+
+# ------------------------------------------------------------------------------ hints off
+
+_FIX_WORDS = ("Sendrecv", "order the calls", "must call", "must be called", "check the source", "probe")
+_HINT_CASES = {
+    "send ring": lambda: states(4, **{f"r{r}": status("Send", (r + 1) % 4, nbytes=MB8) for r in range(4)}),
+    "recv pair": lambda: states(2, r0=status("Recv", 1), r1=status("Recv", 0)),
+    "barrier alone": lambda: states(4, finished=[1, 2, 3], r0=status("barrier", seq=3)),
+    "mixed collectives": lambda: states(4, r0=status("bcast", 0, seq=5), r1=status("reduce", 0, seq=5),
+                                        r2=status("bcast", 0, seq=5), r3=status("bcast", 0, seq=5)),
+    "wrong tag": lambda: states(2, finished=[0], r1=status("recv", 0, tag=2, unexpected=[[0, 1, 30]])),
+}
+
+
+@pytest.mark.parametrize("case", list(_HINT_CASES))
+def test_hints_off_keeps_what_each_rank_does_and_drops_the_fix(case):
+    s = _HINT_CASES[case]()
+    assert d.stuck(s, grace=2)
+    on, off = "\n".join(d.explain(s, hints=True)), "\n".join(d.explain(s, hints=False))
+    assert any(w in on for w in _FIX_WORDS), on  # the case has a fix to leave out
+    assert not any(w in off for w in _FIX_WORDS), off
+    first = off.splitlines()[0]
+    assert first.startswith(("rank", "ranks")) and " wait" in first, off  # still says who waits where
+    assert len(off) < len(on)
+
+
+def test_hints_follow_the_block_then_the_environment(monkeypatch):
+    s = _HINT_CASES["send ring"]()
+    monkeypatch.delenv(d.HINTS_ENV, raising=False)
+    assert "Sendrecv" in "".join(d.explain(s))
+    for off in ("0", "no", "OFF", "false"):
+        monkeypatch.setenv(d.HINTS_ENV, off)
+        assert "Sendrecv" not in "".join(d.explain(s)), off
+        with d.hints(True):
+            assert "Sendrecv" in "".join(d.explain(s))
+    monkeypatch.setenv(d.HINTS_ENV, "1")
+    with d.hints(False):
+        assert "Sendrecv" not in "".join(d.explain(s))
+        assert "Sendrecv" in "".join(d.explain(s, hints=True))  # an explicit argument wins
+    assert "Sendrecv" in "".join(d.explain(s))  # the block is over
+
+
 mpi = pytest.mark.mpi
 pytestmark = pytest.mark.world(shell=True)  # the `world` fixture (tests/conftest.py): %mpi_start -n 4
 
@@ -226,6 +268,21 @@ def test_send_send_8mb_on_two_ranks(shell, world):
             "comm.Send(dest=0, 8 MB) at line 4; each waits for the other to receive") in text, text
     assert "line 4 (ranks 0-1): comm.Send(buf, dest=other)" in text
     assert "KeyboardInterrupt" not in text
+    next_cell_works(shell)
+
+
+@mpi
+def test_a_world_started_with_no_hints_reports_without_the_fix(shell, world, monkeypatch):
+    """%mpi_start --no-hints reaches the report: the session runs the cell with hints off."""
+    import dataclasses
+
+    s = magics.session(shell)
+    monkeypatch.setattr(s, "started_with", dataclasses.replace(s.started_with, hints=False))
+    cell = ("%%px_mpi --ranks 0,1\nbuf = np.zeros(1_000_000)\nother = 1 - rank\n"
+            "comm.Send(buf, dest=other)\ncomm.Recv(buf, source=other)")
+    text = explained(shell, cell)
+    assert "each waits for the other to receive." in text, text
+    assert "Sendrecv" not in text and "order the calls" not in text, text
     next_cell_works(shell)
 
 

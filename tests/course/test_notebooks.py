@@ -22,35 +22,15 @@ source tree's share/jupyter is used instead, through JUPYTER_PATH.
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import threading
-import time
-from pathlib import Path
-
 import nbformat
-import psutil
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK_DIR = ROOT / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]-*.ipynb"))
-SHIPPED_SHARE = ROOT / "share" / "jupyter"
-
-CELL_TIMEOUT = 60  # seconds for one cell (the deliberate deadlocks end in 2-5 s)
-CLEANUP_WAIT = 20  # seconds the kernel's processes get to end after shutdown
+from notebook_runner import (CELL_TIMEOUT, NOTEBOOK_DIR, NOTEBOOKS, NotebookFailed,
+                             deliberate_failures_problems, ids, kernel_specs_visible, run_notebook)
+from notebook_runner import tags as _tags
 
 pytestmark = pytest.mark.notebooks
 run_marks = [pytest.mark.mpi, pytest.mark.timeout(CELL_TIMEOUT * 3)]
-
-
-def _ids(paths):
-    return [p.stem for p in paths]
-
-
-def _tags(cell) -> set[str]:
-    return set(cell.get("metadata", {}).get("tags", []))
+_ids = ids
 
 
 def test_there_is_a_course():
@@ -89,137 +69,11 @@ def test_notebook_shape(path):
 # ------------------------------------------------------------------------- running them
 
 
-class ProcessWatch:
-    """Records every process started under this test process while a notebook runs.
-
-    nbclient starts the kernel as our child; the kernel's World starts the controller and
-    mpiexec, which starts the ranks. Sampling our descendants catches all of them; afterwards
-    we wait for them to end and, if they do not, kill them (by pid) and fail the test.
-    """
-
-    def __init__(self, every=0.2):
-        me = psutil.Process()
-        self.before = {p.pid for p in me.children(recursive=True)}
-        self.seen: dict[int, tuple[float, str]] = {}  # pid -> (create_time, name)
-        self.every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self):
-        me = psutil.Process()
-        while not self._stop.is_set():
-            self.sample(me)
-            self._stop.wait(self.every)
-
-    def sample(self, me=None):
-        try:
-            procs = (me or psutil.Process()).children(recursive=True)
-        except psutil.Error:
-            return
-        for p in procs:
-            if p.pid in self.before or p.pid in self.seen:
-                continue
-            try:
-                self.seen[p.pid] = (p.create_time(), " ".join(p.cmdline()[:4]))
-            except psutil.Error:
-                pass
-
-    def alive(self) -> dict[int, str]:
-        out = {}
-        for pid, (created, name) in self.seen.items():
-            try:
-                p = psutil.Process(pid)
-                if p.create_time() == created and p.status() != psutil.STATUS_ZOMBIE:
-                    out[pid] = name
-            except psutil.Error:
-                pass
-        return out
-
-    def wait_gone(self, timeout) -> dict[int, str]:
-        deadline = time.monotonic() + timeout
-        while (left := self.alive()) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        return left
-
-    def kill(self, pids):
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
 @pytest.fixture(scope="module")
 def kernel_specs():
     """Make sure mpikernel-4 is visible to nbclient (installed spec, else the shipped one)."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    old = os.environ.get("JUPYTER_PATH")
-    try:
-        KernelSpecManager().get_kernel_spec("mpikernel-4")
-    except NoSuchKernel:
-        os.environ["JUPYTER_PATH"] = str(SHIPPED_SHARE) + (os.pathsep + old if old else "")
-    yield
-    if old is None:
-        os.environ.pop("JUPYTER_PATH", None)
-    else:
-        os.environ["JUPYTER_PATH"] = old
-
-
-def _error_text(cell) -> str:
-    parts = []
-    for o in cell.get("outputs", []):
-        if o.get("output_type") == "error":
-            parts.append(f"{o.get('ename')}: {o.get('evalue')}\n" + "\n".join(o.get("traceback", [])))
-    return "\n".join(parts)
-
-
-class NotebookFailed(Exception):
-    """nbclient stopped the notebook; `left` holds processes that survived its kernel (now killed)."""
-
-    def __init__(self, error, left):
-        super().__init__(f"{error}\n(processes left after the kernel shut down: {left or 'none'})")
-        self.error, self.left = error, left
-
-
-def run_notebook(nb, workdir: Path):
-    """(seconds, processes left alive after shutdown, processes started) for one notebook.
-
-    `nb` is executed in place. Whatever happens, every process started under us while it ran
-    is waited for and, if still alive after CLEANUP_WAIT seconds, killed; an nbclient failure
-    is raised after that as NotebookFailed.
-    """
-    from nbclient import NotebookClient
-
-    client = NotebookClient(
-        nb,
-        timeout=CELL_TIMEOUT,
-        startup_timeout=60,
-        allow_errors=False,  # cells tagged raises-exception may (and here must) fail
-        resources={"metadata": {"path": str(workdir)}},
-    )
-    error = None
-    with ProcessWatch() as watch:
-        t0 = time.perf_counter()
-        try:
-            client.execute()
-        except Exception as exc:  # CellExecutionError, CellTimeoutError, DeadKernelError, ...
-            error = exc
-        seconds = time.perf_counter() - t0
-        watch.sample()
-    left = watch.wait_gone(CLEANUP_WAIT)
-    watch.kill(left)
-    if error is not None:
-        raise NotebookFailed(error, left) from error
-    return seconds, left, len(watch.seen)
+    with kernel_specs_visible():
+        yield
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=run_marks) for p in NOTEBOOKS],
@@ -230,15 +84,9 @@ def test_notebook_runs(path, tmp_path, kernel_specs, record_property):
     record_property("seconds", round(seconds, 1))
     print(f"{path.name}: {seconds:.1f} s, {started} processes started")
 
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and "raises-exception" in _tags(cell):
-            text = _error_text(cell)
-            assert text, f"{path.name} cell {index} is tagged raises-exception but did not fail"
-            # a deliberate deadlock must end with our report of where the ranks waited (after an
-            # interrupt or a timeout), our deadlock explanation, or the collective-checking error
-            if "comm." in cell.source:
-                assert re.search(r"rank \d+ was .+ when|\branks? [\d,-]+ (?:each )?waits? in "
-                                 r"|collective mismatch", text), text
+    # a deliberate deadlock must end with our report (support/notebook_runner.py: OUR_REPORT)
+    problems = deliberate_failures_problems(nb, path.name)
+    assert not problems, "\n".join(problems)
 
     assert not left, f"{path.name} left processes running after the kernel shut down: {left}"
     # the kernel and its 4 ranks at least: otherwise the process check above proves nothing

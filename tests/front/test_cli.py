@@ -91,3 +91,10 @@ def test_info_into_a_closed_pipe_is_quiet():
         os.close(write)
     assert "Traceback" not in r.stderr and "BrokenPipeError" not in r.stderr, r.stderr
     assert r.returncode == 1
+
+
+def test_install_no_hints(tmp_path):
+    r = run("install", "--ranks", "2", "--prefix", str(tmp_path), "--no-hints")
+    assert r.returncode == 0, r.stderr
+    spec = json.loads((tmp_path / "share" / "jupyter" / "kernels" / "mpikernel-2" / "kernel.json").read_text())
+    assert spec["env"]["MPIKERNEL_HINTS"] == "0"

@@ -134,3 +134,15 @@ def test_installed_package_ships_the_spec():
     assert json.loads((installed / "kernel.json").read_text()) == ks.get_kernel_dict(tutorial=True)
     specs = KernelSpecManager().find_kernel_specs()
     assert "mpikernel-4" in specs
+
+
+def test_install_no_hints_sets_the_spec_env(tmp_path):
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from mpikernel.cells.diagnose import HINTS_ENV
+
+    ks.install(ranks=2, prefix=str(tmp_path), hints=False)
+    ks.install(ranks=3, prefix=str(tmp_path))
+    ksm = KernelSpecManager(kernel_dirs=[str(tmp_path / "share" / "jupyter" / "kernels")])
+    assert ksm.get_kernel_spec("mpikernel-2").env[HINTS_ENV] == "0"
+    assert HINTS_ENV not in ksm.get_kernel_spec("mpikernel-3").env

@@ -209,3 +209,12 @@ def test_option_line_mistakes(line, words):
 def test_timeouts_must_be_finite_and_not_negative(line):
     with pytest.raises(UsageError, match="must be a number of seconds"):
         magics.cell_options(line)
+
+
+def test_no_hints_is_a_start_option():
+    """%mpi_start --no-hints: the session runs every cell with hints off; without it the
+    environment decides (None), so a kernel spec's MPIKERNEL_HINTS=0 still counts."""
+    assert options.parse_start_line("-n 2").hints is None
+    assert options.parse_start_line("-n 2 --no-hints").hints is False
+    assert options.start_options(2, hints=False).hints is False
+    assert options.start_options(2).hints is None
