@@ -14,6 +14,8 @@ import shutil
 import threading
 import time
 
+from mpikernel.cluster import shm
+
 EXIT_CODE = 75  # distinct, so logs show that the watchdog ended the process
 
 
@@ -87,13 +89,15 @@ def remove_world_dir(tries=3, pause=0.2):
 
 def watch_owner(pid, on_gone=None, interval=0.5):
     """Start the daemon thread; when the owner has exited, run `on_gone()`, remove the world's
-    directory (see remove_world_dir) and end this process with os._exit."""
+    directory (see remove_world_dir) and the MPI segments this process maps (nobody else is left
+    to: see shm.py), and end this process with os._exit."""
 
     def run():
         wait_for_exit(pid, interval)
         if on_gone is not None:
             on_gone()
         remove_world_dir()
+        shm.remove_own()
         os._exit(EXIT_CODE)
 
     t = threading.Thread(target=run, name="mpikernel-owner-watchdog", daemon=True)

@@ -28,7 +28,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from mpikernel.cluster import deaths, launcher, network, procs, security
+from mpikernel.cluster import deaths, launcher, network, procs, security, shm
 from mpikernel.cluster.control import ControlChannel
 from mpikernel.cluster.controller import connection_file_complete
 from mpikernel.cluster.launch import check_launcher, make_launch
@@ -96,6 +96,7 @@ class World:
         self._lost = None  # the sentence saying how the MPI job ended, once it has
         self._death_watch = None
         self._ended = None  # the Deaths report once the MPI job has ended (it no longer changes)
+        self._segments = set()  # MPI's /dev/shm files the ranks map: removed at stop (shm.py)
 
     # ----------------------------------------------------------------------------- life cycle
 
@@ -131,6 +132,7 @@ class World:
             say(f"starting {self.n} MPI ranks…")
             self._wait_for_hellos(say, until, timeout, ip)
             self.engines = {r: Engine(r, int(h["pid"]), h["host"]) for r, h in self._control.hellos.items()}
+            self._segments = shm.mapped_segments(e.pid for e in self.engines.values() if e.local)
             self._watch_deaths()
             self._connect_client(say, until, timeout)
             self.library = self._library_version()
@@ -305,6 +307,7 @@ class World:
             self.client = None
         pids = {e.pid for e in self.engines.values() if e.local}
         pids |= set(procs.descendants(self._mpiexec.pid if self._mpiexec else None))
+        segments = self._segments | shm.mapped_segments(pids)  # read before the ranks are killed
         if self._launch is not None:
             self._launch.stop()  # mpiexec: its process group; Slurm: scancel, then sbatch/srun
         if self._controller is not None:
@@ -313,6 +316,8 @@ class World:
             procs.kill(pid)
         procs.end_group(self._controller)
         procs.wait_gone(pids, timeout=5)
+        shm.remove(segments)  # killed ranks never finalize, so their MPI left these behind
+        self._segments = set()
         self._launch = self._controller = None
         self._lost = None
         self._ended = None
