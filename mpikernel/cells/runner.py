@@ -23,7 +23,8 @@ ipyparallel AsyncResult (one execute request per rank). While the ranks work it 
 - Ctrl-C (KeyboardInterrupt here) interrupts the busy ranks and waits for them to stop.
 
 At the end, the merged output (mpikernel.cells.merge) is shown and, if any rank raised or was
-interrupted, `RanksError` (or `RanksInterrupted`) is raised. Both render as ONE labelled error
+interrupted, a `RanksError` named after the first failing rank's exception (or `RanksInterrupted`) is
+raised. Both render as ONE labelled error
 in IPython and ipykernel through `_render_traceback_`.
 """
 
@@ -36,7 +37,7 @@ import time
 from mpikernel.cells import diagnose
 from mpikernel.cells import merge as out
 from mpikernel.cells.screen import Screen
-from mpikernel.cells.types import CellOptions, CellResult, RanksError, RanksInterrupted
+from mpikernel.cells.types import CellOptions, CellResult, RanksInterrupted, ranks_error
 
 POLL = 0.05
 INTERRUPT_WAIT = 5.0  # seconds ranks get to stop after SIGINT before we call them unresponsive
@@ -331,6 +332,8 @@ def _wait_stopped(runs, result):
 
 
 def _raise_for(result: CellResult, opts: CellOptions):
+    """Raise what the person sees for a failed cell: RanksInterrupted, or a RanksError named after
+    the first failing rank's exception (TimeoutError for a timeout, RankDied for a lost world)."""
     groups = out.group_errors(result.outputs, collapse=opts.collapse)
     if not groups and not result.notes and not result.explanation and result.reason is None:
         return
@@ -340,16 +343,22 @@ def _raise_for(result: CellResult, opts: CellOptions):
         lines = lines + ([""] if lines else []) + result.explanation
     if result.reason == "interrupted":
         raise RanksInterrupted(result, lines + ["KeyboardInterrupt"])
+    ename = evalue = None
     if result.reason == "died":
         summary = "; ".join(n for _, n in sorted(result.notes.items()) if re.match(r"rank \d+ died \(", n))
         summary = summary or "the MPI job ended"
-        lines = lines + ["", f"RankDied: {summary.split('; ')[0]}; this MPI world is gone: "
-                         "%mpi_restart (or restarting the kernel) starts a new one"]
+        ename, evalue = "RankDied", f"{summary.split('; ')[0]}; this MPI world is gone: " \
+            "%mpi_restart (or restarting the kernel) starts a new one"
+        lines = lines + ["", f"{ename}: {evalue}"]
     elif result.reason == "timeout":
         summary = f"the cell timed out after {opts.timeout:g} s"
+        ename, evalue = "TimeoutError", summary
         lines = lines + [f"TimeoutError: {summary}"]
     else:
         summary = out.error_summary(groups) or (result.explanation or ["ranks were stopped"])[0]
+        if groups:
+            ename, evalue = groups[0].error.ename, groups[0].error.evalue
+            lines = lines + out.other_errors_lines(groups)
     if not groups and not result.notes and not result.explanation:
         return
-    raise RanksError(result, lines, summary)
+    raise ranks_error(result, lines, summary, ename, evalue)
