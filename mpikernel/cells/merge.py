@@ -51,15 +51,19 @@ class RankOutput:
     error: RankError | None = None
     note: str | None = None  # replaces the error, e.g. why we interrupted this rank
     updates: list[dict] = field(default_factory=list)  # updates of displays shown by earlier cells
+    payload: list[dict] = field(default_factory=list)  # the execute_reply's payloads (%load's set_next_input)
+    cleared: str | None = None  # set by settle: "now" / "wait" when the rank's clear_output took effect
 
 
 @dataclass
 class Block:
     """One labelled piece of merged output.
 
-    kind: "stdout" | "stderr" | "display" | "result" | "update"; payload is text for streams and
-    a {"data", "metadata"} dict for the rich kinds (plus "transient": {"display_id"} when the rank
-    gave one). An "update" replaces a display an earlier cell showed (same display_id).
+    kind: "clear" | "stdout" | "stderr" | "display" | "result" | "update"; payload is text for
+    streams and a {"data", "metadata"} dict for the rich kinds (plus "transient": {"display_id"}
+    when the rank gave one). An "update" replaces a display an earlier cell showed (same
+    display_id); a "clear" ({"wait": bool}) comes first when some rank cleared its output: what the
+    cell showed live goes, as the rank asked.
     """
 
     kind: str
@@ -163,8 +167,10 @@ def settle(o: RankOutput) -> RankOutput:
     updates: dict[str, dict] = {}
     cut = {"stdout": 0, "stderr": 0}
     pending: dict | None = None  # a clear(wait=True) that waits for the next output
+    cleared: list[str] = []
 
     def clear(op):
+        cleared.append("wait" if op.get("wait") else "now")
         shown.clear()
         for name in cut:
             cut[name] = max(cut[name], int(op.get(name) or 0))
@@ -196,7 +202,7 @@ def settle(o: RankOutput) -> RankOutput:
     if pending is not None and text_after(pending):
         clear(pending)
     return replace(o, stdout=o.stdout[cut["stdout"]:], stderr=o.stderr[cut["stderr"]:], displays=shown,
-                   updates=list(updates.values()))
+                   updates=list(updates.values()), cleared=("now" if "now" in cleared else "wait") if cleared else None)
 
 
 def merge_outputs(outputs: Sequence[RankOutput], collapse: bool = True) -> list[Block]:
@@ -210,6 +216,9 @@ def merge_outputs(outputs: Sequence[RankOutput], collapse: bool = True) -> list[
     """
     outputs = [settle(o) for o in outputs]
     blocks: list[Block] = []
+    cleared = [o for o in outputs if o.cleared]
+    if cleared:
+        blocks.append(Block("clear", [o.rank for o in cleared], {"wait": all(o.cleared == "wait" for o in cleared)}))
     for kind in ("stdout",):
         blocks += _stream_blocks(outputs, kind, collapse)
     shown = {o.rank: tuple(_rich_key(d) for d in o.displays) for o in outputs if o.displays}

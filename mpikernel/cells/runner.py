@@ -82,6 +82,13 @@ class _RankRun:
             exc = res if isinstance(res, BaseException) else None
         return exc
 
+    def payload(self) -> list[dict]:
+        """The execute_reply's payloads of a rank that finished well (%load's set_next_input)."""
+        if not self.future.done() or self.future.exception() is not None:
+            return []
+        content = getattr(self.future.result(), "_content", None) or {}
+        return list(content.get("payload") or [])
+
     def output(self) -> out.RankOutput:
         md = self.md
         exc = self.failed
@@ -93,6 +100,7 @@ class _RankRun:
             displays=list(md.get("outputs") or []),
             result=md.get("execute_result") or None,
             error=error,
+            payload=self.payload() if error is None else [],
         )
 
 
@@ -117,7 +125,7 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     ranks = list(range(world.n)) if opts.ranks is None else sorted(opts.ranks)
     world.reset_if_needed()
     t0 = time.monotonic()
-    runs = _submit(world, ranks, _with_header(code, opts.header))
+    runs = _submit(world, ranks, _with_header(code, opts.header), opts.silent)
     watch = _Watch(world, runs, opts, screen, t0)
     watch.until_done()
     result = _finish(world, runs, watch)
@@ -127,10 +135,10 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     return result
 
 
-def _submit(world, ranks, code) -> dict[int, _RankRun]:
+def _submit(world, ranks, code, silent=False) -> dict[int, _RankRun]:
     """Send the cell to every rank: one execute request, and one AsyncResult, per rank."""
     view = world.view(ranks)
-    return {r: _RankRun(r, view.execute(code, targets=r, block=False, silent=False)) for r in ranks}
+    return {r: _RankRun(r, view.execute(code, targets=r, block=False, silent=silent)) for r in ranks}
 
 
 class _Watch:

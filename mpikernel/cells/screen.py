@@ -32,6 +32,8 @@ class Screen:
     def show(self, blocks: list[out.Block]):
         """The merged output: streams as text under their headers, rich outputs after a header line."""
         for b in blocks:
+            if b.kind == "clear":  # a terminal keeps what it printed
+                continue
             if b.kind == "stdout":
                 sys.stdout.write(out.render_stream(b))
             elif b.kind == "stderr":

@@ -36,6 +36,7 @@ class CellOptions:
     cell_label: str | None = None  # the owner's execution count, shown in tracebacks as In[...]
     trace: bool | str = False  # record the MPI calls and show them (a file name also saves them)
     trace_capacity: int = 65536  # events kept per rank while tracing
+    silent: bool = False  # Jupyter's silent=True: the ranks run it silent (no result, no history)
 
 
 @dataclass

@@ -113,12 +113,18 @@ def show_blocks(
     sys.stdout / sys.stderr, flushed so labels and texts arrive in order), `publish_result(content)`
     sends the cell's ONE execute_result (the kernel does): the ranks' value when they agree, every
     rank's value under its label when they differ (`result_bundle`). Without it a result is
-    displayed like a display. An "update" block updates that earlier display, without a label.
+    displayed like a display. An "update" block updates that earlier display, without a label;
+    a "clear" block is a clear_output (first, before the cell's merged output).
     """
     publish = publish or _publish_display
     write = write or _write_stream
     results = [b for b in blocks if b.kind == "result"]
     for block in blocks:
+        if block.kind == "clear":
+            from IPython.display import clear_output
+
+            clear_output(wait=block.payload["wait"])
+            continue
         if block.kind == "update":
             publish(block.payload.get("data", {}), block.payload.get("metadata") or {},
                     transient=block.payload.get("transient"), update=True)

@@ -87,3 +87,16 @@ class KernelScreen(NotebookScreen):
         from mpikernel.front.display import show_blocks
 
         show_blocks(blocks, publish_result=self.publish_result)
+
+
+class SilentScreen(Screen):
+    """A silent execute_request's screen: the cell runs, nothing is published (as ipykernel)."""
+
+    def live(self, rank, text):
+        pass
+
+    def notice(self, text):
+        pass
+
+    def show(self, blocks):
+        pass

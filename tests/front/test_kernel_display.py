@@ -107,7 +107,8 @@ def test_clear_output_wait_loop_leaves_the_last_print(kernel):
     content, msgs = kernel.run(code)
     assert content["status"] == "ok"
     assert stdout(msgs) == "[rank 0]\nstep 19 on rank 0\n[ranks 1-3]\nstep 19\n"
-    assert not of(msgs, "clear_output")  # the kernel shows the settled output once
+    # the live lines go (one clear that waits for the next output), then the settled output
+    assert [m["msg_type"] for m in msgs][0] == "clear_output" and of(msgs, "clear_output") == [{"wait": True}]
 
 
 def test_clear_output_removes_earlier_displays_and_text(kernel):
