@@ -221,16 +221,17 @@ class MPIKernel(IPythonKernel):
             self.log.info("%d MPI ranks up in %.1f s", self.ranks, self._start_seconds)
             fut.set_result(True)
 
-    def wait_for_ranks(self, quiet_failure: bool = False) -> None:
+    def wait_for_ranks(self, quiet_failure: bool = False, announce: bool = True) -> None:
         """Block until the background start is over; say so if the person has to wait.
 
         A failed start is raised once (after that, %mpi_start is the way to try again);
-        quiet_failure leaves it to the mpikernel magic that is about to run.
+        quiet_failure leaves it to the mpikernel magic that is about to run; announce=False when
+        the caller has said it already (one line, not two).
         """
         fut = self._start_future
         if fut is None:
             return
-        if not fut.done():
+        if not fut.done() and announce:
             print(f"Starting {self.ranks} MPI ranks ...", file=sys.stderr, flush=True)
         try:
             # short waits: a SIGINT may be delivered to another thread, and only the main
@@ -252,7 +253,7 @@ class MPIKernel(IPythonKernel):
         with self._start_lock:
             self._start_future = None
         self.start_ranks()
-        self.wait_for_ranks()
+        self.wait_for_ranks(announce=False)
 
     def run_cell_on_ranks(self, cell: str) -> None:
         """What a routed cell executes: wait for the ranks, then the Session's one road (as %%px_mpi).
