@@ -61,6 +61,8 @@ class _RankRun:
         # are still empty, while every later `.metadata` read would parse them (1 ms a cell).
         self.md = future.metadata
         self.shown = 0  # characters of stdout already shown live
+        self.displays_shown = 0  # entries of the rank's displays already shown live
+        self.displays_seen = 0  # entries there were at the previous poll
 
     @property
     def replied(self):
@@ -313,6 +315,15 @@ def _note_deaths(world, runs, result):
 def _show_live(runs, screen):
     for r in sorted(runs):
         run = runs[r]
+        # A display goes live one poll after it arrived, if the rank is still running then: the
+        # figures inline matplotlib flushes as a cell ends come with the merged output only.
+        # Displays before the text: a clear among them precedes the text that came after it.
+        displays = run.md.get("outputs") or []
+        if not run.replied:
+            for content in displays[run.displays_shown:run.displays_seen]:
+                screen.live_display(r, content)
+            run.displays_shown = max(run.displays_shown, run.displays_seen)
+        run.displays_seen = len(displays)
         text = run.md.get("stdout") or ""
         if len(text) > run.shown:
             new = text[run.shown:]

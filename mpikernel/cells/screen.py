@@ -19,6 +19,10 @@ class Screen:
             sys.stdout.write(f"[rank {rank}] {line}" + ("" if line.endswith("\n") else "\n"))
         sys.stdout.flush()
 
+    def live_display(self, rank: int, content: dict):
+        """A display (or a clear / display update, see cluster/displayops.py) a rank published while
+        the cell runs. A terminal shows displays with the merged output only."""
+
     def notice(self, text: str):
         sys.stdout.write(text + "\n")
         sys.stdout.flush()

@@ -35,8 +35,10 @@ def of(msgs, kind):
 
 
 def user_displays(msgs):
-    """display_data contents that are not the kernel's rank labels."""
-    return [c for c in of(msgs, "display_data") if stream_of({"msg_type": "display_data", "content": c})[0] is None]
+    """display_data contents that are the ranks' own, settled: not the kernel's rank labels, not
+    the live copies shown while the cell ran (metadata mpikernel.kind == "live")."""
+    return [c for c in of(msgs, "display_data") if stream_of({"msg_type": "display_data", "content": c})[0] is None
+            and (c.get("metadata") or {}).get("mpikernel", {}).get("kind") != "live"]
 
 
 def stdout(msgs):
@@ -174,3 +176,54 @@ def test_matplotlib_inline_one_figure_per_rank(kernel):
     assert content["status"] == "ok", content
     pngs = [c for c in user_displays(msgs) if "image/png" in c["data"]]
     assert len(pngs) == 4 and len({c["data"]["image/png"] for c in pngs}) == 4
+
+
+# ------------------------------------------------------------------------------------- while live
+
+
+def live_messages(kernel, code):
+    """Every iopub message of one cell, in order (status and execute_input left out)."""
+    content, msgs = kernel.run(code, timeout=120)
+    assert content["status"] == "ok", content
+    return msgs
+
+
+def test_a_live_progress_display_is_one_output_updated_in_place(kernel):
+    code = (
+        "import time\n"
+        "from IPython.display import display\n"
+        "h = display('step 0', display_id=True) if rank == 0 else None\n"
+        "for i in range(1, 13):\n"
+        "    time.sleep(0.2)\n"
+        "    if rank == 0: h.update(f'step {i}')\n"
+    )
+    msgs = live_messages(kernel, code)
+    rank_live = [m for m in msgs if m["msg_type"] in ("display_data", "update_display_data")
+                 and "step" in m["content"]["data"].get("text/plain", "")]
+    created = [m for m in rank_live if m["msg_type"] == "display_data"]
+    updated = [m for m in rank_live if m["msg_type"] == "update_display_data"]
+    ids = {m["content"]["transient"]["display_id"] for m in rank_live}
+    # while it ran: one live output, updated in place; at the end: the settled display, once
+    assert len(created) == 2 and created[-1]["content"]["data"]["text/plain"] == "'step 12'"
+    assert len(updated) >= 3 and len(ids) == 2
+    live_id = created[0]["content"]["transient"]["display_id"]
+    assert all(m["content"]["transient"]["display_id"] == live_id for m in updated)
+    assert [m["content"]["data"] for m in msgs if m["msg_type"] == "update_display_data"
+            and m["content"]["transient"]["display_id"] == live_id][-1] == {"text/plain": ""}  # emptied
+
+
+def test_a_live_clear_and_display_loop_reuses_one_output(kernel):
+    code = (
+        "import time\n"
+        "from IPython.display import display, clear_output, HTML\n"
+        "for i in range(12):\n"
+        "    time.sleep(0.2)\n"
+        "    if rank == 0:\n"
+        "        clear_output(wait=True)\n"
+        "        display(HTML(f'<b>{i}</b>'))\n"
+    )
+    msgs = live_messages(kernel, code)
+    created = [m for m in msgs if m["msg_type"] == "display_data" and "text/html" in m["content"]["data"]
+               and "<b>" in m["content"]["data"]["text/html"]]
+    assert len(created) == 2, [m["content"]["data"] for m in created]  # the live one, the settled one
+    assert created[-1]["content"]["data"]["text/html"] == "<b>11</b>"
