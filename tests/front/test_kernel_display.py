@@ -227,3 +227,28 @@ def test_a_live_clear_and_display_loop_reuses_one_output(kernel):
                and "<b>" in m["content"]["data"]["text/html"]]
     assert len(created) == 2, [m["content"]["data"] for m in created]  # the live one, the settled one
     assert created[-1]["content"]["data"]["text/html"] == "<b>11</b>"
+
+
+def test_tqdm_auto_on_rank0_is_a_live_notebook_progress_bar(kernel):
+    """tqdm.auto picks its notebook bar on the ranks (they are IPython kernels); the widget's comm
+    goes through rank 0's engine to the front end, and its view shows while the loop runs."""
+    pytest.importorskip("ipywidgets")
+    code = (
+        "import time\n"
+        "from tqdm.auto import tqdm\n"
+        "if rank == 0:\n"
+        "    for i in tqdm(range(12)):\n"
+        "        time.sleep(0.15)\n"
+    )
+    msgs = live_messages(kernel, code)
+    kinds = [m["msg_type"] for m in msgs]
+    models = {m["content"]["data"]["state"]["_model_name"] for m in msgs if m["msg_type"] == "comm_open"}
+    assert "FloatProgressModel" in models
+    views = [i for i, m in enumerate(msgs) if m["msg_type"] == "display_data"
+             and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]]
+    values = [m["content"]["data"]["state"]["value"] for m in msgs if m["msg_type"] == "comm_msg"
+              and isinstance(m["content"]["data"].get("state", {}).get("value"), float)]
+    assert values[-1] == 12.0 and len(values) >= 12
+    last_step = max(i for i, m in enumerate(msgs) if m["msg_type"] == "comm_msg")
+    assert len(views) == 2 and views[0] < last_step < views[1], kinds  # live while it ran, then settled
+    assert (msgs[views[1]]["content"].get("metadata") or {}).get("mpikernel") is None
