@@ -37,7 +37,7 @@ import time
 from mpikernel.cells import diagnose
 from mpikernel.cells import merge as out
 from mpikernel.cells.screen import Screen
-from mpikernel.cells.types import CellOptions, CellResult, RanksInterrupted, ranks_error
+from mpikernel.cells.types import CellOptions, CellResult, RanksError, RanksInterrupted, ranks_error  # noqa: F401 (RanksError: re-exported)
 
 POLL = 0.05
 INTERRUPT_WAIT = 5.0  # seconds ranks get to stop after SIGINT before we call them unresponsive

@@ -138,9 +138,9 @@ def show_blocks(
             write(block.kind, block.payload if block.payload.endswith("\n") else block.payload + "\n")
         elif block.kind == "result" and publish_result is not None:
             publish_result(block.payload)
-        else:
-            publish(block.payload.get("data", {}), block.payload.get("metadata") or {},
-                    transient=block.payload.get("transient"))
+        else:  # a display the rank gave an id keeps it (a publisher without `transient` is fine)
+            extra = {"transient": block.payload["transient"]} if block.payload.get("transient") else {}
+            publish(block.payload.get("data", {}), block.payload.get("metadata") or {}, **extra)
 
 
 def result_bundle(results: Sequence[out.Block]) -> dict:

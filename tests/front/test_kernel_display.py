@@ -252,3 +252,31 @@ def test_tqdm_auto_on_rank0_is_a_live_notebook_progress_bar(kernel):
     last_step = max(i for i, m in enumerate(msgs) if m["msg_type"] == "comm_msg")
     assert len(views) == 2 and views[0] < last_step < views[1], kinds  # live while it ran, then settled
     assert (msgs[views[1]]["content"].get("metadata") or {}).get("mpikernel") is None
+
+
+def test_a_widget_on_rank0_receives_the_front_ends_changes(kernel):
+    """What JupyterLab does when a slider made on rank 0 is moved: a comm_msg with the new state
+    to the kernel, which ipyparallel relays to rank 0's engine; rank 0's slider then has it."""
+    pytest.importorskip("ipywidgets")
+    _, msgs = kernel.run("import ipywidgets as widgets\n"
+                         "slider = widgets.IntSlider(3) if rank == 0 else None\n"
+                         "seen = []\n"
+                         "if rank == 0: slider.observe(lambda ch: seen.append(ch['new']), names='value')\n"
+                         "slider")
+    (opened,) = [m["content"] for m in msgs if m["msg_type"] == "comm_open"
+                 and m["content"]["data"]["state"]["_model_name"] == "IntSliderModel"]
+    (view,) = [c for c in of(msgs, "execute_result")]
+    assert view["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] == opened["comm_id"]
+    msg = kernel.kc.session.msg("comm_msg", {"comm_id": opened["comm_id"],
+                                             "data": {"method": "update", "state": {"value": 7}, "buffer_paths": []}})
+    kernel.kc.shell_channel.send(msg)
+    import time
+
+    until = time.monotonic() + 20
+    while time.monotonic() < until:
+        _, msgs = kernel.run("(slider.value, seen) if rank == 0 else None")
+        text = of(msgs, "execute_result")[0]["data"]["text/plain"]
+        if "7" in text:
+            break
+        time.sleep(0.2)
+    assert text == "(7, [7])"
