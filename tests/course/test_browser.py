@@ -52,6 +52,20 @@ if rank == 1:
     values = values[rank] / (rank - 1)   # the bug: divides by zero on rank 1
 print("the other ranks got here")
 """
+SLIDER = """\
+import ipywidgets as widgets
+seen = []
+if rank == 0:
+    slider = widgets.IntSlider(value=3, min=0, max=10, description="n on rank 0")
+    slider.observe(lambda change: seen.append(change["new"]), names="value")
+    display(slider)
+"""
+PROGRESS = """\
+import time
+from tqdm.auto import tqdm
+for i in tqdm(range(20), disable=rank != 0, desc="rank 0"):
+    time.sleep(0.1)
+"""
 HANG = """\
 if rank > 0:
     comm.barrier()   # rank 0 never joins: ranks 1-3 wait forever
@@ -201,6 +215,35 @@ def test_tab_after_comm_offers_allreduce(notebook, shots):
     assert item.count() == 1
     notebook.page.screenshot(path=str(shots / "completion-light.png"))
     notebook.page.keyboard.press("Escape")
+
+
+def test_a_slider_on_rank_0_moved_in_the_page_changes_the_value_on_rank_0(notebook, shots):
+    cell = notebook.run(SLIDER, timeout=90)
+    handle = cell.locator(".widget-slider .noUi-handle")
+    handle.wait_for(timeout=30000)
+    assert notebook.headers(cell) == ["[rank 0]"]
+    handle.focus()
+    for _ in range(2):
+        notebook.page.keyboard.press("ArrowRight")  # as a person nudges it: one step each
+    readout = cell.locator(".widget-readout")
+    from playwright.sync_api import expect
+
+    expect(readout).to_have_text("5", timeout=10000)
+    after = notebook.run("(slider.value, seen) if rank == 0 else None")
+    assert _ranks_text(notebook.output_text(after)).endswith("(5, [4, 5])"), notebook.output_text(after)
+    notebook.screenshot_cells([cell, after], shots / "widget-light.png")
+
+
+def test_tqdm_auto_on_rank_0_is_a_notebook_progress_bar(notebook, shots):
+    cell = notebook.start(PROGRESS)
+    bar = cell.locator(".widget-hprogress, .widget-progress")
+    bar.first.wait_for(timeout=30000)  # shown while the loop runs
+    assert "*" in notebook.prompt(cell), "the bar appeared only after the cell ended"
+    notebook.wait_done(cell, timeout=60)
+    text = _ranks_text(notebook.output_text(cell))
+    assert "20/20" in text and "100%" in text, text
+    assert cell.locator(".widget-hprogress, .widget-progress").count() == 1  # one bar, not one per step
+    notebook.screenshot_cells([cell], shots / "progress-light.png")
 
 
 def test_dark_theme_screenshots(notebook, shots):
