@@ -5,10 +5,13 @@
                                 [--hostfile F] [--launcher mpiexec|slurm] [--env K=V ...] [--no-hints]
                                 [--partition P] [--time T] [--account A] [--nodes N] [--extra="..."]
     python -m mpikernel info
+    python -m mpikernel tour [NOTEBOOK] [--ranks N]
     python -m mpikernel export NOTEBOOK.ipynb [-o DIR] [--ranks N] [--launcher slurm --partition P ...]
 
 The first form is what kernel specs run (Jupyter fills in the connection file); every option that
-is not ours goes on to ipykernel's IPKernelApp unchanged.
+is not ours goes on to ipykernel's IPKernelApp unchanged, if IPKernelApp knows it. Every command
+has --help, answers an unknown option with one sentence and its usage (exit status 2), and ends
+quietly when the reader of its output leaves (`python -m mpikernel info | head -1`).
 """
 
 from __future__ import annotations
@@ -56,13 +59,38 @@ def kernel_app_argv(argv: list[str]) -> list[str]:
     return rest
 
 
-def launch_kernel(argv: list[str]) -> None:
+def unknown_kernel_option(argv: list[str]) -> str | None:
+    """The first option that neither we nor IPKernelApp know (None: all known).
+
+    IPKernelApp's own answer to `--bogus` is 40 lines of usage ending in "expected one argument";
+    ours is one sentence. `--Class.trait=value` (traitlets config) always passes."""
+    from ipykernel.kernelapp import IPKernelApp
+
+    app = IPKernelApp()
+    known = set(app.flags) | {k for key in app.aliases for k in (key if isinstance(key, tuple) else (key,))}
+    for arg in argv:
+        if not arg.startswith("-") or arg == "--":
+            continue
+        name = arg.lstrip("-").split("=", 1)[0]
+        if "." not in name and name not in known and name not in ("help", "h", "help-all", "version"):
+            return arg
+    return None
+
+
+def launch_kernel(argv: list[str]) -> int:
     """Start MPIKernel the way ipykernel starts its own kernel."""
     from ipykernel.kernelapp import IPKernelApp
 
     from mpikernel.front.kernel import MPIKernel
 
-    IPKernelApp.launch_instance(argv=kernel_app_argv(argv), kernel_class=MPIKernel)
+    rest = kernel_app_argv(argv)
+    bad = unknown_kernel_option(rest)
+    if bad is not None:
+        print(f"error: {bad.split('=', 1)[0]} is not an option of python -m mpikernel (nor of ipykernel's "
+              f"kernel)\nusage:\n{USAGE}", file=sys.stderr)
+        return 2
+    IPKernelApp.launch_instance(argv=rest, kernel_class=MPIKernel)
+    return 0
 
 
 def install_main(argv: list[str]) -> int:
@@ -113,9 +141,27 @@ def info_main(argv: list[str]) -> int:
     return main(argv)
 
 
+def tour_main(argv: list[str]) -> int:
+    from mpikernel.front.tour import main
+
+    return main(argv)
+
+
+#: the subcommands: name -> main(argv) -> exit status
+def export_main(argv: list[str]) -> int:
+    from mpikernel.front.export import main  # late: a kernel launch needs none of it
+
+    return main(argv)
+
+
+COMMANDS = {"install": install_main, "info": info_main, "tour": tour_main, "export": export_main}
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _command(list(sys.argv[1:] if argv is None else argv))
+        status = _command(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # a reader that left shows here, not in the flush at exit
+        return status
     except BrokenPipeError:
         # `python -m mpikernel info | head -3`: the reader left, which is not our error. Point
         # stdout at /dev/null so the flush at exit cannot raise again (Python's documented way).
@@ -124,21 +170,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(argv: list[str]) -> int:
-    if argv[:1] == ["install"]:
-        return install_main(argv[1:])
-    if argv[:1] == ["export"]:
-        from mpikernel.front.export import main as export_main  # late: a kernel launch needs none of it
-        return export_main(argv[1:])
-    if argv[:1] == ["info"]:
-        return info_main(argv[1:]) or 0
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]](argv[1:]) or 0
     if argv[:1] in (["-h"], ["--help"]):
         print("usage:\n" + USAGE)
         return 0
     if argv and not argv[0].startswith("-"):
         print(f"error: unknown command {argv[0]!r}\nusage:\n{USAGE}", file=sys.stderr)
         return 2
-    launch_kernel(argv)
-    return 0
+    return launch_kernel(argv)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ Everything here is a pure function of plain data (`RankOutput`), so it is tested
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from mpikernel.notation import format_bytes, rank_header, rank_label
@@ -50,14 +50,20 @@ class RankOutput:
     result: dict | None = None  # execute_result content: {"data", "metadata"}
     error: RankError | None = None
     note: str | None = None  # replaces the error, e.g. why we interrupted this rank
+    updates: list[dict] = field(default_factory=list)  # updates of displays shown by earlier cells
+    payload: list[dict] = field(default_factory=list)  # the execute_reply's payloads (%load's set_next_input)
+    cleared: str | None = None  # set by settle: "now" / "wait" when the rank's clear_output took effect
 
 
 @dataclass
 class Block:
     """One labelled piece of merged output.
 
-    kind: "stdout" | "stderr" | "display" | "result"; payload is text for streams and a
-    {"data", "metadata"} dict for the rich kinds.
+    kind: "clear" | "stdout" | "stderr" | "display" | "result" | "update"; payload is text for
+    streams and a {"data", "metadata"} dict for the rich kinds (plus "transient": {"display_id"}
+    when the rank gave one). An "update" replaces a display an earlier cell showed (same
+    display_id); a "clear" ({"wait": bool}) comes first when some rank cleared its output: what the
+    cell showed live goes, as the rank asked.
     """
 
     kind: str
@@ -135,14 +141,84 @@ def _freeze(obj: Any) -> Any:
     return obj
 
 
-def merge_outputs(outputs: Sequence[RankOutput], collapse: bool = True) -> list[Block]:
-    """The labelled blocks to show for one cell: stdout, then rich displays, results, stderr.
+OP_KEY = "mpikernel"  # where a rank marks a clear or an update in a display's transient (cluster/displayops.py)
 
+
+def _op(content: dict) -> dict | None:
+    return (content.get("transient") or {}).get(OP_KEY)
+
+
+def _display_id(content: dict) -> str | None:
+    return (content.get("transient") or {}).get("display_id")
+
+
+def settle(o: RankOutput) -> RankOutput:
+    """What a notebook would end up showing of one rank's cell, as ipykernel's front ends do:
+
+    - `clear_output()` removes the text and displays before it; `clear_output(wait=True)` only
+      once something follows it (text or a display), so a clear-then-print loop leaves its last
+      print and a clear at the very end leaves what was there;
+    - an update replaces the data of the display with its display_id in place; an update of a
+      display this cell did not show is kept in `updates` (it belongs to an earlier cell's output).
+
+    Text and displays are still shown text first (ipyparallel keeps a rank's text as one string).
+    """
+    shown: list[dict] = []
+    updates: dict[str, dict] = {}
+    cut = {"stdout": 0, "stderr": 0}
+    pending: dict | None = None  # a clear(wait=True) that waits for the next output
+    cleared: list[str] = []
+
+    def clear(op):
+        cleared.append("wait" if op.get("wait") else "now")
+        shown.clear()
+        for name in cut:
+            cut[name] = max(cut[name], int(op.get(name) or 0))
+
+    def text_after(op):
+        return any(len(getattr(o, name)) > int(op.get(name) or 0) for name in cut)
+
+    for content in o.displays:
+        op = _op(content)
+        if op is None or op.get("op") not in ("clear", "update"):
+            if pending is not None:
+                clear(pending)
+                pending = None
+            shown.append(content)
+        elif op["op"] == "update":
+            did = _display_id(content)
+            hits = [i for i, c in enumerate(shown) if did is not None and _display_id(c) == did]
+            for i in hits:
+                shown[i] = {**shown[i], "data": content.get("data", {}), "metadata": content.get("metadata") or {}}
+            if not hits and did is not None:
+                updates.pop(did, None)
+                updates[did] = content
+        else:  # a clear: one that waited and saw output since is done now
+            if pending is not None and text_after(pending):
+                clear(pending)
+            pending = op if op.get("wait") else None
+            if pending is None:
+                clear(op)
+    if pending is not None and text_after(pending):
+        clear(pending)
+    return replace(o, stdout=o.stdout[cut["stdout"]:], stderr=o.stderr[cut["stderr"]:], displays=shown,
+                   updates=list(updates.values()), cleared=("now" if "now" in cleared else "wait") if cleared else None)
+
+
+def merge_outputs(outputs: Sequence[RankOutput], collapse: bool = True) -> list[Block]:
+    """The labelled blocks to show for one cell: stdout, then rich displays, results, stderr,
+    then updates of earlier cells' displays.
+
+    Each rank's output is first settled (clears and display updates applied, `settle`).
     Streams are compared as whole texts per rank (a rank whose text differs is shown alone).
     Rich outputs are compared as each rank's whole sequence of displays, so a figure per rank
     stays labelled with its rank while the same HTML from every rank is shown once.
     """
+    outputs = [settle(o) for o in outputs]
     blocks: list[Block] = []
+    cleared = [o for o in outputs if o.cleared]
+    if cleared:
+        blocks.append(Block("clear", [o.rank for o in cleared], {"wait": all(o.cleared == "wait" for o in cleared)}))
     for kind in ("stdout",):
         blocks += _stream_blocks(outputs, kind, collapse)
     shown = {o.rank: tuple(_rich_key(d) for d in o.displays) for o in outputs if o.displays}
@@ -154,11 +230,24 @@ def merge_outputs(outputs: Sequence[RankOutput], collapse: bool = True) -> list[
     for ranks, _key in group_identical(results, collapse):
         blocks.append(Block("result", list(ranks), _rich_content(by_rank[ranks[0]].result)))
     blocks += _stream_blocks(outputs, "stderr", collapse)
+    updated = {o.rank: tuple(_rich_key(d) for d in o.updates) for o in outputs if o.updates}
+    for ranks, _key in group_identical(updated, collapse):
+        blocks += [Block("update", list(ranks), _rich_content(c)) for c in by_rank[ranks[0]].updates]
     return blocks
 
 
 def _rich_content(content: dict) -> dict:
-    return {"data": dict(content.get("data", {})), "metadata": dict(content.get("metadata", {}) or {})}
+    rich = {"data": dict(content.get("data", {})), "metadata": dict(content.get("metadata", {}) or {})}
+    if _display_id(content) is not None:
+        rich["transient"] = {"display_id": _display_id(content)}
+    return rich
+
+
+def labelled_results(blocks: Sequence[Block]) -> str:
+    """The text/plain of ONE execute_result for ranks whose results differ: each value under its
+    rank header, in rank order ('[rank 0]\n0\n[rank 1]\n1')."""
+    parts = [f"{b.header}\n{b.payload.get('data', {}).get('text/plain', '')}" for b in blocks if b.kind == "result"]
+    return "\n".join(parts)
 
 
 def _stream_blocks(outputs: Sequence[RankOutput], name: str, collapse: bool) -> list[Block]:
@@ -195,6 +284,15 @@ def error_summary(groups: Sequence[ErrorGroup]) -> str:
     if len(groups) > 1:
         text += f" (and {len(groups) - 1} other error{'s' if len(groups) > 2 else ''})"
     return text
+
+
+def other_errors_lines(groups: Sequence[ErrorGroup]) -> list[str]:
+    """The closing summary of a cell whose ranks failed differently: the error a tool reads is the
+    first rank's, so the others are named once more at the end ('', 'other errors: rank 3 raised
+    KeyError: 'x''). Nothing when all failing ranks raised the same."""
+    if len(groups) < 2:
+        return []
+    return ["", "other errors: " + "; ".join(error_summary([g]) for g in groups[1:])]
 
 
 def _is_no_source_line(line: str) -> bool:

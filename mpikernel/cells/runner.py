@@ -26,7 +26,8 @@ ipyparallel AsyncResult (one execute request per rank). While the ranks work it 
 - Ctrl-C (KeyboardInterrupt here) interrupts the busy ranks and waits for them to stop.
 
 At the end, the merged output (mpikernel.cells.merge) is shown and, if any rank raised or was
-interrupted, `RanksError` (or `RanksInterrupted`) is raised. Both render as ONE labelled error
+interrupted, a `RanksError` named after the first failing rank's exception (or `RanksInterrupted`) is
+raised. Both render as ONE labelled error
 in IPython and ipykernel through `_render_traceback_`.
 """
 
@@ -39,7 +40,7 @@ import time
 from mpikernel.cells import diagnose
 from mpikernel.cells import merge as out
 from mpikernel.cells.screen import Screen
-from mpikernel.cells.types import CellOptions, CellResult, RanksError, RanksInterrupted
+from mpikernel.cells.types import CellOptions, CellResult, RanksError, RanksInterrupted, ranks_error  # noqa: F401 (RanksError: re-exported)
 
 POLL = 0.05
 INTERRUPT_WAIT = 5.0  # seconds ranks get to stop after SIGINT before we call them unresponsive
@@ -63,6 +64,8 @@ class _RankRun:
         # are still empty, while every later `.metadata` read would parse them (1 ms a cell).
         self.md = future.metadata
         self.shown = 0  # characters of stdout already shown live
+        self.displays_shown = 0  # entries of the rank's displays already shown live
+        self.displays_seen = 0  # entries there were at the previous poll
 
     @property
     def replied(self):
@@ -84,6 +87,13 @@ class _RankRun:
             exc = res if isinstance(res, BaseException) else None
         return exc
 
+    def payload(self) -> list[dict]:
+        """The execute_reply's payloads of a rank that finished well (%load's set_next_input)."""
+        if not self.future.done() or self.future.exception() is not None:
+            return []
+        content = getattr(self.future.result(), "_content", None) or {}
+        return list(content.get("payload") or [])
+
     def output(self) -> out.RankOutput:
         md = self.md
         exc = self.failed
@@ -95,6 +105,7 @@ class _RankRun:
             displays=list(md.get("outputs") or []),
             result=md.get("execute_result") or None,
             error=error,
+            payload=self.payload() if error is None else [],
         )
 
 
@@ -119,7 +130,7 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     ranks = list(range(world.n)) if opts.ranks is None else sorted(opts.ranks)
     world.reset_if_needed()
     t0 = time.monotonic()
-    runs = _submit(world, ranks, _with_header(code, opts.header))
+    runs = _submit(world, ranks, _with_header(code, opts.header), opts.silent)
     watch = _Watch(world, runs, opts, screen, t0)
     watch.until_done()
     result = _finish(world, runs, watch)
@@ -129,10 +140,10 @@ def run_cell(world, code: str, options: CellOptions | None = None, screen: Scree
     return result
 
 
-def _submit(world, ranks, code) -> dict[int, _RankRun]:
+def _submit(world, ranks, code, silent=False) -> dict[int, _RankRun]:
     """Send the cell to every rank: one execute request, and one AsyncResult, per rank."""
     view = world.view(ranks)
-    return {r: _RankRun(r, view.execute(code, targets=r, block=False, silent=False)) for r in ranks}
+    return {r: _RankRun(r, view.execute(code, targets=r, block=False, silent=silent)) for r in ranks}
 
 
 class _Watch:
@@ -326,6 +337,15 @@ def _note_deaths(world, runs, result):
 def _show_live(runs, screen):
     for r in sorted(runs):
         run = runs[r]
+        # A display goes live one poll after it arrived, if the rank is still running then: the
+        # figures inline matplotlib flushes as a cell ends come with the merged output only.
+        # Displays before the text: a clear among them precedes the text that came after it.
+        displays = run.md.get("outputs") or []
+        if not run.replied:
+            for content in displays[run.displays_shown:run.displays_seen]:
+                screen.live_display(r, content)
+            run.displays_shown = max(run.displays_shown, run.displays_seen)
+        run.displays_seen = len(displays)
         text = run.md.get("stdout") or ""
         if len(text) > run.shown:
             new = text[run.shown:]
@@ -353,6 +373,8 @@ def _wait_stopped(runs, result):
 
 
 def _raise_for(result: CellResult, opts: CellOptions):
+    """Raise what the person sees for a failed cell: RanksInterrupted, or a RanksError named after
+    the first failing rank's exception (TimeoutError for a timeout, RankDied for a lost world)."""
     groups = out.group_errors(result.outputs, collapse=opts.collapse)
     if not groups and not result.notes and not result.explanation and result.reason is None:
         return
@@ -362,16 +384,22 @@ def _raise_for(result: CellResult, opts: CellOptions):
         lines = lines + ([""] if lines else []) + result.explanation
     if result.reason == "interrupted":
         raise RanksInterrupted(result, lines + ["KeyboardInterrupt"])
+    ename = evalue = None
     if result.reason == "died":
         summary = "; ".join(n for _, n in sorted(result.notes.items()) if re.match(r"rank \d+ died \(", n))
         summary = summary or "the MPI job ended"
-        lines = lines + ["", f"RankDied: {summary.split('; ')[0]}; this MPI world is gone: "
-                         "%mpi_restart (or restarting the kernel) starts a new one"]
+        ename, evalue = "RankDied", f"{summary.split('; ')[0]}; this MPI world is gone: " \
+            "%mpi_restart (or restarting the kernel) starts a new one"
+        lines = lines + ["", f"{ename}: {evalue}"]
     elif result.reason == "timeout":
         summary = f"the cell timed out after {opts.timeout:g} s"
+        ename, evalue = "TimeoutError", summary
         lines = lines + [f"TimeoutError: {summary}"]
     else:
         summary = out.error_summary(groups) or (result.explanation or ["ranks were stopped"])[0]
+        if groups:
+            ename, evalue = groups[0].error.ename, groups[0].error.evalue
+            lines = lines + out.other_errors_lines(groups)
     if not groups and not result.notes and not result.explanation:
         return
-    raise RanksError(result, lines, summary)
+    raise ranks_error(result, lines, summary, ename, evalue)

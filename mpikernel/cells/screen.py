@@ -26,6 +26,10 @@ class Screen:
             sys.stdout.write(f"[rank {rank}] {line}" + ("" if line.endswith("\n") else "\n"))
         sys.stdout.flush()
 
+    def live_display(self, rank: int, content: dict):
+        """A display (or a clear / display update, see cluster/displayops.py) a rank published while
+        the cell runs. A terminal shows displays with the merged output only."""
+
     def notice(self, text: str):
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
@@ -39,6 +43,8 @@ class Screen:
     def show(self, blocks: list[out.Block]):
         """The merged output: streams as text under their headers, rich outputs after a header line."""
         for b in blocks:
+            if b.kind == "clear":  # a terminal keeps what it printed
+                continue
             if b.kind == "stdout":
                 sys.stdout.write(out.render_stream(b))
             elif b.kind == "stderr":

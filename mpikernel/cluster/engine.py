@@ -256,7 +256,8 @@ class EngineAgent:
 
 
 def _engine_class():
-    """ipyparallel's engine, except that SIGTERM ends the rank at once.
+    """ipyparallel's engine, except that SIGTERM ends the rank at once, and that the rank's
+    clear_output / update_display_data reach the owner (mpikernel.cluster.displayops).
 
     A launcher ends the job with SIGTERM when a rank dies (or the world stops); ipyparallel's
     graceful stop kept Open MPI 4's mpirun waiting about 2 s for its SIGKILL before it exited
@@ -267,6 +268,13 @@ def _engine_class():
         def init_signal(self):
             super().init_signal()
             signal.signal(signal.SIGTERM, _end_at_once)
+
+        async def complete_registration(self, *args, **kwargs):
+            await super().complete_registration(*args, **kwargs)
+            if getattr(self, "kernel", None) is not None:  # clears and display updates reach the owner
+                from mpikernel.cluster import displayops
+
+                displayops.install(self.kernel.shell)
 
     return MPIEngine
 
@@ -297,7 +305,7 @@ def main(argv=None):
         f"--file={args.file}",
         f"--IPEngine.id={ns['rank']}",
         "--IPEngine.enable_nanny=False",
-        "--IPEngine.out_stream_factory=mpikernel.cluster.limits.LimitedOutStream",  # bounded output per cell
+        "--IPEngine.out_stream_factory=mpikernel.cluster.displayops.RankOutStream",  # bounded, counted per cell
         "--IPEngine.wait_for_url_file=60",
         f"--log-level={args.log_level}",
         *rest,

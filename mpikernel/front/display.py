@@ -101,33 +101,68 @@ def header_bundle(block: out.Block) -> tuple[dict, dict]:
 
 def show_blocks(
     blocks: Sequence[out.Block],
-    publish: Callable[[dict, dict], None] | None = None,
+    publish: Callable[..., None] | None = None,
     publish_result: Callable[[dict], None] | None = None,
     write: Callable[[str, str], None] | None = None,
 ) -> None:
     """Show merged blocks in a notebook: each one's label, then its stream text or rich output.
 
-    `publish(data, metadata)` sends a display_data (default: IPython's publish_display_data),
-    `write(stream_name, text)` writes a stream (default: sys.stdout / sys.stderr, flushed so
-    labels and texts arrive in order), `publish_result(content)` sends a rank result as the
-    cell's execute_result (the kernel does); without it a result is displayed like a display.
+    `publish(data, metadata, transient=None, update=False)` sends a display_data (default:
+    IPython's publish_display_data; a display the rank gave a display_id keeps it, so a later
+    cell's `handle.update(...)` finds it), `write(stream_name, text)` writes a stream (default:
+    sys.stdout / sys.stderr, flushed so labels and texts arrive in order), `publish_result(content)`
+    sends the cell's ONE execute_result (the kernel does): the ranks' value when they agree, every
+    rank's value under its label when they differ (`result_bundle`). Without it a result is
+    displayed like a display. An "update" block updates that earlier display, without a label;
+    a "clear" block is a clear_output (first, before the cell's merged output).
     """
     publish = publish or _publish_display
     write = write or _write_stream
+    results = [b for b in blocks if b.kind == "result"]
     for block in blocks:
+        if block.kind == "clear":
+            from IPython.display import clear_output
+
+            clear_output(wait=block.payload["wait"])
+            continue
+        if block.kind == "update":
+            publish(block.payload.get("data", {}), block.payload.get("metadata") or {},
+                    transient=block.payload.get("transient"), update=True)
+            continue
+        if block.kind == "result" and publish_result is not None and len(results) > 1:
+            if block is results[0]:
+                publish_result(result_bundle(results))
+            continue
         publish(*header_bundle(block))
         if block.kind in ("stdout", "stderr"):
             write(block.kind, block.payload if block.payload.endswith("\n") else block.payload + "\n")
         elif block.kind == "result" and publish_result is not None:
             publish_result(block.payload)
-        else:
-            publish(block.payload.get("data", {}), block.payload.get("metadata") or {})
+        else:  # a display the rank gave an id keeps it (a publisher without `transient` is fine)
+            extra = {"transient": block.payload["transient"]} if block.payload.get("transient") else {}
+            publish(block.payload.get("data", {}), block.payload.get("metadata") or {}, **extra)
 
 
-def _publish_display(data: dict, metadata: dict) -> None:
+def result_bundle(results: Sequence[out.Block]) -> dict:
+    """ONE execute_result for ranks whose values differ: text/plain and text/html hold every
+    rank's value under its label (so a saved notebook keeps one result per cell)."""
+    html_parts = []
+    for b in results:
+        data = b.payload.get("data", {})
+        body = data.get("text/html") or pre_html(data.get("text/plain", ""))
+        html_parts.append(labelled_html(b.header, body))
+    ranks = sorted(r for b in results for r in b.ranks)
+    return {"data": {"text/plain": out.labelled_results(results), "text/html": "".join(html_parts)},
+            "metadata": {META_KEY: {"kind": "results", "ranks": ranks}}}
+
+
+def _publish_display(data: dict, metadata: dict, transient: dict | None = None, update: bool = False) -> None:
     from IPython.display import publish_display_data
 
-    publish_display_data(data, metadata)
+    if update:  # as handle.update(...) does it
+        publish_display_data(data, metadata, transient=transient, update=True)
+    else:
+        publish_display_data(data, metadata, transient=transient)
 
 
 def _write_stream(name: str, text: str) -> None:

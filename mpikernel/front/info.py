@@ -137,6 +137,15 @@ def format_info(facts):
 
 
 def main(argv=None):
+    """`python -m mpikernel info`: takes no options but --help (argparse answers any other)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m mpikernel info",
+        description="Which MPI this mpikernel was built with, which libmpi loads now, and which "
+        "mpiexec the ranks will use; exit status 1 when something does not fit.",
+    )
+    parser.parse_args(argv)
     facts = collect()
     print(format_info(facts))
     return 1 if problems(facts) else 0

@@ -37,7 +37,7 @@ from mpikernel.front import stub_complete
 from mpikernel._version import __version__
 from mpikernel.front import options as opt
 from mpikernel.front.kernelspec import DEFAULT_RANKS
-from mpikernel.front.screens import KernelScreen
+from mpikernel.front.screens import KernelScreen, SilentScreen
 from mpikernel.front.session import Session
 
 LOCAL_CELL_MAGIC = "%%local"
@@ -113,6 +113,13 @@ def _rank_complete(code: str, cursor_pos: int) -> dict:
     return get_ipython().kernel.do_complete(code, cursor_pos)
 
 
+def _rank_user_expressions(expressions: dict) -> dict:
+    """Runs on rank 0: an execute_reply's user_expressions, evaluated in rank 0's namespace."""
+    from IPython import get_ipython
+
+    return get_ipython().user_expressions(expressions)
+
+
 def _rank_inspect(code: str, cursor_pos: int, detail_level: int, omit_sections) -> dict:
     """Runs on rank 0: what its kernel would answer to an inspect_request."""
     from IPython import get_ipython
@@ -174,6 +181,7 @@ class MPIKernel(IPythonKernel):
         self.mpi = Session(revive=self._start_again).attach(self.shell)
         self.shell.extension_manager.load_extension("mpikernel")  # the magics, over self.mpi
         self._routing = False  # True while an execute_request of ours is being run
+        self._silent = False  # that request's silent flag
         self.shell.input_transformers_cleanup.insert(0, _CellRouter(self))
         self.shell.register_magic_function(self.local_magic, "cell", "local")
         self._start_lock = threading.Lock()
@@ -213,16 +221,17 @@ class MPIKernel(IPythonKernel):
             self.log.info("%d MPI ranks up in %.1f s", self.ranks, self._start_seconds)
             fut.set_result(True)
 
-    def wait_for_ranks(self, quiet_failure: bool = False) -> None:
+    def wait_for_ranks(self, quiet_failure: bool = False, announce: bool = True) -> None:
         """Block until the background start is over; say so if the person has to wait.
 
         A failed start is raised once (after that, %mpi_start is the way to try again);
-        quiet_failure leaves it to the mpikernel magic that is about to run.
+        quiet_failure leaves it to the mpikernel magic that is about to run; announce=False when
+        the caller has said it already (one line, not two).
         """
         fut = self._start_future
         if fut is None:
             return
-        if not fut.done():
+        if not fut.done() and announce:
             print(f"Starting {self.ranks} MPI ranks ...", file=sys.stderr, flush=True)
         try:
             # short waits: a SIGINT may be delivered to another thread, and only the main
@@ -244,19 +253,26 @@ class MPIKernel(IPythonKernel):
         with self._start_lock:
             self._start_future = None
         self.start_ranks()
-        self.wait_for_ranks()
+        self.wait_for_ranks(announce=False)
 
     def run_cell_on_ranks(self, cell: str) -> None:
-        """What a routed cell executes: wait for the ranks, then the Session's one road (as %%px_mpi)."""
+        """What a routed cell executes: wait for the ranks, then the Session's one road (as %%px_mpi).
+
+        A silent request runs silent on the ranks and shows nothing; rank 0's execute_reply
+        payloads (`%load`'s set_next_input, a pager) become this cell's payloads."""
         self.wait_for_ranks()
         label = str(self.cell_number)
         traced = opt.split_trace_cell(cell)
         if traced is None:
-            options = self.mpi.cell_options(cell_label=label)
+            options = self.mpi.cell_options(cell_label=label, silent=self._silent)
         else:  # a "%%trace [FILE] [options]" first line: see docs/tracing.md
             line, header, cell = traced
-            options = self.mpi.cell_options(line, cell_label=label, header=header)
-        self.mpi.run(cell, options, screen=KernelScreen(self.publish_result))
+            options = self.mpi.cell_options(line, cell_label=label, header=header, silent=self._silent)
+        screen = SilentScreen() if self._silent else KernelScreen(self.publish_result)
+        result = self.mpi.run(cell, options, screen=screen)
+        first = min(result.outputs, key=lambda o: o.rank, default=None)
+        for payload in first.payload if first is not None else []:
+            self.shell.payload_manager.write_payload(payload, single=False)
 
     @property
     def cell_number(self) -> int:
@@ -332,13 +348,17 @@ class MPIKernel(IPythonKernel):
 
     async def do_execute(self, code, silent, store_history=True, user_expressions=None,
                          allow_stdin=False, **kwargs):
-        self._routing = True
+        """ipykernel's execute, with the cell routed (see route) and the user_expressions
+        evaluated where the cell's names live: on rank 0 (here only while the ranks are not up)."""
+        self._routing, self._silent = True, bool(silent)
         try:
-            return await super().do_execute(
-                code, silent, store_history, user_expressions, allow_stdin, **kwargs
-            )
+            reply = await super().do_execute(code, silent, store_history, None, allow_stdin, **kwargs)
         finally:
-            self._routing = False
+            self._routing, self._silent = False, False
+        if user_expressions and reply.get("status") == "ok":
+            answer = await self._ask_rank0(_rank_user_expressions, user_expressions)
+            reply["user_expressions"] = answer if answer is not None else self.shell.user_expressions(user_expressions)
+        return reply
 
     # ------------------------------------------------------------- completion and inspection
 
@@ -391,6 +411,17 @@ class MPIKernel(IPythonKernel):
             if remote is not None and remote.get("found"):
                 return remote
         return super().do_inspect(code, cursor_pos, detail_level, omit_sections)
+
+    def do_history(self, hist_access_type, output, raw, session=0, start=0, stop=None, n=None,
+                   pattern=None, unique=False):
+        """ipykernel's history (the cells as typed, kept here), except that a range over this
+        session names the session by its number, as tail and search do (IPython says 0)."""
+        reply = super().do_history(hist_access_type, output, raw, session=session, start=start, stop=stop,
+                                   n=n, pattern=pattern, unique=unique)
+        if hist_access_type == "range":
+            number = self.shell.history_manager.session_number
+            reply["history"] = [(s or number, *rest) for s, *rest in reply["history"]]
+        return reply
 
     # --------------------------------------------------------------------------- lifecycle
 

@@ -52,6 +52,20 @@ if rank == 1:
     values = values[rank] / (rank - 1)   # the bug: divides by zero on rank 1
 print("the other ranks got here")
 """
+SLIDER = """\
+import ipywidgets as widgets
+seen = []
+if rank == 0:
+    slider = widgets.IntSlider(value=3, min=0, max=10, description="n on rank 0")
+    slider.observe(lambda change: seen.append(change["new"]), names="value")
+    display(slider)
+"""
+PROGRESS = """\
+import time
+from tqdm.auto import tqdm
+for i in tqdm(range(20), disable=rank != 0, desc="rank 0"):
+    time.sleep(0.1)
+"""
 HANG = """\
 if rank > 0:
     comm.barrier()   # rank 0 never joins: ranks 1-3 wait forever
@@ -203,6 +217,35 @@ def test_tab_after_comm_offers_allreduce(notebook, shots):
     notebook.page.keyboard.press("Escape")
 
 
+def test_a_slider_on_rank_0_moved_in_the_page_changes_the_value_on_rank_0(notebook, shots):
+    cell = notebook.run(SLIDER, timeout=90)
+    handle = cell.locator(".widget-slider .noUi-handle")
+    handle.wait_for(timeout=30000)
+    assert notebook.headers(cell) == ["[rank 0]"]
+    handle.focus()
+    for _ in range(2):
+        notebook.page.keyboard.press("ArrowRight")  # as a person nudges it: one step each
+    readout = cell.locator(".widget-readout")
+    from playwright.sync_api import expect
+
+    expect(readout).to_have_text("5", timeout=10000)
+    after = notebook.run("(slider.value, seen) if rank == 0 else None")
+    assert _ranks_text(notebook.output_text(after)).endswith("(5, [4, 5])"), notebook.output_text(after)
+    notebook.screenshot_cells([cell, after], shots / "widget-light.png")
+
+
+def test_tqdm_auto_on_rank_0_is_a_notebook_progress_bar(notebook, shots):
+    cell = notebook.start(PROGRESS)
+    bar = cell.locator(".widget-hprogress, .widget-progress")
+    bar.first.wait_for(timeout=30000)  # shown while the loop runs
+    assert "*" in notebook.prompt(cell), "the bar appeared only after the cell ended"
+    notebook.wait_done(cell, timeout=60)
+    text = _ranks_text(notebook.output_text(cell))
+    assert "20/20" in text and "100%" in text, text
+    assert cell.locator(".widget-hprogress, .widget-progress").count() == 1  # one bar, not one per step
+    notebook.screenshot_cells([cell], shots / "progress-light.png")
+
+
 def test_dark_theme_screenshots(notebook, shots):
     notebook.set_theme("JupyterLab Dark")
     background = notebook.page.evaluate(
@@ -222,3 +265,62 @@ def test_shutdown_leaves_no_process(lab_and_page, notebook):
     page.close()
     survivors = lab.stop()
     assert survivors == {}, f"left running after JupyterLab shut down: {survivors}"
+
+
+# ------------------------------------------------------------------- the README's one command
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_lab_command() -> tuple[str, list[str]]:
+    """(the install half, jupyter lab's arguments) of the README's one command for the course."""
+    import shlex
+
+    (line,) = [ln.strip() for ln in README.read_text().splitlines() if "&& jupyter lab " in ln]
+    install, lab = (part.strip() for part in line.split("&&"))
+    words = shlex.split(lab)
+    assert words[:2] == ["jupyter", "lab"], line
+    return install, words[2:]
+
+
+def test_the_readme_command_installs_the_lab_extra_and_opens_notebook_01_on_the_mpi_kernel(tmp_path):
+    """The README's `pip install -e ".[lab]" && jupyter lab notebooks/01-hello-ranks.ipynb`: the
+    extra names JupyterLab and ipywidgets, and JupyterLab started with those arguments (plus this
+    test's own server flags) opens the notebook with "MPI (4 ranks)" selected, and it runs."""
+    import shutil
+    import tomllib
+
+    install, args = readme_lab_command()
+    assert install == 'python -m pip install -e ".[lab]"'
+    extra = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]["lab"]
+    assert {re.split(r"[<>=!~ ]", e)[0] for e in extra} >= {"jupyterlab", "ipywidgets"}
+    assert args == ["notebooks/01-hello-ranks.ipynb"], args
+    reason = why_no_browser()
+    if reason:
+        skip_or_fail(f"browser test skipped: {reason}", "MPIKERNEL_REQUIRE_BROWSER")
+    from playwright.sync_api import expect, sync_playwright
+
+    (tmp_path / "root" / "notebooks").mkdir(parents=True)
+    shutil.copy(README.parent / args[0], tmp_path / "root" / args[0])  # a copy: the test saves nothing here
+    lab = JupyterLab(tmp_path, args=tuple(args))
+    try:
+        with sync_playwright() as pw:
+            context = chromium(pw, tmp_path / "chromium-profile")
+            try:
+                page = context.pages[0] if context.pages else context.new_page()
+                page.set_default_timeout(60000)
+                page.goto(f"{lab.url}/lab/tree/{args[0]}?token={lab.token}")  # where `jupyter lab FILE` points the browser
+                kernel_name = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-KernelName").first
+                expect(kernel_name).to_contain_text(KERNEL, timeout=90000)
+                nb = Notebook(page, lab)
+                first = nb.cells().filter(has_text="Hello from rank").first
+                first.locator(".cm-content").click()
+                page.keyboard.press("Shift+Enter")
+                nb.wait_done(first, timeout=180)
+                assert nb.headers(first) == ["[rank 0]", "[rank 1]", "[rank 2]", "[rank 3]"]
+                assert nb.streams(first) == [f"Hello from rank {r} of 4" for r in range(4)]
+            finally:
+                context.close()
+        assert lab.stop() == {}
+    finally:
+        lab.kill()

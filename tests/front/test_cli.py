@@ -98,3 +98,42 @@ def test_install_no_hints(tmp_path):
     assert r.returncode == 0, r.stderr
     spec = json.loads((tmp_path / "share" / "jupyter" / "kernels" / "mpikernel-2" / "kernel.json").read_text())
     assert spec["env"]["MPIKERNEL_HINTS"] == "0"
+
+
+@pytest.mark.parametrize("command", [["install"], ["info"], ["tour"], ["export", "nb.ipynb"]])
+def test_every_command_has_help_and_refuses_unknown_options(command):
+    r = run(*command, "--help")
+    assert r.returncode == 0 and r.stdout.startswith(f"usage: python -m mpikernel {command[0]}"), r.stdout
+    r = run(*command, "--bogus")
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"usage: python -m mpikernel {command[0]}")
+    assert r.stderr.rstrip().endswith("error: unrecognized arguments: --bogus")
+
+
+def test_kernel_launch_refuses_an_option_nobody_knows():
+    """Not ipykernel's 40 lines of usage ending in 'expected one argument': one sentence and ours."""
+    r = run("-f", "/nonexistent.json", "--bogus")
+    assert r.returncode == 2
+    first, *rest = r.stderr.splitlines()
+    assert first == "error: --bogus is not an option of python -m mpikernel (nor of ipykernel's kernel)"
+    assert rest[0] == "usage:" and "python -m mpikernel install" in r.stderr
+
+
+def test_kernel_launch_passes_ipykernel_options_through():
+    from mpikernel.__main__ import kernel_app_argv, unknown_kernel_option
+
+    assert unknown_kernel_option(kernel_app_argv(["-f", "c.json", "--hb=5", "--debug",
+                                                  "--IPKernelApp.log_level=10", "--ranks", "2"])) is None
+    assert unknown_kernel_option(["--nope=1"]) == "--nope=1"
+
+
+@pytest.mark.parametrize("command", [["--help"], ["install", "--help"], ["info", "--help"], ["tour", "--help"], ["export", "--help"]])
+def test_help_into_a_closed_pipe_is_quiet(command):
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        r = subprocess.run([sys.executable, "-m", "mpikernel", *command], stdout=write,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert "Traceback" not in r.stderr and "BrokenPipeError" not in r.stderr and r.stderr == "", r.stderr

@@ -86,6 +86,8 @@ class KernelDoor:
         ok, out, err = self.run("print(size)")
         assert ok, err
         assert NOTE in err and "starting it again" in err and "%mpi_start" not in err, err
+        said = [line for line in err.splitlines() if "start" in line.lower()]
+        assert len(said) == 1 and said[0].startswith(NOTE) and said[0].endswith("; starting it again"), err
         assert "[ranks 0-3]\n4\n" in out, out
 
     def close(self):

@@ -92,7 +92,9 @@ def _free_port() -> int:
 class JupyterLab:
     """One `jupyter lab` server for a test, owned by the test (see the module docstring)."""
 
-    def __init__(self, tmp: Path, start_timeout: float = 90.0):
+    def __init__(self, tmp: Path, start_timeout: float = 90.0, args: tuple[str, ...] = ()):
+        """`args`: what follows `jupyter lab` on a command line (a notebook to open), relative to
+        tmp/root, the server's root and working directory."""
         self.tmp = Path(tmp)
         self.token = secrets.token_hex(16)
         self.port = _free_port()
@@ -139,6 +141,7 @@ class JupyterLab:
         ]
         if os.geteuid() == 0:
             cmd.append("--allow-root")  # CI containers run as root
+        cmd += list(args)
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env,
                                      cwd=self.tmp / "root", start_new_session=True,
