@@ -203,7 +203,10 @@ class TerminalDrawer:
 
 
 class RankViewScreen(Screen):
-    """A front end's screen with the rank view on top: everything else goes to the screen it wraps."""
+    """A front end's screen with the rank view on top: everything else goes to the screen it wraps.
+
+    It overrides every method of Screen (tests/front/test_rankview.py checks), since a method it
+    inherited would silently do the base's thing instead of the wrapped screen's."""
 
     def __init__(self, inner: Screen, after: float, drawer):
         self.inner, self.rank_view_after, self.drawer = inner, after, drawer
@@ -216,6 +219,9 @@ class RankViewScreen(Screen):
     def live(self, rank, text):
         self.drawer.hide()
         self.inner.live(rank, text)
+
+    def live_display(self, rank, content):
+        self.inner.live_display(rank, content)
 
     def notice(self, text):
         self.drawer.hide()

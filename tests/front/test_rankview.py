@@ -291,3 +291,13 @@ def test_in_the_kernel_one_display_id_updated_then_emptied():
     finally:
         k.close()
         restore()
+
+
+def test_the_rank_view_screen_forwards_every_screen_method():
+    """A Screen method RankViewScreen does not override would run the terminal base's version
+    (a no-op for live_display) instead of the wrapped notebook screen's."""
+    from mpikernel.cells.screen import Screen
+    from mpikernel.front.rankview import RankViewScreen
+
+    methods = {n for n, v in vars(Screen).items() if callable(v) and not n.startswith("_")}
+    assert methods - set(vars(RankViewScreen)) == set()
