@@ -33,6 +33,9 @@ cdef inline _Buf msg_side(object msg, bint writable, int side, int size, bint in
         return _Buf.__new__(_Buf)
     if in_place_ok and is_in_place(msg):
         return msg_in_place()
+    if msg is None:             # as mpi4py: a significant side needs a buffer (MPI.BOTTOM is one)
+        raise TypeError(f"{what.decode()}: {'recvbuf' if writable else 'sendbuf'} is None on a "
+                        "rank where it is significant; give a buffer or [buffer, ..., datatype]")
     if side == SIDE_VECTOR:
         return msg_vector(msg, writable, size, what)
     return msg_simple(msg, writable, size if side == SIDE_PARTS else 1, what)

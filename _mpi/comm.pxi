@@ -1,6 +1,7 @@
 # Communicators: point-to-point and collective calls, in buffer (uppercase) and pickled
 # (lowercase) forms. Every blocking call = its nonblocking MPI form + the one wait loop.
 
+import warnings as _warnings
 import weakref as _weakref
 from functools import reduce as _functools_reduce
 
@@ -366,24 +367,33 @@ cdef class Comm:
         return _nb_return(_isend_obj(self, obj, dest, tag, True, b"issend"))
 
     def recv(self, buf=None, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
-        """Receive a Python object (interruptible)."""
+        """Receive a Python object (interruptible). `buf` is ignored (mpi4py deprecates it)."""
+        if buf is not None:
+            _warnings.warn("the 'buf' argument is deprecated", UserWarning, stacklevel=2)
         return _recv_obj(self, source, tag, status, b"recv", True)
 
     def irecv(self, buf=None, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG):
+        """Post a receive of a Python object now (as mpi4py: into `buf`, a buffer or a size in
+        bytes, or 32 KiB); out-of-band parts are received when the first message is in."""
         check_comm(self)
         check_source(self, source, b"irecv")
         check_recv_tag(tag, b"irecv")
         cdef Request r = Request.__new__(Request)
         r.is_recv = True
-        if source == MPI_PROC_NULL:
-            r.source = MPI_PROC_NULL
-            r._finish()
-            return r
-        r.state = RQ_RECV_PROBE
+        if source == MPI_PROC_NULL:     # an active request all the same, as in MPI
+            buf = 0
+        if buf is None or isinstance(buf, int):
+            buf = new_bytearray(IRECV_BUFSZ if buf is None else _as_count(buf, b"irecv"))
+        cdef _Buf m = _export(buf, True, b"irecv")
         r.comm = self
-        r.source = source
-        r.tag = tag
+        r.source = <int>source
+        r.tag = <int>tag
         _p2p_hook(r, K_RECV, b"irecv", self, source, tag, 0)
+        CHKERR(MPI_Irecv(m.addr, <int>m.nbytes, MPI_BYTE, <int>source, <int>tag, self.ob_mpi,
+                         &r.ob_mpi))
+        r.keep = m
+        r.data = buf
+        r.state = RQ_RECV_DATA
         return _nb_return(r)
 
     def sendrecv(self, sendobj, long long dest, long long sendtag=0, recvbuf=None,
@@ -525,8 +535,13 @@ cdef class Comm:
     def Reduce_scatter_block(self, sendbuf, recvbuf, Op op=SUM):
         check_comm(self)
         cdef int size = _size(self)
-        cdef _Buf r = msg_simple(recvbuf, True, 1, b"Reduce_scatter_block")
+        cdef bint in_place = is_in_place(sendbuf)
+        cdef _Buf r = msg_side(recvbuf, True, SIDE_PARTS if in_place else SIDE_OWN, size, False,
+                               b"Reduce_scatter_block")
         cdef _Buf s = msg_side(sendbuf, False, SIDE_PARTS, size, True, b"Reduce_scatter_block")
+        if not in_place and s.count != r.count:
+            raise ValueError(f"Reduce_scatter_block: sendbuf holds {s.count} elements per rank, "
+                             f"recvbuf {r.count}: they must be equal")
         _check_reducible(r, op, b"Reduce_scatter_block")
         cdef Request q = Request.__new__(Request)
         _coll_hook(q, b"Reduce_scatter_block", self, -1, _buf_bytes(r), _buf_bytes(r), <int>r.extent, op)
@@ -863,7 +878,7 @@ cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, bi
     check_comm(comm)
     check_dest(comm, dest, b"send")
     check_send_tag(tag, b"send")
-    data, bufs = pickle_dumps(obj)
+    data, bufs = pickle_dumps(obj, True)
     cdef Request r = Request.__new__(Request)
     cdef int nc = 0, k = 0
     cdef char *base
@@ -931,10 +946,9 @@ cdef object _recv_obj(Comm comm, long long source, long long tag, Status status,
         return pickle_loads(payload, None)
     # out-of-band buffers follow from the same source with the same tag
     more = Request.__new__(Request)
-    more.state = RQ_RECV_DATA
     more.comm = comm
     more.status = p.status
-    more.data = data
+    more._unpack(data)
     _wait_list([more], 0, call, p.status.MPI_SOURCE, p.status.MPI_TAG, comm)
     if ev >= 0:
         _ev_close(ev, comm, NULL)    # the end time, now with the out-of-band buffers

@@ -16,6 +16,8 @@ cdef int PICKLE_PROTOCOL = 5
 cdef Py_ssize_t OOB_THRESHOLD = 64 * 1024         # smaller buffers stay in the pickle
 cdef Py_ssize_t CHUNK = 1 << 30                    # one MPI message carries at most 1 GiB
 cdef bytes OOB_MAGIC = b"MPIKOOB\x00"
+cdef bytes OOB_MAGIC_P = b"MPIKOOBP"              # the same, and the pickle is buffer 0
+cdef Py_ssize_t IRECV_BUFSZ = 32 * 1024            # mpi4py's irecv default: what irecv posts
 
 
 class _OOBCollector:
@@ -33,8 +35,11 @@ class _OOBCollector:
         return False
 
 
-cdef tuple pickle_dumps(object obj):
-    """(bytes to send first, list of memoryviews to send after it, or None)."""
+cdef tuple pickle_dumps(object obj, bint p2p=False):
+    """(bytes to send first, list of memoryviews to send after it, or None).
+
+    p2p: the first message must fit the IRECV_BUFSZ buffer that a lowercase irecv posts when
+    it is called (as mpi4py's does), so a longer pickle travels out of band as buffer 0."""
     collector = _OOBCollector()
     try:
         data = _dumps(obj, PICKLE_PROTOCOL, buffer_callback=collector)
@@ -44,27 +49,39 @@ cdef tuple pickle_dumps(object obj):
             "Send plain data (numbers, strings, lists, dicts, numpy arrays) instead."
         ) from exc
     bufs = collector.buffers
+    magic = OOB_MAGIC
+    if p2p and len(data) + 16 + 8 * len(bufs) > IRECV_BUFSZ:
+        bufs.insert(0, memoryview(data))
+        data = b""
+        magic = OOB_MAGIC_P
     if not bufs:
         return data, None
     import struct
-    trailer = struct.pack(f"<{len(bufs)}QQ", *[v.nbytes for v in bufs], len(bufs)) + OOB_MAGIC
+    trailer = struct.pack(f"<{len(bufs)}QQ", *[v.nbytes for v in bufs], len(bufs)) + magic
     return data + trailer, bufs
 
 
 cdef tuple pickle_split(object data):
-    """For received bytes: (pickle part, list of out-of-band buffer sizes or None)."""
+    """For received bytes: (pickle part, list of out-of-band buffer sizes or None); the pickle
+    part is None when the pickle itself is out-of-band buffer 0."""
     cdef Py_ssize_t n = len(data)
-    if n >= 16 and data[n - 8:] == OOB_MAGIC:
+    if n >= 16 and data[n - 8:] in (OOB_MAGIC, OOB_MAGIC_P):
         import struct
         (count,) = struct.unpack_from("<Q", data, n - 16)
         start = n - 16 - 8 * count
-        return memoryview(data)[:start], list(struct.unpack_from(f"<{count}Q", data, start))
+        sizes = list(struct.unpack_from(f"<{count}Q", data, start))
+        if data[n - 8:] == OOB_MAGIC_P:
+            return None, sizes
+        return memoryview(data)[:start], sizes
     return data, None
 
 
 cdef object pickle_loads(object data, object buffers):
+    """data: pickle_split's pickle part (None: it is buffers[0])."""
     if buffers is None:
-        return _loads(data)
+        return _loads(data) if len(data) else None     # an empty message is None (mpi4py)
+    if data is None:
+        return _loads(buffers[0], buffers=buffers[1:])
     return _loads(data, buffers=buffers)
 
 
