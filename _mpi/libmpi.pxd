@@ -263,3 +263,10 @@ cdef extern from "mpi.h" nogil:
     int MPI_Recv_init(void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *)
     int MPI_Start(MPI_Request *)
     int MPI_Startall(int, MPI_Request *)
+    ctypedef int MPI_Fint
+    enum: MPI_F_STATUS_SIZE
+    enum: MPI_F_SOURCE
+    enum: MPI_F_TAG
+    enum: MPI_F_ERROR
+    int MPI_Status_c2f(MPI_Status *, MPI_Fint *)
+    int MPI_Status_f2c(MPI_Fint *, MPI_Status *)

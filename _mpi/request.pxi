@@ -237,7 +237,7 @@ cdef class Request:
         cdef int flag = 1, f = 0, i
         cdef MPI_Status st
         memcpy(&st, &self.status, sizeof(MPI_Status))
-        if self.ob_mpi != MPI_REQUEST_NULL:
+        if self.ob_mpi != MPI_REQUEST_NULL or self.n_more == 0:   # null: the empty status
             CHKERR(MPI_Request_get_status(self.ob_mpi, &flag, &st))
         for i in range(self.n_more):
             if flag and self.more[i] != MPI_REQUEST_NULL:
@@ -327,6 +327,50 @@ cdef class Request:
         return _some_results(reqs, _some(reqs, statuses, False, b"testsome"))
 
 
+    @staticmethod
+    def Get_status_any(requests, Status status=None):
+        """Non-destructive Testany: (index, flag); (UNDEFINED, True) when none is active."""
+        reqs = list(requests)
+        active = [i for i in range(len(reqs)) if <Request?>reqs[i]]
+        if not active:
+            if status is not None:
+                (<Request>REQUEST_NULL).Get_status(status)
+            return (MPI_UNDEFINED, True)
+        for i in active:
+            if (<Request>reqs[i]).Get_status(status):
+                return (i, True)
+        return (MPI_UNDEFINED, False)
+
+    @staticmethod
+    def Get_status_all(requests, statuses=None):
+        """Non-destructive Testall: True once every request is complete."""
+        reqs = list(requests)
+        sts = [Status() for _ in reqs]
+        if not all([(<Request?>reqs[i]).Get_status(sts[i]) for i in range(len(reqs))]):
+            return False
+        if statuses is not None:
+            if isinstance(statuses, list):
+                statuses += [Status() for _ in range(len(statuses), len(reqs))]
+            for i in range(min(len(reqs), len(statuses))):
+                fill_status(statuses[i], &(<Status>sts[i]).ob_mpi)
+        return True
+
+    @staticmethod
+    def Get_status_some(requests, statuses=None):
+        """Non-destructive Testsome: the indices of the complete active requests, or None."""
+        reqs = list(requests)
+        active = [i for i in range(len(reqs)) if <Request?>reqs[i]]
+        if not active:
+            return None
+        done = [i for i in active if (<Request>reqs[i]).Get_status()]
+        _fill_statuses([reqs[i] for i in done], statuses)
+        return done
+
+    get_status_any = Get_status_any
+    get_status_all = Get_status_all
+    get_status_some = Get_status_some
+
+
 cdef object _some(list reqs, statuses, bint wait, const char *call):
     """Waitsome/Testsome: the indices of the active requests that are complete now (wait: at
     least one, through the wait loop), their statuses in that order into `statuses` (a list
@@ -411,12 +455,10 @@ cdef int _fill_statuses(list reqs, statuses) except -1:
     if statuses is None:
         return 0
     cdef Py_ssize_t i
-    for i in range(len(reqs)):
-        if i < len(statuses):
-            fill_status(statuses[i], &(<Request>reqs[i]).status)
-        else:
-            statuses.append(Status())
-            fill_status(statuses[i], &(<Request>reqs[i]).status)
+    if isinstance(statuses, list):      # a list grows to one Status per request (mpi4py)
+        statuses += [Status() for _ in range(len(statuses), len(reqs))]
+    for i in range(min(len(reqs), len(statuses))):
+        fill_status(statuses[i], &(<Request>reqs[i]).status)
     return 0
 
 
