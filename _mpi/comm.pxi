@@ -202,10 +202,20 @@ cdef class Comm:
 
     def Send(self, buf, long long dest, long long tag=0):
         """Send a buffer (blocks until it may be reused; interruptible)."""
-        _wait_call(self._isend(buf, dest, tag, False, b"Send"), b"Send", dest, tag, self)
+        _wait_call(self._isend(buf, dest, tag, SEND_STD, b"Send"), b"Send", dest, tag, self)
 
     def Ssend(self, buf, long long dest, long long tag=0):
-        _wait_call(self._isend(buf, dest, tag, True, b"Ssend"), b"Ssend", dest, tag, self)
+        """Synchronous send: completes once the receive has started (interruptible)."""
+        _wait_call(self._isend(buf, dest, tag, SEND_SYNC, b"Ssend"), b"Ssend", dest, tag, self)
+
+    def Bsend(self, buf, long long dest, long long tag=0):
+        """Buffered send: copied into the buffer given to MPI.Attach_buffer."""
+        _wait_call(self._isend(buf, dest, tag, SEND_BUFFERED, b"Bsend"), b"Bsend", dest, tag,
+                   self)
+
+    def Rsend(self, buf, long long dest, long long tag=0):
+        """Ready send: the matching receive must already be posted (MPI's rule)."""
+        _wait_call(self._isend(buf, dest, tag, SEND_READY, b"Rsend"), b"Rsend", dest, tag, self)
 
     def Recv(self, buf, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
         """Receive into a buffer (interruptible)."""
@@ -239,23 +249,44 @@ cdef class Comm:
         return 0
 
     def Isend(self, buf, long long dest, long long tag=0):
-        return _nb_return(self._isend(buf, dest, tag, False, b"Isend"))
+        return _nb_return(self._isend(buf, dest, tag, SEND_STD, b"Isend"))
 
     def Issend(self, buf, long long dest, long long tag=0):
-        return _nb_return(self._isend(buf, dest, tag, True, b"Issend"))
+        return _nb_return(self._isend(buf, dest, tag, SEND_SYNC, b"Issend"))
 
-    cdef Request _isend(self, buf, long long dest, long long tag, bint sync, const char *call):
-        cdef const char *what = b"Ssend" if sync else b"Send"
+    def Ibsend(self, buf, long long dest, long long tag=0):
+        return _nb_return(self._isend(buf, dest, tag, SEND_BUFFERED, b"Ibsend"))
+
+    def Irsend(self, buf, long long dest, long long tag=0):
+        return _nb_return(self._isend(buf, dest, tag, SEND_READY, b"Irsend"))
+
+    def Send_init(self, buf, long long dest, long long tag=0):
+        """A persistent standard send (MPI.Prequest): Start() it as often as needed."""
+        return _p2p_init(self, buf, dest, tag, SEND_STD)
+
+    def Ssend_init(self, buf, long long dest, long long tag=0):
+        return _p2p_init(self, buf, dest, tag, SEND_SYNC)
+
+    def Bsend_init(self, buf, long long dest, long long tag=0):
+        return _p2p_init(self, buf, dest, tag, SEND_BUFFERED)
+
+    def Rsend_init(self, buf, long long dest, long long tag=0):
+        return _p2p_init(self, buf, dest, tag, SEND_READY)
+
+    def Recv_init(self, buf, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG):
+        """A persistent receive (MPI.Prequest) into `buf`."""
+        return _p2p_init(self, buf, source, tag, RECV_INIT)
+
+    cdef Request _isend(self, buf, long long dest, long long tag, int mode, const char *call):
+        cdef const char *what = _mode_name(mode)
         check_comm(self)
         check_dest(self, dest, what)
         check_send_tag(tag, what)
         cdef _Buf m = msg_simple(buf, False, 1, what)
         cdef Request r = Request.__new__(Request)
         _p2p_hook(r, K_SEND, call, self, dest, tag, <long long>m.count * m.extent)
-        if sync:
-            CHKERR(MPI_Issend(m.addr, m.count, m.dtype, dest, tag, self.ob_mpi, &r.ob_mpi))
-        else:
-            CHKERR(MPI_Isend(m.addr, m.count, m.dtype, dest, tag, self.ob_mpi, &r.ob_mpi))
+        CHKERR(_isend_mode(mode, m.addr, m.count, m.dtype, <int>dest, <int>tag, self.ob_mpi,
+                           &r.ob_mpi))
         r.keep = m
         return r
 
@@ -292,8 +323,8 @@ cdef class Comm:
         check_send_tag(sendtag, b"Sendrecv")
         check_source(self, source, b"Sendrecv")
         check_recv_tag(recvtag, b"Sendrecv")
-        cdef _Buf r = msg_simple(recvbuf, True, 1, b"Sendrecv")
-        cdef _Buf s = msg_simple(sendbuf, False, 1, b"Sendrecv")
+        cdef _Buf r = recvbuf if type(recvbuf) is _Buf else msg_simple(recvbuf, True, 1, call)
+        cdef _Buf s = sendbuf if type(sendbuf) is _Buf else msg_simple(sendbuf, False, 1, call)
         reqs[0] = reqs[1] = MPI_REQUEST_NULL
         cdef long long ev = _call_hook(call, K_SENDRECV, self)
         if ev >= 0:
@@ -311,12 +342,16 @@ cdef class Comm:
 
     def Sendrecv_replace(self, buf, long long dest, long long sendtag=0, long long source=MPI_ANY_SOURCE,
                          long long recvtag=MPI_ANY_TAG, Status status=None):
+        """Send buf and receive into it (any message spec; the data sent is copied first)."""
+        check_comm(self)
         cdef _Buf m = msg_simple(buf, True, 1, b"Sendrecv_replace")
-        copy = bytes((<char *>m.addr)[:m.count * m.extent])
-        cdef Datatype t = Datatype()
-        t.ob_mpi = m.dtype
-        self._sendrecv([copy, m.count, t], dest, sendtag, [buf, m.count, t], source, recvtag,
-                       status, b"Sendrecv_replace")
+        cdef _Buf s = _Buf.__new__(_Buf)
+        s.obj = bytes((<char *>m.addr)[:m.count * m.extent])
+        s.addr = PyBytes_AS_STRING(s.obj)
+        s.count = m.count
+        s.dtype = m.dtype
+        s.extent = m.extent
+        self._sendrecv(s, dest, sendtag, m, source, recvtag, status, b"Sendrecv_replace")
 
     def Probe(self, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
         """Wait until a matching message can be received (interruptible); do not receive it."""
@@ -348,23 +383,44 @@ cdef class Comm:
             fill_status(status, &st)
         return bool(flag)
 
+    def Mprobe(self, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG,
+               Status status=None):
+        """Wait for a matching message and take it (interruptible): an MPI.Message."""
+        return _mprobe(self, source, tag, status, True, b"Mprobe")
+
+    def Improbe(self, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG,
+                Status status=None):
+        """Take a matching message if there is one now (an MPI.Message), else None."""
+        return _mprobe(self, source, tag, status, False, b"Improbe")
+
     probe = Probe
     iprobe = Iprobe
+    mprobe = Mprobe
+    improbe = Improbe
 
     # -- point to point, Python objects ----------------------------------------------------
 
     def send(self, obj, long long dest, long long tag=0):
         """Send a Python object (pickled; large arrays out of band)."""
-        _wait_call(_isend_obj(self, obj, dest, tag, False, b"send"), b"send", dest, tag, self)
+        _wait_call(_isend_obj(self, obj, dest, tag, SEND_STD, b"send"), b"send", dest, tag, self)
 
     def ssend(self, obj, long long dest, long long tag=0):
-        _wait_call(_isend_obj(self, obj, dest, tag, True, b"ssend"), b"ssend", dest, tag, self)
+        _wait_call(_isend_obj(self, obj, dest, tag, SEND_SYNC, b"ssend"), b"ssend", dest, tag,
+                   self)
+
+    def bsend(self, obj, long long dest, long long tag=0):
+        """Buffered send of a Python object (its pickle goes through the attached buffer)."""
+        _wait_call(_isend_obj(self, obj, dest, tag, SEND_BUFFERED, b"bsend"), b"bsend", dest,
+                   tag, self)
 
     def isend(self, obj, long long dest, long long tag=0):
-        return _nb_return(_isend_obj(self, obj, dest, tag, False, b"isend"))
+        return _nb_return(_isend_obj(self, obj, dest, tag, SEND_STD, b"isend"))
 
     def issend(self, obj, long long dest, long long tag=0):
-        return _nb_return(_isend_obj(self, obj, dest, tag, True, b"issend"))
+        return _nb_return(_isend_obj(self, obj, dest, tag, SEND_SYNC, b"issend"))
+
+    def ibsend(self, obj, long long dest, long long tag=0):
+        return _nb_return(_isend_obj(self, obj, dest, tag, SEND_BUFFERED, b"ibsend"))
 
     def recv(self, buf=None, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
         """Receive a Python object (interruptible). `buf` is ignored (mpi4py deprecates it)."""
@@ -402,7 +458,7 @@ cdef class Comm:
         check_source(self, source, b"sendrecv")
         check_recv_tag(recvtag, b"sendrecv")
         cdef long long ev = _call_hook(b"sendrecv", K_SENDRECV, self)
-        cdef Request r = _isend_obj(self, sendobj, dest, sendtag, False, NULL)
+        cdef Request r = _isend_obj(self, sendobj, dest, sendtag, SEND_STD, NULL)
         if ev >= 0:
             _ev_sendrecv(ev, self, dest, sendtag, _request_bytes(r), source, recvtag, 0)
             if status is None:
@@ -871,7 +927,7 @@ cdef inline object _buffer_address(object view, list keep, char **addr):
     return b
 
 
-cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, bint sync,
+cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, int mode,
                         const char *call):
     """The lowercase send: the pickle, then each out-of-band buffer in chunks. call: the
     name to trace it under (NULL: not traced, part of a traced sendrecv)."""
@@ -885,12 +941,8 @@ cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, bi
     cdef list keep
     if MPIK_INSTRUMENTED and _instr_flags and call != NULL:
         _p2p_open(r, K_SEND, call, comm, dest, tag, _pickled_bytes(data, bufs))
-    if sync:
-        CHKERR(MPI_Issend(PyBytes_AS_STRING(data), <int>PyBytes_GET_SIZE(data), MPI_BYTE,
-                          dest, tag, comm.ob_mpi, &r.ob_mpi))
-    else:
-        CHKERR(MPI_Isend(PyBytes_AS_STRING(data), <int>PyBytes_GET_SIZE(data), MPI_BYTE,
-                         dest, tag, comm.ob_mpi, &r.ob_mpi))
+    CHKERR(_isend_mode(mode, PyBytes_AS_STRING(data), <int>PyBytes_GET_SIZE(data), MPI_BYTE,
+                       <int>dest, <int>tag, comm.ob_mpi, &r.ob_mpi))
     if bufs is None:
         r.keep = data
         return r

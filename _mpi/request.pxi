@@ -46,6 +46,11 @@ cdef class Request:
         free(self.more)
 
     def __bool__(self):
+        return self._active()
+
+    cdef bint _active(self):
+        """An operation is pending (Prequest: started and not completed, while its truth is
+        "not freed"); the *any/*some calls skip inactive requests."""
         return self.state != RQ_DONE and (self.ob_mpi != MPI_REQUEST_NULL or self.n_more > 0
                                           or self.state != RQ_PLAIN)
 
@@ -331,7 +336,7 @@ cdef class Request:
     def Get_status_any(requests, Status status=None):
         """Non-destructive Testany: (index, flag); (UNDEFINED, True) when none is active."""
         reqs = list(requests)
-        active = [i for i in range(len(reqs)) if <Request?>reqs[i]]
+        active = [i for i in range(len(reqs)) if (<Request?>reqs[i])._active()]
         if not active:
             if status is not None:
                 (<Request>REQUEST_NULL).Get_status(status)
@@ -359,7 +364,7 @@ cdef class Request:
     def Get_status_some(requests, statuses=None):
         """Non-destructive Testsome: the indices of the complete active requests, or None."""
         reqs = list(requests)
-        active = [i for i in range(len(reqs)) if <Request?>reqs[i]]
+        active = [i for i in range(len(reqs)) if (<Request?>reqs[i])._active()]
         if not active:
             return None
         done = [i for i in active if (<Request>reqs[i]).Get_status()]
@@ -377,7 +382,7 @@ cdef object _some(list reqs, statuses, bint wait, const char *call):
     is extended, as mpi4py's); None when no request is active."""
     cdef Py_ssize_t i
     cdef int first = MPI_UNDEFINED
-    active = [i for i in range(len(reqs)) if <Request?>reqs[i]]
+    active = [i for i in range(len(reqs)) if (<Request?>reqs[i])._active()]
     if not active:
         return None
     if wait:
@@ -435,10 +440,10 @@ cdef int _waitany(list reqs, Status status, const char *call) except? -2:
 
 cdef tuple _testany(list reqs, Status status, const char *call):
     cdef int i
-    if not any(reqs):
+    if not any([(<Request?>r)._active() for r in reqs]):
         return (MPI_UNDEFINED, True)
     for i in range(len(reqs)):
-        if reqs[i] and (<Request?>reqs[i])._progress():
+        if (<Request>reqs[i])._active() and (<Request>reqs[i])._progress():
             if MPIK_INSTRUMENTED and _instr_flags:
                 _ev_test(call, K_WAIT, None, 1, NULL, reqs)
             fill_status(status, &(<Request>reqs[i]).status)
@@ -492,7 +497,7 @@ cdef int _progress_list(list reqs, int any, int *index) except -1:
     cdef int active = 0
     for i in range(len(reqs)):
         r = <Request>reqs[i]
-        if not r:
+        if not r._active():
             continue
         active += 1
         if r._progress():
