@@ -270,3 +270,5 @@ cdef extern from "mpi.h" nogil:
     enum: MPI_F_ERROR
     int MPI_Status_c2f(MPI_Status *, MPI_Fint *)
     int MPI_Status_f2c(MPI_Fint *, MPI_Status *)
+    MPI_Fint MPI_Request_c2f(MPI_Request)
+    MPI_Request MPI_Request_f2c(MPI_Fint)

@@ -73,6 +73,7 @@ cdef class Message:
                                  call)
         cdef Request r = self._request()
         CHKERR(MPI_Imrecv(m.addr, m.count, m.dtype, &self.ob_mpi, &r.ob_mpi))
+        self._received()
         r.keep = m
         return r
 
@@ -87,8 +88,14 @@ cdef class Message:
         r.data = new_bytearray(count)
         CHKERR(MPI_Imrecv(PyByteArray_AS_STRING(r.data), count, MPI_BYTE, &self.ob_mpi,
                           &r.ob_mpi))
+        self._received()
         r.state = RQ_RECV_DATA
         return r
+
+    cdef void _received(self):
+        """After MPI_Imrecv: MPI leaves MESSAGE_NO_PROC as it is; a copy of it becomes
+        MESSAGE_NULL like any received message, the module's constant stays NO_PROC."""
+        self.ob_mpi = MPI_MESSAGE_NO_PROC if self is MESSAGE_NO_PROC else MPI_MESSAGE_NULL
 
     cdef Request _request(self):
         cdef Request r = Request.__new__(Request)

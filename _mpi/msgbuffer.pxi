@@ -10,6 +10,8 @@ class _InPlace:
 
 IN_PLACE = _InPlace()
 
+cdef char _EMPTY_MSG = 0        # the address of an empty [None, 0, type] message
+
 
 @cython.freelist(8)
 cdef class _Buf:
@@ -206,7 +208,9 @@ cdef _Buf msg_simple(object msg, bint writable, int blocks, const char *what):
         if obj is None:         # [None, 0, type]: an empty message, as mpi4py allows
             if o_count:
                 raise ValueError(f"{what.decode()}: buffer is None but count is {o_count}")
-            return _Buf.__new__(_Buf)
+            b = _Buf.__new__(_Buf)
+            b.addr = &_EMPTY_MSG        # not NULL: MPICH/UCX crashed cancelling a NULL send
+            return b
     b = _export(obj, writable, what)
     _set_type(b, o_type)
     if o_displ is not None:

@@ -9,26 +9,21 @@ cdef class Prequest(Request):
     cdef MPI_Request persistent
     cdef object buffer          # the message's _Buf, kept for every start
 
-    def __cinit__(self):
+    def __cinit__(self, Request request=None):
         self.persistent = MPI_REQUEST_NULL
+        if request is not None:     # Request.__cinit__ ran with Request's methods: redo it
+            self._set_handle(request._handle())
 
     def __bool__(self):
         return self.persistent != MPI_REQUEST_NULL
 
-    def __eq__(self, other):
-        if not isinstance(other, Request):
-            return NotImplemented
-        if isinstance(other, Prequest):
-            return self is other or (self.persistent != MPI_REQUEST_NULL
-                                     and self.persistent == (<Prequest>other).persistent)
-        return not self and not other
+    cdef MPI_Request _handle(self):
+        return self.persistent
 
-    def __hash__(self):
-        return id(self)
-
-    @property
-    def handle(self):
-        return <intptr_t>self.persistent
+    cdef void _set_handle(self, MPI_Request handle):
+        self.persistent = handle      # inactive until Start (a copy cannot know better)
+        self.ob_mpi = MPI_REQUEST_NULL
+        self.state = RQ_DONE
 
     cdef bint _active(self):
         return self.ob_mpi != MPI_REQUEST_NULL

@@ -28,7 +28,7 @@ cdef class Request:
     cdef object oob
     cdef long long trace_ev    # the traced I-call that made it (instrument.pxi), -1
 
-    def __cinit__(self):
+    def __cinit__(self, Request request=None):
         self.trace_ev = -1
         self.ob_mpi = MPI_REQUEST_NULL
         self.more = NULL
@@ -41,6 +41,37 @@ cdef class Request:
         memset(&self.status, 0, sizeof(MPI_Status))
         self.status.MPI_SOURCE = MPI_PROC_NULL
         self.status.MPI_TAG = MPI_ANY_TAG
+        if request is not None:             # mpi4py's copy: the same MPI handle
+            if not request._plain():
+                raise TypeError("Request(request): a lowercase irecv in progress cannot be "
+                                "copied")
+            self._set_handle(request._handle())
+
+    cdef MPI_Request _handle(self):
+        return self.ob_mpi
+
+    cdef void _set_handle(self, MPI_Request handle):
+        self.ob_mpi = handle
+        self.state = RQ_PLAIN if handle != MPI_REQUEST_NULL else RQ_DONE
+
+    @classmethod
+    def fromhandle(cls, handle):
+        cdef Request r = cls()
+        r._set_handle(<MPI_Request><intptr_t>handle)
+        return r
+
+    def toint(self):
+        return MPI_Request_c2f(self._handle())
+
+    py2f = toint
+
+    @classmethod
+    def fromint(cls, int value):
+        cdef Request r = cls()
+        r._set_handle(MPI_Request_f2c(value))
+        return r
+
+    f2py = fromint
 
     def __dealloc__(self):
         free(self.more)
@@ -65,14 +96,15 @@ cdef class Request:
             return True
         if not self and not other:
             return True
-        return self.ob_mpi != MPI_REQUEST_NULL and self.ob_mpi == (<Request>other).ob_mpi
+        return (self._handle() != MPI_REQUEST_NULL
+                and self._handle() == (<Request>other)._handle())
 
     def __hash__(self):
         return 0 if not self else id(self)
 
     @property
     def handle(self):
-        return <intptr_t>self.ob_mpi
+        return <intptr_t>self._handle()
 
     # -- progress, one step, never blocking ------------------------------------------------
 
