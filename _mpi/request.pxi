@@ -38,8 +38,8 @@ cdef class Request:
         self.keep = None
         self.result = None
         self.message = MPI_MESSAGE_NULL
-        memset(&self.status, 0, sizeof(MPI_Status))
-        self.status.MPI_SOURCE = MPI_PROC_NULL
+        memset(&self.status, 0, sizeof(MPI_Status))    # MPI's empty status (a null request's)
+        self.status.MPI_SOURCE = MPI_ANY_SOURCE
         self.status.MPI_TAG = MPI_ANY_TAG
         if request is not None:             # mpi4py's copy: the same MPI handle
             if not request._plain():
