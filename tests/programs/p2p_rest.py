@@ -177,6 +177,7 @@ def some(lower):
         res = (MPI.Request.waitsome if lower else MPI.Request.Waitsome)(rs, statuses)
         idx = res[0] if lower else res
         done_ += idx
+    W.Barrier()         # every rank has seen 0 and 2 before anyone sends 1
     (W.ssend if lower else W.Ssend)(("x", 1) if lower else bytearray(8), right, 71)
     last = (MPI.Request.waitsome if lower else MPI.Request.Waitsome)(rs)
     after = (MPI.Request.testsome if lower else MPI.Request.Testsome)(rs)
