@@ -345,13 +345,43 @@ cdef class Comm:
         """Send buf and receive into it (any message spec; the data sent is copied first)."""
         check_comm(self)
         cdef _Buf m = msg_simple(buf, True, 1, b"Sendrecv_replace")
-        cdef _Buf s = _Buf.__new__(_Buf)
-        s.obj = bytes((<char *>m.addr)[:m.count * m.extent])
-        s.addr = PyBytes_AS_STRING(s.obj)
-        s.count = m.count
-        s.dtype = m.dtype
-        s.extent = m.extent
-        self._sendrecv(s, dest, sendtag, m, source, recvtag, status, b"Sendrecv_replace")
+        self._sendrecv(_sent_copy(m), dest, sendtag, m, source, recvtag, status,
+                       b"Sendrecv_replace")
+
+    def Isendrecv(self, sendbuf, long long dest, long long sendtag=0, recvbuf=None,
+                  long long source=MPI_ANY_SOURCE, long long recvtag=MPI_ANY_TAG):
+        """Nonblocking Sendrecv: one Request (its status is the receive's)."""
+        check_comm(self)
+        cdef _Buf r = msg_simple(recvbuf, True, 1, b"Isendrecv")
+        return _nb_return(self._isendrecv(msg_simple(sendbuf, False, 1, b"Isendrecv"), dest,
+                                          sendtag, r, source, recvtag, b"Isendrecv"))
+
+    def Isendrecv_replace(self, buf, long long dest, long long sendtag=0,
+                          long long source=MPI_ANY_SOURCE, long long recvtag=MPI_ANY_TAG):
+        check_comm(self)
+        cdef _Buf m = msg_simple(buf, True, 1, b"Isendrecv_replace")
+        return _nb_return(self._isendrecv(_sent_copy(m), dest, sendtag, m, source, recvtag,
+                                          b"Isendrecv_replace"))
+
+    cdef Request _isendrecv(self, _Buf s, long long dest, long long sendtag, _Buf r,
+                            long long source, long long recvtag, const char *call):
+        """The receive in ob_mpi (its status is the call's), the send in `more`."""
+        check_dest(self, dest, call)
+        check_send_tag(sendtag, call)
+        check_source(self, source, call)
+        check_recv_tag(recvtag, call)
+        cdef Request q = Request.__new__(Request)
+        q._alloc_more(1)
+        CHKERR(MPI_Irecv(r.addr, r.count, r.dtype, <int>source, <int>recvtag, self.ob_mpi,
+                         &q.ob_mpi))
+        CHKERR(MPI_Isend(s.addr, s.count, s.dtype, <int>dest, <int>sendtag, self.ob_mpi,
+                         &q.more[0]))
+        q.keep = (r, s)
+        q.is_recv = True
+        q.comm = self
+        q.source = <int>source
+        q.tag = <int>recvtag
+        return q
 
     def Probe(self, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
         """Wait until a matching message can be received (interruptible); do not receive it."""
@@ -916,6 +946,17 @@ cdef inline int _wait_req(Request r, const char *call, int peer, int tag, Comm c
         return 0
     _wait_list([r], 0, call, peer, tag, comm, nbytes)
     return 0
+
+
+cdef _Buf _sent_copy(_Buf m):
+    """What a *_replace call sends: a copy of the buffer it then receives into."""
+    cdef _Buf s = _Buf.__new__(_Buf)
+    s.obj = bytes((<char *>m.addr)[:m.count * m.extent])
+    s.addr = PyBytes_AS_STRING(s.obj)
+    s.count = m.count
+    s.dtype = m.dtype
+    s.extent = m.extent
+    return s
 
 
 # -- lowercase implementations ---------------------------------------------------------------
