@@ -4,9 +4,9 @@
 # Fails if ours passes fewer tests than tests/mpi4py_suite/floor.json records for that rank
 # count, or if mpi4py itself does not run the suite to the end. The sdist is cached outside the
 # checkout (run.py --cache).
-# Measured (issue 18, a loaded 2-core machine): 2 ranks mpi4py 146 s, ours 46 s; 1 rank ours
-# 17 s; 4 ranks ours 185 s (4 hangs of --stall each), left out so the worst case stays under
-# 10 minutes. Every hang costs --stall seconds; --timeout bounds each implementation, so the
+# Measured (issue 18, a loaded 2-core machine): the whole leg 233 s (2 ranks mpi4py 155 s, ours
+# 67 s with 3 hangs; 1 rank ours 11-17 s); 4 ranks ours alone took 185 s (4 hangs of --stall
+# each), left out so the worst case stays under 10 minutes. Every hang costs --stall seconds; --timeout bounds each implementation, so the
 # leg cannot take longer than 2 x 240 + 90 s.
 # Called by .ci/run (ROOT and WORK set, the main venv active).
 set -uo pipefail
