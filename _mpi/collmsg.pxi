@@ -33,6 +33,10 @@ cdef inline _Buf msg_side(object msg, bint writable, int side, int size, bint in
         return _Buf.__new__(_Buf)
     if in_place_ok and is_in_place(msg):
         return msg_in_place()
+    if msg is None and side != SIDE_OWN:    # as mpi4py: None is an empty part, never the parts
+        raise TypeError(f"{what.decode()}: {'recvbuf' if writable else 'sendbuf'} is None on a "
+                        "rank where it holds every rank's part; give a buffer or "
+                        "[buffer, counts, displs, datatype]")
     if side == SIDE_VECTOR:
         return msg_vector(msg, writable, size, what)
     return msg_simple(msg, writable, size if side == SIDE_PARTS else 1, what)

@@ -1,6 +1,7 @@
 # Communicators: point-to-point and collective calls, in buffer (uppercase) and pickled
 # (lowercase) forms. Every blocking call = its nonblocking MPI form + the one wait loop.
 
+import warnings as _warnings
 import weakref as _weakref
 from functools import reduce as _functools_reduce
 
@@ -201,10 +202,20 @@ cdef class Comm:
 
     def Send(self, buf, long long dest, long long tag=0):
         """Send a buffer (blocks until it may be reused; interruptible)."""
-        _wait_call(self._isend(buf, dest, tag, False, b"Send"), b"Send", dest, tag, self)
+        _wait_call(self._isend(buf, dest, tag, SEND_STD, b"Send"), b"Send", dest, tag, self)
 
     def Ssend(self, buf, long long dest, long long tag=0):
-        _wait_call(self._isend(buf, dest, tag, True, b"Ssend"), b"Ssend", dest, tag, self)
+        """Synchronous send: completes once the receive has started (interruptible)."""
+        _wait_call(self._isend(buf, dest, tag, SEND_SYNC, b"Ssend"), b"Ssend", dest, tag, self)
+
+    def Bsend(self, buf, long long dest, long long tag=0):
+        """Buffered send: copied into the buffer given to MPI.Attach_buffer."""
+        _wait_call(self._isend(buf, dest, tag, SEND_BUFFERED, b"Bsend"), b"Bsend", dest, tag,
+                   self)
+
+    def Rsend(self, buf, long long dest, long long tag=0):
+        """Ready send: the matching receive must already be posted (MPI's rule)."""
+        _wait_call(self._isend(buf, dest, tag, SEND_READY, b"Rsend"), b"Rsend", dest, tag, self)
 
     def Recv(self, buf, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
         """Receive into a buffer (interruptible)."""
@@ -238,23 +249,44 @@ cdef class Comm:
         return 0
 
     def Isend(self, buf, long long dest, long long tag=0):
-        return _nb_return(self._isend(buf, dest, tag, False, b"Isend"))
+        return _nb_return(self._isend(buf, dest, tag, SEND_STD, b"Isend"))
 
     def Issend(self, buf, long long dest, long long tag=0):
-        return _nb_return(self._isend(buf, dest, tag, True, b"Issend"))
+        return _nb_return(self._isend(buf, dest, tag, SEND_SYNC, b"Issend"))
 
-    cdef Request _isend(self, buf, long long dest, long long tag, bint sync, const char *call):
-        cdef const char *what = b"Ssend" if sync else b"Send"
+    def Ibsend(self, buf, long long dest, long long tag=0):
+        return _nb_return(self._isend(buf, dest, tag, SEND_BUFFERED, b"Ibsend"))
+
+    def Irsend(self, buf, long long dest, long long tag=0):
+        return _nb_return(self._isend(buf, dest, tag, SEND_READY, b"Irsend"))
+
+    def Send_init(self, buf, long long dest, long long tag=0):
+        """A persistent standard send (MPI.Prequest): Start() it as often as needed."""
+        return _p2p_init(self, buf, dest, tag, SEND_STD)
+
+    def Ssend_init(self, buf, long long dest, long long tag=0):
+        return _p2p_init(self, buf, dest, tag, SEND_SYNC)
+
+    def Bsend_init(self, buf, long long dest, long long tag=0):
+        return _p2p_init(self, buf, dest, tag, SEND_BUFFERED)
+
+    def Rsend_init(self, buf, long long dest, long long tag=0):
+        return _p2p_init(self, buf, dest, tag, SEND_READY)
+
+    def Recv_init(self, buf, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG):
+        """A persistent receive (MPI.Prequest) into `buf`."""
+        return _p2p_init(self, buf, source, tag, RECV_INIT)
+
+    cdef Request _isend(self, buf, long long dest, long long tag, int mode, const char *call):
+        cdef const char *what = _mode_name(mode)
         check_comm(self)
         check_dest(self, dest, what)
         check_send_tag(tag, what)
         cdef _Buf m = msg_simple(buf, False, 1, what)
         cdef Request r = Request.__new__(Request)
         _p2p_hook(r, K_SEND, call, self, dest, tag, <long long>m.count * m.extent)
-        if sync:
-            CHKERR(MPI_Issend(m.addr, m.count, m.dtype, dest, tag, self.ob_mpi, &r.ob_mpi))
-        else:
-            CHKERR(MPI_Isend(m.addr, m.count, m.dtype, dest, tag, self.ob_mpi, &r.ob_mpi))
+        CHKERR(_isend_mode(mode, m.addr, m.count, m.dtype, <int>dest, <int>tag, self.ob_mpi,
+                           &r.ob_mpi))
         r.keep = m
         return r
 
@@ -291,8 +323,8 @@ cdef class Comm:
         check_send_tag(sendtag, b"Sendrecv")
         check_source(self, source, b"Sendrecv")
         check_recv_tag(recvtag, b"Sendrecv")
-        cdef _Buf r = msg_simple(recvbuf, True, 1, b"Sendrecv")
-        cdef _Buf s = msg_simple(sendbuf, False, 1, b"Sendrecv")
+        cdef _Buf r = recvbuf if type(recvbuf) is _Buf else msg_simple(recvbuf, True, 1, call)
+        cdef _Buf s = sendbuf if type(sendbuf) is _Buf else msg_simple(sendbuf, False, 1, call)
         reqs[0] = reqs[1] = MPI_REQUEST_NULL
         cdef long long ev = _call_hook(call, K_SENDRECV, self)
         if ev >= 0:
@@ -310,12 +342,46 @@ cdef class Comm:
 
     def Sendrecv_replace(self, buf, long long dest, long long sendtag=0, long long source=MPI_ANY_SOURCE,
                          long long recvtag=MPI_ANY_TAG, Status status=None):
+        """Send buf and receive into it (any message spec; the data sent is copied first)."""
+        check_comm(self)
         cdef _Buf m = msg_simple(buf, True, 1, b"Sendrecv_replace")
-        copy = bytes((<char *>m.addr)[:m.count * m.extent])
-        cdef Datatype t = Datatype()
-        t.ob_mpi = m.dtype
-        self._sendrecv([copy, m.count, t], dest, sendtag, [buf, m.count, t], source, recvtag,
-                       status, b"Sendrecv_replace")
+        self._sendrecv(_sent_copy(m), dest, sendtag, m, source, recvtag, status,
+                       b"Sendrecv_replace")
+
+    def Isendrecv(self, sendbuf, long long dest, long long sendtag=0, recvbuf=None,
+                  long long source=MPI_ANY_SOURCE, long long recvtag=MPI_ANY_TAG):
+        """Nonblocking Sendrecv: one Request (its status is the receive's)."""
+        check_comm(self)
+        cdef _Buf r = msg_simple(recvbuf, True, 1, b"Isendrecv")
+        return _nb_return(self._isendrecv(msg_simple(sendbuf, False, 1, b"Isendrecv"), dest,
+                                          sendtag, r, source, recvtag, b"Isendrecv"))
+
+    def Isendrecv_replace(self, buf, long long dest, long long sendtag=0,
+                          long long source=MPI_ANY_SOURCE, long long recvtag=MPI_ANY_TAG):
+        check_comm(self)
+        cdef _Buf m = msg_simple(buf, True, 1, b"Isendrecv_replace")
+        return _nb_return(self._isendrecv(_sent_copy(m), dest, sendtag, m, source, recvtag,
+                                          b"Isendrecv_replace"))
+
+    cdef Request _isendrecv(self, _Buf s, long long dest, long long sendtag, _Buf r,
+                            long long source, long long recvtag, const char *call):
+        """The receive in ob_mpi (its status is the call's), the send in `more`."""
+        check_dest(self, dest, call)
+        check_send_tag(sendtag, call)
+        check_source(self, source, call)
+        check_recv_tag(recvtag, call)
+        cdef Request q = Request.__new__(Request)
+        q._alloc_more(1)
+        CHKERR(MPI_Irecv(r.addr, r.count, r.dtype, <int>source, <int>recvtag, self.ob_mpi,
+                         &q.ob_mpi))
+        CHKERR(MPI_Isend(s.addr, s.count, s.dtype, <int>dest, <int>sendtag, self.ob_mpi,
+                         &q.more[0]))
+        q.keep = (r, s)
+        q.is_recv = True
+        q.comm = self
+        q.source = <int>source
+        q.tag = <int>recvtag
+        return q
 
     def Probe(self, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
         """Wait until a matching message can be received (interruptible); do not receive it."""
@@ -347,43 +413,73 @@ cdef class Comm:
             fill_status(status, &st)
         return bool(flag)
 
+    def Mprobe(self, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG,
+               Status status=None):
+        """Wait for a matching message and take it (interruptible): an MPI.Message."""
+        return _mprobe(self, source, tag, status, True, b"Mprobe")
+
+    def Improbe(self, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG,
+                Status status=None):
+        """Take a matching message if there is one now (an MPI.Message), else None."""
+        return _mprobe(self, source, tag, status, False, b"Improbe")
+
     probe = Probe
     iprobe = Iprobe
+    mprobe = Mprobe
+    improbe = Improbe
 
     # -- point to point, Python objects ----------------------------------------------------
 
     def send(self, obj, long long dest, long long tag=0):
         """Send a Python object (pickled; large arrays out of band)."""
-        _wait_call(_isend_obj(self, obj, dest, tag, False, b"send"), b"send", dest, tag, self)
+        _wait_call(_isend_obj(self, obj, dest, tag, SEND_STD, b"send"), b"send", dest, tag, self)
 
     def ssend(self, obj, long long dest, long long tag=0):
-        _wait_call(_isend_obj(self, obj, dest, tag, True, b"ssend"), b"ssend", dest, tag, self)
+        _wait_call(_isend_obj(self, obj, dest, tag, SEND_SYNC, b"ssend"), b"ssend", dest, tag,
+                   self)
+
+    def bsend(self, obj, long long dest, long long tag=0):
+        """Buffered send of a Python object (its pickle goes through the attached buffer)."""
+        _wait_call(_isend_obj(self, obj, dest, tag, SEND_BUFFERED, b"bsend"), b"bsend", dest,
+                   tag, self)
 
     def isend(self, obj, long long dest, long long tag=0):
-        return _nb_return(_isend_obj(self, obj, dest, tag, False, b"isend"))
+        return _nb_return(_isend_obj(self, obj, dest, tag, SEND_STD, b"isend"))
 
     def issend(self, obj, long long dest, long long tag=0):
-        return _nb_return(_isend_obj(self, obj, dest, tag, True, b"issend"))
+        return _nb_return(_isend_obj(self, obj, dest, tag, SEND_SYNC, b"issend"))
+
+    def ibsend(self, obj, long long dest, long long tag=0):
+        return _nb_return(_isend_obj(self, obj, dest, tag, SEND_BUFFERED, b"ibsend"))
 
     def recv(self, buf=None, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG, Status status=None):
-        """Receive a Python object (interruptible)."""
+        """Receive a Python object (interruptible). `buf` is ignored (mpi4py deprecates it)."""
+        if buf is not None:
+            _warnings.warn("the 'buf' argument is deprecated", UserWarning, stacklevel=2)
         return _recv_obj(self, source, tag, status, b"recv", True)
 
     def irecv(self, buf=None, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG):
+        """Post a receive of a Python object now (as mpi4py: into `buf`, a buffer or a size in
+        bytes, or 32 KiB); out-of-band parts are received when the first message is in."""
         check_comm(self)
         check_source(self, source, b"irecv")
         check_recv_tag(tag, b"irecv")
         cdef Request r = Request.__new__(Request)
         r.is_recv = True
-        if source == MPI_PROC_NULL:
-            r.source = MPI_PROC_NULL
-            r._finish()
-            return r
-        r.state = RQ_RECV_PROBE
+        if source == MPI_PROC_NULL:     # an active request all the same, as in MPI
+            buf = 0
+        if buf is None or isinstance(buf, int):
+            buf = new_bytearray(IRECV_BUFSZ if buf is None else _as_count(buf, b"irecv"))
+        cdef _Buf m = _export(buf, True, b"irecv")
         r.comm = self
-        r.source = source
-        r.tag = tag
+        r.source = <int>source
+        r.tag = <int>tag
         _p2p_hook(r, K_RECV, b"irecv", self, source, tag, 0)
+        CHKERR(MPI_Irecv(m.addr, <int>m.nbytes, MPI_BYTE, <int>source, <int>tag, self.ob_mpi,
+                         &r.ob_mpi))
+        r.keep = m
+        r.data = buf
+        r.state = RQ_RECV_DATA
         return _nb_return(r)
 
     def sendrecv(self, sendobj, long long dest, long long sendtag=0, recvbuf=None,
@@ -392,7 +488,7 @@ cdef class Comm:
         check_source(self, source, b"sendrecv")
         check_recv_tag(recvtag, b"sendrecv")
         cdef long long ev = _call_hook(b"sendrecv", K_SENDRECV, self)
-        cdef Request r = _isend_obj(self, sendobj, dest, sendtag, False, NULL)
+        cdef Request r = _isend_obj(self, sendobj, dest, sendtag, SEND_STD, NULL)
         if ev >= 0:
             _ev_sendrecv(ev, self, dest, sendtag, _request_bytes(r), source, recvtag, 0)
             if status is None:
@@ -525,8 +621,13 @@ cdef class Comm:
     def Reduce_scatter_block(self, sendbuf, recvbuf, Op op=SUM):
         check_comm(self)
         cdef int size = _size(self)
-        cdef _Buf r = msg_simple(recvbuf, True, 1, b"Reduce_scatter_block")
+        cdef bint in_place = is_in_place(sendbuf)
+        cdef _Buf r = msg_side(recvbuf, True, SIDE_PARTS if in_place else SIDE_OWN, size, False,
+                               b"Reduce_scatter_block")
         cdef _Buf s = msg_side(sendbuf, False, SIDE_PARTS, size, True, b"Reduce_scatter_block")
+        if not in_place and s.count != r.count:
+            raise ValueError(f"Reduce_scatter_block: sendbuf holds {s.count} elements per rank, "
+                             f"recvbuf {r.count}: they must be equal")
         _check_reducible(r, op, b"Reduce_scatter_block")
         cdef Request q = Request.__new__(Request)
         _coll_hook(q, b"Reduce_scatter_block", self, -1, _buf_bytes(r), _buf_bytes(r), <int>r.extent, op)
@@ -847,6 +948,17 @@ cdef inline int _wait_req(Request r, const char *call, int peer, int tag, Comm c
     return 0
 
 
+cdef _Buf _sent_copy(_Buf m):
+    """What a *_replace call sends: a copy of the buffer it then receives into."""
+    cdef _Buf s = _Buf.__new__(_Buf)
+    s.obj = bytes((<char *>m.addr)[:m.count * m.extent])
+    s.addr = PyBytes_AS_STRING(s.obj)
+    s.count = m.count
+    s.dtype = m.dtype
+    s.extent = m.extent
+    return s
+
+
 # -- lowercase implementations ---------------------------------------------------------------
 
 cdef inline object _buffer_address(object view, list keep, char **addr):
@@ -856,26 +968,22 @@ cdef inline object _buffer_address(object view, list keep, char **addr):
     return b
 
 
-cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, bint sync,
+cdef Request _isend_obj(Comm comm, object obj, long long dest, long long tag, int mode,
                         const char *call):
     """The lowercase send: the pickle, then each out-of-band buffer in chunks. call: the
     name to trace it under (NULL: not traced, part of a traced sendrecv)."""
     check_comm(comm)
     check_dest(comm, dest, b"send")
     check_send_tag(tag, b"send")
-    data, bufs = pickle_dumps(obj)
+    data, bufs = pickle_dumps(obj, True)
     cdef Request r = Request.__new__(Request)
     cdef int nc = 0, k = 0
     cdef char *base
     cdef list keep
     if MPIK_INSTRUMENTED and _instr_flags and call != NULL:
         _p2p_open(r, K_SEND, call, comm, dest, tag, _pickled_bytes(data, bufs))
-    if sync:
-        CHKERR(MPI_Issend(PyBytes_AS_STRING(data), <int>PyBytes_GET_SIZE(data), MPI_BYTE,
-                          dest, tag, comm.ob_mpi, &r.ob_mpi))
-    else:
-        CHKERR(MPI_Isend(PyBytes_AS_STRING(data), <int>PyBytes_GET_SIZE(data), MPI_BYTE,
-                         dest, tag, comm.ob_mpi, &r.ob_mpi))
+    CHKERR(_isend_mode(mode, PyBytes_AS_STRING(data), <int>PyBytes_GET_SIZE(data), MPI_BYTE,
+                       <int>dest, <int>tag, comm.ob_mpi, &r.ob_mpi))
     if bufs is None:
         r.keep = data
         return r
@@ -931,10 +1039,9 @@ cdef object _recv_obj(Comm comm, long long source, long long tag, Status status,
         return pickle_loads(payload, None)
     # out-of-band buffers follow from the same source with the same tag
     more = Request.__new__(Request)
-    more.state = RQ_RECV_DATA
     more.comm = comm
     more.status = p.status
-    more.data = data
+    more._unpack(data)
     _wait_list([more], 0, call, p.status.MPI_SOURCE, p.status.MPI_TAG, comm)
     if ev >= 0:
         _ev_close(ev, comm, NULL)    # the end time, now with the out-of-band buffers

@@ -240,6 +240,30 @@ def Get_library_version():
     return text[:n].decode("utf-8", "replace")
 
 
+_VENDORS = (  # (name mpi4py reports, pattern of the library's version string)
+    ("Intel MPI", r"Intel\(R\) MPI Library (\d+)(?:\.(\d+))?(?:\.(\d+))?"),
+    ("MVAPICH", r"MVAPICH\d? Version\s*:\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?"),
+    ("MPICH", r"MPICH Version\s*:\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?"),
+    ("Open MPI", r"Open MPI v(\d+)(?:\.(\d+))?(?:\.(\d+))?"),
+)
+
+
+def get_vendor():
+    """(name, (major, minor, micro)) of the MPI library loaded now, as mpi4py's get_vendor.
+
+    Read from MPI_Get_library_version at run time (the library may differ from the one built
+    against); ("unknown", (0, 0, 0)) for a library we do not recognise.
+    """
+    import re
+
+    text = Get_library_version()
+    for name, pattern in _VENDORS:
+        m = re.search(pattern, text)
+        if m:
+            return name, tuple(int(g or 0) for g in m.groups())
+    return "unknown", (0, 0, 0)
+
+
 def Get_error_string(int errorcode):
     return error_string(errorcode)
 

@@ -246,3 +246,29 @@ cdef extern from "mpi.h" nogil:
     int MPI_Ireduce_scatter_block(void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Request *)
     int MPI_Iscan(void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Request *)
     int MPI_Iexscan(void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Request *)
+
+    # point to point, requests and status: the rest (issue 18)
+    enum: MPI_BSEND_OVERHEAD
+    MPI_Message MPI_MESSAGE_NO_PROC
+    int MPI_Request_get_status(MPI_Request, int *, MPI_Status *)
+    int MPI_Status_set_cancelled(MPI_Status *, int)
+    int MPI_Ibsend(void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *)
+    int MPI_Irsend(void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *)
+    int MPI_Buffer_attach(void *, int)
+    int MPI_Buffer_detach(void *, int *)
+    int MPI_Send_init(void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *)
+    int MPI_Bsend_init(void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *)
+    int MPI_Ssend_init(void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *)
+    int MPI_Rsend_init(void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *)
+    int MPI_Recv_init(void *, int, MPI_Datatype, int, int, MPI_Comm, MPI_Request *)
+    int MPI_Start(MPI_Request *)
+    int MPI_Startall(int, MPI_Request *)
+    ctypedef int MPI_Fint
+    enum: MPI_F_STATUS_SIZE
+    enum: MPI_F_SOURCE
+    enum: MPI_F_TAG
+    enum: MPI_F_ERROR
+    int MPI_Status_c2f(MPI_Status *, MPI_Fint *)
+    int MPI_Status_f2c(MPI_Fint *, MPI_Status *)
+    MPI_Fint MPI_Request_c2f(MPI_Request)
+    MPI_Request MPI_Request_f2c(MPI_Fint)

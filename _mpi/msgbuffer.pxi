@@ -10,6 +10,8 @@ class _InPlace:
 
 IN_PLACE = _InPlace()
 
+cdef char _EMPTY_MSG = 0        # the address of an empty [None, 0, type] message
+
 
 @cython.freelist(8)
 cdef class _Buf:
@@ -152,8 +154,8 @@ cdef object _spec_parts(object msg, bint vector, const char *what):
 
     [buf] | [buf, type] | [buf, count] | [buf, (count, displ)] | [buf, count, type] |
     [buf, (count, displ), type] | [buf, count, displ, type]; a v-message (vector) has counts
-    and displs instead, its pair is a 2-tuple whose first item is not an int, and it may be
-    [buf, counts, displs] without a type.
+    and displs instead, its pair is always a tuple (a list is the counts, as in mpi4py), and it
+    may be [buf, counts, displs] without a type.
     """
     cdef Py_ssize_t n = len(msg)
     third = None
@@ -163,30 +165,26 @@ cdef object _spec_parts(object msg, bint vector, const char *what):
             return (obj, None, None, second)
     elif n == 3:
         obj, second, third = msg
-        if vector and not (third is None or isinstance(third, (Datatype, str))):
+        if vector and not (third is None or isinstance(third, (Datatype, str))
+                           or isinstance(second, tuple)):
             return (obj, second, third, None)           # [buf, counts, displs]
     elif n == 1:
         return (msg[0], None, None, None)
     elif n == 4:
         return msg
     elif vector:
-        raise TypeError(f"{what.decode()}: a v-message is [buffer, counts, displs, datatype], "
-                        f"got a {type(msg).__name__} of {n} items")
+        raise ValueError(f"{what.decode()}: a v-message is [buffer, counts, displs, datatype], "
+                         f"got a {type(msg).__name__} of {n} items")
     else:
-        raise TypeError(f"{what.decode()}: a message is a buffer or [buffer, count, displ, "
-                        f"datatype], got a {type(msg).__name__} of {n} items")
-    if _is_count_pair(second, vector):
+        raise ValueError(f"{what.decode()}: a message is a buffer or [buffer, count, displ, "
+                         f"datatype], got a {type(msg).__name__} of {n} items")
+    if isinstance(second, tuple) or (not vector and isinstance(second, list)):
+        if len(second) != 2:
+            pair = "(counts, displs)" if vector else "(count, displ)"
+            raise ValueError(f"{what.decode()}: expected a {pair} pair, got {len(second)} items")
         count, displ = second
         return (obj, count, displ, third)
     return (obj, second, None, third)
-
-
-cdef inline bint _is_count_pair(object second, bint vector):
-    """(count, displ) in a message; (counts, displs) in a v-message, told from a tuple of
-    counts by its first item not being an int."""
-    if vector:
-        return isinstance(second, tuple) and len(second) == 2 and not isinstance(second[0], int)
-    return isinstance(second, (list, tuple))
 
 
 cdef _Buf msg_simple(object msg, bint writable, int blocks, const char *what):
@@ -207,6 +205,12 @@ cdef _Buf msg_simple(object msg, bint writable, int blocks, const char *what):
             obj, o_type = msg       # [buf, MPI.DOUBLE], the common spec, without a tuple
         else:
             obj, o_count, o_displ, o_type = _spec_parts(msg, False, what)
+        if obj is None:         # [None, 0, type]: an empty message, as mpi4py allows
+            if o_count:
+                raise ValueError(f"{what.decode()}: buffer is None but count is {o_count}")
+            b = _Buf.__new__(_Buf)
+            b.addr = &_EMPTY_MSG        # not NULL: MPICH/UCX crashed cancelling a NULL send
+            return b
     b = _export(obj, writable, what)
     _set_type(b, o_type)
     if o_displ is not None:
@@ -273,12 +277,14 @@ cdef _Buf msg_vector(object msg, bint writable, int size, const char *what):
     b = _export(obj, writable, what)
     _set_type(b, o_type)
     avail = b.nbytes // b.extent
-    if o_counts is None:
-        if avail % size:
-            raise ValueError(f"{what.decode()}: buffer of {avail} elements cannot be split into "
-                             f"{size} equal parts; give counts: [buf, counts, displs, datatype]")
-        o_counts = avail // size
+    if o_counts is None:        # as mpi4py: the first avail % size ranks get one more
+        if b.nbytes % b.extent:
+            raise ValueError(f"{what.decode()}: buffer of {b.nbytes} bytes is not a whole number "
+                             f"of {b.extent}-byte elements")
+        o_counts = [avail // size + (avail % size > i) for i in range(size)]
     b.counts = _int_array(o_counts, size, what, b"counts")
+    if isinstance(o_displs, int):   # a stride: rank i's part starts at i * displs
+        o_displs = [o_displs * i for i in range(size)]
     if o_displs is None:
         b.displs = <int *>malloc((size if size > 0 else 1) * sizeof(int))
         if b.displs == NULL:

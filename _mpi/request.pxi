@@ -1,11 +1,10 @@
 # Requests of nonblocking calls. A request may stand for several MPI requests (a lowercase isend
-# with out-of-band buffers) or for a small state machine (a lowercase irecv: probe, receive the
-# pickle, then its out-of-band buffers). Every wait goes through wait_until (waiting.pxi).
+# with out-of-band buffers) or for a small state machine (a lowercase irecv: the pickle, posted
+# at the call, then its out-of-band buffers). Every wait goes through wait_until (waiting.pxi).
 
 cdef enum:
     RQ_PLAIN = 0          # ob_mpi (+ more): complete when all are complete
-    RQ_RECV_PROBE = 1     # lowercase irecv, message not matched yet
-    RQ_RECV_DATA = 2      # lowercase irecv, receiving the pickle
+    RQ_RECV_DATA = 2      # lowercase irecv, receiving the pickle (posted at the call)
     RQ_RECV_OOB = 3       # lowercase irecv, receiving out-of-band buffers (in `more`)
     RQ_DONE = 4
 
@@ -29,7 +28,7 @@ cdef class Request:
     cdef object oob
     cdef long long trace_ev    # the traced I-call that made it (instrument.pxi), -1
 
-    def __cinit__(self):
+    def __cinit__(self, Request request=None):
         self.trace_ev = -1
         self.ob_mpi = MPI_REQUEST_NULL
         self.more = NULL
@@ -39,14 +38,50 @@ cdef class Request:
         self.keep = None
         self.result = None
         self.message = MPI_MESSAGE_NULL
-        memset(&self.status, 0, sizeof(MPI_Status))
-        self.status.MPI_SOURCE = MPI_PROC_NULL
+        memset(&self.status, 0, sizeof(MPI_Status))    # MPI's empty status (a null request's)
+        self.status.MPI_SOURCE = MPI_ANY_SOURCE
         self.status.MPI_TAG = MPI_ANY_TAG
+        if request is not None:             # mpi4py's copy: the same MPI handle
+            if not request._plain():
+                raise TypeError("Request(request): a lowercase irecv in progress cannot be "
+                                "copied")
+            self._set_handle(request._handle())
+
+    cdef MPI_Request _handle(self):
+        return self.ob_mpi
+
+    cdef void _set_handle(self, MPI_Request handle):
+        self.ob_mpi = handle
+        self.state = RQ_PLAIN if handle != MPI_REQUEST_NULL else RQ_DONE
+
+    @classmethod
+    def fromhandle(cls, handle):
+        cdef Request r = cls()
+        r._set_handle(<MPI_Request><intptr_t>handle)
+        return r
+
+    def toint(self):
+        return MPI_Request_c2f(self._handle())
+
+    py2f = toint
+
+    @classmethod
+    def fromint(cls, int value):
+        cdef Request r = cls()
+        r._set_handle(MPI_Request_f2c(value))
+        return r
+
+    f2py = fromint
 
     def __dealloc__(self):
         free(self.more)
 
     def __bool__(self):
+        return self._active()
+
+    cdef bint _active(self):
+        """An operation is pending (Prequest: started and not completed, while its truth is
+        "not freed"); the *any/*some calls skip inactive requests."""
         return self.state != RQ_DONE and (self.ob_mpi != MPI_REQUEST_NULL or self.n_more > 0
                                           or self.state != RQ_PLAIN)
 
@@ -61,14 +96,15 @@ cdef class Request:
             return True
         if not self and not other:
             return True
-        return self.ob_mpi != MPI_REQUEST_NULL and self.ob_mpi == (<Request>other).ob_mpi
+        return (self._handle() != MPI_REQUEST_NULL
+                and self._handle() == (<Request>other)._handle())
 
     def __hash__(self):
         return 0 if not self else id(self)
 
     @property
     def handle(self):
-        return <intptr_t>self.ob_mpi
+        return <intptr_t>self._handle()
 
     # -- progress, one step, never blocking ------------------------------------------------
 
@@ -81,8 +117,6 @@ cdef class Request:
             _check_alive()
         if self.state == RQ_PLAIN:
             return self._progress_plain()
-        if self.state == RQ_RECV_PROBE and not self._match():
-            return 0
         if self.state == RQ_RECV_DATA and not self._take_pickle():
             return 0
         if self.state == RQ_RECV_OOB:
@@ -103,30 +137,27 @@ cdef class Request:
         self._finish()
         return 1
 
-    cdef int _match(self) except -1:
-        """RQ_RECV_PROBE: once a message matches, receive its pickle (-> RQ_RECV_DATA)."""
-        cdef int flag = 0, count = 0
-        check_comm(self.comm)
-        CHKERR(MPI_Improbe(self.source, self.tag, self.comm.ob_mpi, &flag,
-                           &self.message, &self.status))
-        if not flag:
-            return 0
-        self.status.MPI_ERROR = MPI_SUCCESS
-        CHKERR(MPI_Get_count(&self.status, MPI_BYTE, &count))
-        self.data = new_bytes(count)
-        CHKERR(MPI_Imrecv(PyBytes_AS_STRING(self.data), count, MPI_BYTE,
-                          &self.message, &self.ob_mpi))
-        self.state = RQ_RECV_DATA
-        return 1
-
     cdef int _take_pickle(self) except -1:
         """RQ_RECV_DATA: once the pickle is in, unpickle it (-> RQ_DONE) or receive its
         out-of-band buffers from the same source and tag (-> RQ_RECV_OOB)."""
-        cdef int flag = 0, k = 0
-        CHKERR(MPI_Test(&self.ob_mpi, &flag, MPI_STATUS_IGNORE))
+        cdef int flag = 0, count = 0
+        CHKERR(MPI_Test(&self.ob_mpi, &flag, &self.status))
         if not flag:
             return 0
-        payload, sizes = pickle_split(self.data)
+        self.status.MPI_ERROR = MPI_SUCCESS
+        CHKERR(MPI_Test_cancelled(&self.status, &flag))
+        if flag:                                # Cancel()ed: nothing was received
+            self.data = None
+            self._finish()
+            return 1
+        CHKERR(MPI_Get_count(&self.status, MPI_BYTE, &count))
+        return self._unpack(memoryview(self.data)[:count])
+
+    cdef int _unpack(self, object data) except -1:
+        """The first message is in (status: its envelope): unpickle it (-> RQ_DONE) or post
+        the receives of its out-of-band buffers (-> RQ_RECV_OOB). Returns 1: it moved on."""
+        cdef int k = 0
+        payload, sizes = pickle_split(data)
         if sizes is None:
             self.result = pickle_loads(payload, None)
             self.data = None
@@ -180,9 +211,6 @@ cdef class Request:
     cdef int _abandon(self) except -1:
         """After an interrupt: cancel a pending receive, keep anything else alive."""
         cdef MPI_Request r
-        if self.state == RQ_RECV_PROBE:
-            self._finish()
-            return 0
         if self.ob_mpi != MPI_REQUEST_NULL:
             r = self.ob_mpi
             abandon(1, &r, self.is_recv or self.state == RQ_RECV_DATA, (self, self.keep, self.data))
@@ -241,16 +269,25 @@ cdef class Request:
         return done
 
     def Get_status(self, Status status=None):
-        cdef int done = self._progress()
-        if done:
-            fill_status(status, &self.status)
-        return bool(done)
+        """Non-destructive test (MPI_Request_get_status): the request stays active, so a
+        Wait/Test still completes it. A lowercase irecv reports its first message."""
+        cdef int flag = 1, f = 0, i
+        cdef MPI_Status st
+        memcpy(&st, &self.status, sizeof(MPI_Status))
+        if self.ob_mpi != MPI_REQUEST_NULL or self.n_more == 0:   # null: the empty status
+            CHKERR(MPI_Request_get_status(self.ob_mpi, &flag, &st))
+        for i in range(self.n_more):
+            if flag and self.more[i] != MPI_REQUEST_NULL:
+                CHKERR(MPI_Request_get_status(self.more[i], &flag, MPI_STATUS_IGNORE))
+        if flag:
+            fill_status(status, &st)
+        return bool(flag)
+
+    get_status = Get_status
 
     def Cancel(self):
         if self.ob_mpi != MPI_REQUEST_NULL:
             CHKERR(MPI_Cancel(&self.ob_mpi))
-        elif self.state == RQ_RECV_PROBE:
-            self._finish()
 
     def Free(self):
         if self.ob_mpi != MPI_REQUEST_NULL:
@@ -310,23 +347,90 @@ cdef class Request:
 
     @staticmethod
     def Waitsome(requests, statuses=None):
-        reqs = list(requests)
-        if not any(reqs):
-            return None
-        _waitany(reqs, None, b"Waitsome")
-        done = [i for i in range(len(reqs)) if (<Request>reqs[i]).state == RQ_DONE
-                or not reqs[i]]
-        return done
+        return _some(list(requests), statuses, True, b"Waitsome")
 
     @staticmethod
     def Testsome(requests, statuses=None):
+        return _some(list(requests), statuses, False, b"Testsome")
+
+    @staticmethod
+    def waitsome(requests, statuses=None):
         reqs = list(requests)
-        if not any(reqs):
+        return _some_results(reqs, _some(reqs, statuses, True, b"waitsome"))
+
+    @staticmethod
+    def testsome(requests, statuses=None):
+        reqs = list(requests)
+        return _some_results(reqs, _some(reqs, statuses, False, b"testsome"))
+
+
+    @staticmethod
+    def Get_status_any(requests, Status status=None):
+        """Non-destructive Testany: (index, flag); (UNDEFINED, True) when none is active."""
+        reqs = list(requests)
+        active = [i for i in range(len(reqs)) if (<Request?>reqs[i])._active()]
+        if not active:
+            if status is not None:
+                (<Request>REQUEST_NULL).Get_status(status)
+            return (MPI_UNDEFINED, True)
+        for i in active:
+            if (<Request>reqs[i]).Get_status(status):
+                return (i, True)
+        return (MPI_UNDEFINED, False)
+
+    @staticmethod
+    def Get_status_all(requests, statuses=None):
+        """Non-destructive Testall: True once every request is complete."""
+        reqs = list(requests)
+        sts = [Status() for _ in reqs]
+        if not all([(<Request?>reqs[i]).Get_status(sts[i]) for i in range(len(reqs))]):
+            return False
+        if statuses is not None:
+            if isinstance(statuses, list):
+                statuses += [Status() for _ in range(len(statuses), len(reqs))]
+            for i in range(min(len(reqs), len(statuses))):
+                fill_status(statuses[i], &(<Status>sts[i]).ob_mpi)
+        return True
+
+    @staticmethod
+    def Get_status_some(requests, statuses=None):
+        """Non-destructive Testsome: the indices of the complete active requests, or None."""
+        reqs = list(requests)
+        active = [i for i in range(len(reqs)) if (<Request?>reqs[i])._active()]
+        if not active:
             return None
-        done = [i for i in range(len(reqs)) if not reqs[i] or (<Request>reqs[i])._progress()]
-        if MPIK_INSTRUMENTED and _instr_flags:
-            _ev_test(b"Testsome", K_WAIT, None, 1 if done else 0, NULL, reqs)
+        done = [i for i in active if (<Request>reqs[i]).Get_status()]
+        _fill_statuses([reqs[i] for i in done], statuses)
         return done
+
+    get_status_any = Get_status_any
+    get_status_all = Get_status_all
+    get_status_some = Get_status_some
+
+
+cdef object _some(list reqs, statuses, bint wait, const char *call):
+    """Waitsome/Testsome: the indices of the active requests that are complete now (wait: at
+    least one, through the wait loop), their statuses in that order into `statuses` (a list
+    is extended, as mpi4py's); None when no request is active."""
+    cdef Py_ssize_t i
+    cdef int first = MPI_UNDEFINED
+    active = [i for i in range(len(reqs)) if (<Request?>reqs[i])._active()]
+    if not active:
+        return None
+    if wait:
+        first = _waitany(reqs, None, call)
+    done = [i for i in active if i == first or (<Request>reqs[i])._progress()]
+    if not wait and MPIK_INSTRUMENTED and _instr_flags:
+        _ev_test(call, K_WAIT, None, 1 if done else 0, NULL, reqs)
+    _fill_statuses([reqs[i] for i in done], statuses)
+    return done
+
+
+cdef tuple _some_results(list reqs, object done):
+    """The lowercase forms: (indices, received objects), (None, None) when none was active."""
+    if done is None:
+        return (None, None)
+    return (done, [(<Request>reqs[i])._take_result() for i in done])
 
 
 cdef int _waitall(list reqs, const char *call) except -1:
@@ -338,10 +442,17 @@ cdef int _waitall(list reqs, const char *call) except -1:
 
 
 cdef bint _testall(list reqs, statuses, const char *call) except -1:
+    """Testall completes every request or none (MPI): plain requests are looked at without
+    completing them (Get_status) until all are done; a lowercase irecv advances its steps."""
     cdef bint alldone = True
+    cdef Request q
     for r in reqs:
-        if not (<Request?>r)._progress():
+        q = <Request?>r
+        if not (q._progress() if not q._plain() else q.Get_status()):
             alldone = False
+    if alldone:
+        for r in reqs:
+            (<Request>r)._progress()
     if MPIK_INSTRUMENTED and _instr_flags:
         _ev_test(call, K_WAIT, None, alldone, NULL, reqs)
     if alldone:
@@ -361,10 +472,10 @@ cdef int _waitany(list reqs, Status status, const char *call) except? -2:
 
 cdef tuple _testany(list reqs, Status status, const char *call):
     cdef int i
-    if not any(reqs):
+    if not any([(<Request?>r)._active() for r in reqs]):
         return (MPI_UNDEFINED, True)
     for i in range(len(reqs)):
-        if reqs[i] and (<Request?>reqs[i])._progress():
+        if (<Request>reqs[i])._active() and (<Request>reqs[i])._progress():
             if MPIK_INSTRUMENTED and _instr_flags:
                 _ev_test(call, K_WAIT, None, 1, NULL, reqs)
             fill_status(status, &(<Request>reqs[i]).status)
@@ -381,12 +492,10 @@ cdef int _fill_statuses(list reqs, statuses) except -1:
     if statuses is None:
         return 0
     cdef Py_ssize_t i
-    for i in range(len(reqs)):
-        if i < len(statuses):
-            fill_status(statuses[i], &(<Request>reqs[i]).status)
-        else:
-            statuses.append(Status())
-            fill_status(statuses[i], &(<Request>reqs[i]).status)
+    if isinstance(statuses, list):      # a list grows to one Status per request (mpi4py)
+        statuses += [Status() for _ in range(len(statuses), len(reqs))]
+    for i in range(min(len(reqs), len(statuses))):
+        fill_status(statuses[i], &(<Request>reqs[i]).status)
     return 0
 
 
@@ -420,7 +529,7 @@ cdef int _progress_list(list reqs, int any, int *index) except -1:
     cdef int active = 0
     for i in range(len(reqs)):
         r = <Request>reqs[i]
-        if not r:
+        if not r._active():
             continue
         active += 1
         if r._progress():
