@@ -128,14 +128,20 @@ cdef inline MPI_Datatype _fmt_type(const char *fmt, Py_ssize_t itemsize) noexcep
     return MPI_DATATYPE_NULL
 
 
-cdef int _set_type(_Buf b, object o_type) except -1:
+cdef int _set_type(_Buf b, object o_type, bint counted=False) except -1:
+    """counted: the count is given and there is no displacement, so a null datatype is left for
+    MPI to report (MPI.Exception ERR_TYPE, as mpi4py); otherwise it is a ValueError here."""
     cdef Datatype t
     cdef MPI_Aint lb = 0
     if o_type is not None:
         t = as_datatype(o_type)
-        if t.ob_mpi == MPI_DATATYPE_NULL:
-            raise ValueError("message: the datatype is MPI.DATATYPE_NULL")
         b.dtype = t.ob_mpi
+        if t.ob_mpi == MPI_DATATYPE_NULL:
+            if not counted:
+                raise ValueError("message: cannot infer a count or displacement: the datatype "
+                                 "is MPI.DATATYPE_NULL")
+            b.extent = 1
+            return 0
         CHKERR(MPI_Type_get_extent(b.dtype, &lb, &b.extent))
         if b.extent <= 0:
             raise ValueError("message: datatype has no extent")
@@ -240,7 +246,7 @@ cdef _Buf msg_simple(object msg, bint writable, int blocks, const char *what):
         else:
             obj, o_count, o_displ, o_type = _spec_parts(msg, False, what)
     b = _export(obj, writable, what)
-    _set_type(b, o_type)
+    _set_type(b, o_type, o_count is not None and o_displ is None)
     if o_displ is not None:
         displ = _as_count(o_displ, what)
         if displ * b.extent > b.nbytes and not b.bottom:

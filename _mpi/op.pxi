@@ -221,9 +221,9 @@ cdef class Op:
     def Create(cls, function, bint commute=False):
         """A reduction from function(inbuf, inoutbuf, datatype), which combines inbuf into
         inoutbuf in place (both MPI.buffer objects); op(x, y) calls function(x, y, None)."""
-        if not callable(function):
-            raise TypeError(f"Op.Create needs a callable f(inbuf, inoutbuf, datatype), "
-                            f"got {type(function).__name__}")
+        if not callable(function):      # AttributeError, as mpi4py's `function.__call__`
+            raise AttributeError(f"Op.Create needs a callable f(inbuf, inoutbuf, datatype), "
+                                 f"got {type(function).__name__}")
         _check_alive()
         try:
             index = _op_registry.index(None, 1)
