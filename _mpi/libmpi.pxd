@@ -272,3 +272,291 @@ cdef extern from "mpi.h" nogil:
     int MPI_Status_f2c(MPI_Fint *, MPI_Status *)
     MPI_Fint MPI_Request_c2f(MPI_Request)
     MPI_Request MPI_Request_f2c(MPI_Fint)
+
+# ---- datatypes, ops, buffers and memory (btypes: datatype.pxi, dtypes.pxi, op.pxi, memory.pxi)
+cdef extern from "mpi.h" nogil:
+    ctypedef long long MPI_Offset
+    enum: MPI_ORDER_C
+    enum: MPI_ORDER_FORTRAN
+    enum: MPI_DISTRIBUTE_NONE
+    enum: MPI_DISTRIBUTE_BLOCK
+    enum: MPI_DISTRIBUTE_CYCLIC
+    enum: MPI_DISTRIBUTE_DFLT_DARG
+    enum: MPI_TYPECLASS_INTEGER
+    enum: MPI_TYPECLASS_REAL
+    enum: MPI_TYPECLASS_COMPLEX
+    enum: MPI_COMBINER_NAMED
+    enum: MPI_COMBINER_DUP
+    enum: MPI_COMBINER_CONTIGUOUS
+    enum: MPI_COMBINER_VECTOR
+    enum: MPI_COMBINER_HVECTOR
+    enum: MPI_COMBINER_INDEXED
+    enum: MPI_COMBINER_HINDEXED
+    enum: MPI_COMBINER_INDEXED_BLOCK
+    enum: MPI_COMBINER_HINDEXED_BLOCK
+    enum: MPI_COMBINER_STRUCT
+    enum: MPI_COMBINER_SUBARRAY
+    enum: MPI_COMBINER_DARRAY
+    enum: MPI_COMBINER_RESIZED
+    enum: MPI_COMBINER_F90_INTEGER
+    enum: MPI_COMBINER_F90_REAL
+    enum: MPI_COMBINER_F90_COMPLEX
+
+    MPI_Datatype MPI_CHARACTER
+    MPI_Datatype MPI_LOGICAL
+    MPI_Datatype MPI_INTEGER
+    MPI_Datatype MPI_REAL
+    MPI_Datatype MPI_DOUBLE_PRECISION
+    MPI_Datatype MPI_COMPLEX
+    MPI_Datatype MPI_DOUBLE_COMPLEX
+
+    int MPI_Type_size_x(MPI_Datatype, MPI_Count *)
+    int MPI_Type_get_extent_x(MPI_Datatype, MPI_Count *, MPI_Count *)
+    int MPI_Type_get_true_extent_x(MPI_Datatype, MPI_Count *, MPI_Count *)
+    int MPI_Type_indexed(int, int *, int *, MPI_Datatype, MPI_Datatype *)
+    int MPI_Type_create_hindexed(int, int *, MPI_Aint *, MPI_Datatype, MPI_Datatype *)
+    int MPI_Type_create_indexed_block(int, int, int *, MPI_Datatype, MPI_Datatype *)
+    int MPI_Type_create_hindexed_block(int, int, MPI_Aint *, MPI_Datatype, MPI_Datatype *)
+    int MPI_Type_create_struct(int, int *, MPI_Aint *, MPI_Datatype *, MPI_Datatype *)
+    int MPI_Type_create_subarray(int, int *, int *, int *, int, MPI_Datatype, MPI_Datatype *)
+    int MPI_Type_create_darray(int, int, int, int *, int *, int *, int *, int, MPI_Datatype, MPI_Datatype *)
+    int MPI_Type_create_f90_integer(int, MPI_Datatype *)
+    int MPI_Type_create_f90_real(int, int, MPI_Datatype *)
+    int MPI_Type_create_f90_complex(int, int, MPI_Datatype *)
+    int MPI_Type_match_size(int, int, MPI_Datatype *)
+    int MPI_Type_get_name(MPI_Datatype, char *, int *)
+    int MPI_Type_set_name(MPI_Datatype, char *)
+    MPI_Fint MPI_Type_c2f(MPI_Datatype)
+    MPI_Datatype MPI_Type_f2c(MPI_Fint)
+    int MPI_Pack(void *, int, MPI_Datatype, void *, int, int *, MPI_Comm)
+    int MPI_Unpack(void *, int, int *, void *, int, MPI_Datatype, MPI_Comm)
+    int MPI_Pack_size(int, MPI_Datatype, MPI_Comm, int *)
+    int MPI_Pack_external(char *, void *, int, MPI_Datatype, void *, MPI_Aint, MPI_Aint *)
+    int MPI_Unpack_external(char *, void *, MPI_Aint, MPI_Aint *, void *, int, MPI_Datatype)
+    int MPI_Pack_external_size(char *, int, MPI_Datatype, MPI_Aint *)
+    int MPI_Get_address(void *, MPI_Aint *)
+    MPI_Aint MPI_Aint_add(MPI_Aint, MPI_Aint)
+    MPI_Aint MPI_Aint_diff(MPI_Aint, MPI_Aint)
+    int MPI_Free_mem(void *)
+    MPI_Fint MPI_Op_c2f(MPI_Op)
+    MPI_Op MPI_Op_f2c(MPI_Fint)
+    int MPI_Reduce_local(void *, void *, int, MPI_Datatype, MPI_Op)
+
+# Datatypes that not every library has (C++, size-specific Fortran, MPI 4.1's FLOAT16_T): those
+# the library lacks are MPI_DATATYPE_NULL, as in mpi4py. MPI_Type_get_value_index is MPI 4.1's.
+cdef extern from * nogil:
+    """
+    #ifdef MPI_CXX_BOOL
+    #define MPIK_CXX_BOOL MPI_CXX_BOOL
+    #else
+    #define MPIK_CXX_BOOL MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_CXX_FLOAT_COMPLEX
+    #define MPIK_CXX_FLOAT_COMPLEX MPI_CXX_FLOAT_COMPLEX
+    #else
+    #define MPIK_CXX_FLOAT_COMPLEX MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_CXX_DOUBLE_COMPLEX
+    #define MPIK_CXX_DOUBLE_COMPLEX MPI_CXX_DOUBLE_COMPLEX
+    #else
+    #define MPIK_CXX_DOUBLE_COMPLEX MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_CXX_LONG_DOUBLE_COMPLEX
+    #define MPIK_CXX_LONG_DOUBLE_COMPLEX MPI_CXX_LONG_DOUBLE_COMPLEX
+    #else
+    #define MPIK_CXX_LONG_DOUBLE_COMPLEX MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_LOGICAL1
+    #define MPIK_LOGICAL1 MPI_LOGICAL1
+    #else
+    #define MPIK_LOGICAL1 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_LOGICAL2
+    #define MPIK_LOGICAL2 MPI_LOGICAL2
+    #else
+    #define MPIK_LOGICAL2 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_LOGICAL4
+    #define MPIK_LOGICAL4 MPI_LOGICAL4
+    #else
+    #define MPIK_LOGICAL4 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_LOGICAL8
+    #define MPIK_LOGICAL8 MPI_LOGICAL8
+    #else
+    #define MPIK_LOGICAL8 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_LOGICAL16
+    #define MPIK_LOGICAL16 MPI_LOGICAL16
+    #else
+    #define MPIK_LOGICAL16 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_INTEGER1
+    #define MPIK_INTEGER1 MPI_INTEGER1
+    #else
+    #define MPIK_INTEGER1 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_INTEGER2
+    #define MPIK_INTEGER2 MPI_INTEGER2
+    #else
+    #define MPIK_INTEGER2 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_INTEGER4
+    #define MPIK_INTEGER4 MPI_INTEGER4
+    #else
+    #define MPIK_INTEGER4 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_INTEGER8
+    #define MPIK_INTEGER8 MPI_INTEGER8
+    #else
+    #define MPIK_INTEGER8 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_INTEGER16
+    #define MPIK_INTEGER16 MPI_INTEGER16
+    #else
+    #define MPIK_INTEGER16 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_REAL2
+    #define MPIK_REAL2 MPI_REAL2
+    #else
+    #define MPIK_REAL2 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_REAL4
+    #define MPIK_REAL4 MPI_REAL4
+    #else
+    #define MPIK_REAL4 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_REAL8
+    #define MPIK_REAL8 MPI_REAL8
+    #else
+    #define MPIK_REAL8 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_REAL16
+    #define MPIK_REAL16 MPI_REAL16
+    #else
+    #define MPIK_REAL16 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_COMPLEX4
+    #define MPIK_COMPLEX4 MPI_COMPLEX4
+    #else
+    #define MPIK_COMPLEX4 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_COMPLEX8
+    #define MPIK_COMPLEX8 MPI_COMPLEX8
+    #else
+    #define MPIK_COMPLEX8 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_COMPLEX16
+    #define MPIK_COMPLEX16 MPI_COMPLEX16
+    #else
+    #define MPIK_COMPLEX16 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_COMPLEX32
+    #define MPIK_COMPLEX32 MPI_COMPLEX32
+    #else
+    #define MPIK_COMPLEX32 MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_FLOAT16_T
+    #define MPIK_FLOAT16_T MPI_FLOAT16_T
+    #elif defined(MPIX_C_FLOAT16)
+    #define MPIK_FLOAT16_T MPIX_C_FLOAT16
+    #else
+    #define MPIK_FLOAT16_T MPI_DATATYPE_NULL
+    #endif
+    #ifdef MPI_BFLOAT16_T
+    #define MPIK_BFLOAT16_T MPI_BFLOAT16_T
+    #else
+    #define MPIK_BFLOAT16_T MPI_DATATYPE_NULL
+    #endif
+    /* envelopes and contents with MPI 4's large counts (nc, c[]) where the library has them */
+    #if MPI_VERSION >= 4
+    #define MPIK_Type_get_envelope MPI_Type_get_envelope_c
+    #define MPIK_Type_get_contents MPI_Type_get_contents_c
+    #else
+    static int MPIK_Type_get_envelope(MPI_Datatype t, MPI_Count *ni, MPI_Count *na,
+                                      MPI_Count *nc, MPI_Count *nd, int *combiner) {
+        int i = 0, a = 0, d = 0, ierr = MPI_Type_get_envelope(t, &i, &a, &d, combiner);
+        *ni = i; *na = a; *nc = 0; *nd = d;
+        return ierr;
+    }
+    static int MPIK_Type_get_contents(MPI_Datatype t, MPI_Count ni, MPI_Count na, MPI_Count nc,
+                                      MPI_Count nd, int *i, MPI_Aint *a, MPI_Count *c,
+                                      MPI_Datatype *d) {
+        (void)nc; (void)c;
+        return MPI_Type_get_contents(t, (int)ni, (int)na, (int)nd, i, a, d);
+    }
+    #endif
+    #if MPI_VERSION >= 4
+    #define MPIK_Type_contiguous MPI_Type_contiguous_c
+    #define MPIK_Type_vector MPI_Type_vector_c
+    #define MPIK_Type_create_hvector MPI_Type_create_hvector_c
+    #define MPIK_Type_create_resized MPI_Type_create_resized_c
+    #else
+    #define MPIK_FITS(n) ((n) >= -2147483647LL - 1 && (n) <= 2147483647LL)
+    static int MPIK_Type_contiguous(MPI_Count n, MPI_Datatype t, MPI_Datatype *r) {
+        return MPIK_FITS(n) ? MPI_Type_contiguous((int)n, t, r) : MPI_ERR_COUNT;
+    }
+    static int MPIK_Type_vector(MPI_Count n, MPI_Count b, MPI_Count s, MPI_Datatype t,
+                                MPI_Datatype *r) {
+        return MPIK_FITS(n) && MPIK_FITS(b) && MPIK_FITS(s) ?
+            MPI_Type_vector((int)n, (int)b, (int)s, t, r) : MPI_ERR_COUNT;
+    }
+    static int MPIK_Type_create_hvector(MPI_Count n, MPI_Count b, MPI_Count s, MPI_Datatype t,
+                                        MPI_Datatype *r) {
+        return MPIK_FITS(n) && MPIK_FITS(b) ?
+            MPI_Type_create_hvector((int)n, (int)b, (MPI_Aint)s, t, r) : MPI_ERR_COUNT;
+    }
+    static int MPIK_Type_create_resized(MPI_Datatype t, MPI_Count lb, MPI_Count ext,
+                                        MPI_Datatype *r) {
+        return MPI_Type_create_resized(t, (MPI_Aint)lb, (MPI_Aint)ext, r);
+    }
+    #endif
+    #ifdef MPI_TYPECLASS_LOGICAL
+    #define MPIK_TYPECLASS_LOGICAL MPI_TYPECLASS_LOGICAL
+    #else
+    #define MPIK_TYPECLASS_LOGICAL MPI_UNDEFINED
+    #endif
+    #if MPI_VERSION > 4 || (MPI_VERSION == 4 && MPI_SUBVERSION >= 1)
+    #define MPIK_HAVE_VALUE_INDEX 1
+    #define MPIK_COMBINER_VALUE_INDEX MPI_COMBINER_VALUE_INDEX
+    #define MPIK_Type_get_value_index MPI_Type_get_value_index
+    #else
+    #define MPIK_HAVE_VALUE_INDEX 0
+    #define MPIK_COMBINER_VALUE_INDEX (-1)
+    #define MPIK_Type_get_value_index(v, i, t) MPI_ERR_OTHER
+    #endif
+    """
+    MPI_Datatype MPIK_CXX_BOOL
+    MPI_Datatype MPIK_CXX_FLOAT_COMPLEX
+    MPI_Datatype MPIK_CXX_DOUBLE_COMPLEX
+    MPI_Datatype MPIK_CXX_LONG_DOUBLE_COMPLEX
+    MPI_Datatype MPIK_LOGICAL1
+    MPI_Datatype MPIK_LOGICAL2
+    MPI_Datatype MPIK_LOGICAL4
+    MPI_Datatype MPIK_LOGICAL8
+    MPI_Datatype MPIK_LOGICAL16
+    MPI_Datatype MPIK_INTEGER1
+    MPI_Datatype MPIK_INTEGER2
+    MPI_Datatype MPIK_INTEGER4
+    MPI_Datatype MPIK_INTEGER8
+    MPI_Datatype MPIK_INTEGER16
+    MPI_Datatype MPIK_REAL2
+    MPI_Datatype MPIK_REAL4
+    MPI_Datatype MPIK_REAL8
+    MPI_Datatype MPIK_REAL16
+    MPI_Datatype MPIK_COMPLEX4
+    MPI_Datatype MPIK_COMPLEX8
+    MPI_Datatype MPIK_COMPLEX16
+    MPI_Datatype MPIK_COMPLEX32
+    MPI_Datatype MPIK_FLOAT16_T
+    MPI_Datatype MPIK_BFLOAT16_T
+    enum: MPIK_HAVE_VALUE_INDEX
+    enum: MPIK_COMBINER_VALUE_INDEX
+    int MPIK_Type_get_envelope(MPI_Datatype, MPI_Count *, MPI_Count *, MPI_Count *, MPI_Count *, int *)
+    int MPIK_Type_get_contents(MPI_Datatype, MPI_Count, MPI_Count, MPI_Count, MPI_Count, int *, MPI_Aint *, MPI_Count *, MPI_Datatype *)
+    int MPIK_Type_contiguous(MPI_Count, MPI_Datatype, MPI_Datatype *)
+    int MPIK_Type_vector(MPI_Count, MPI_Count, MPI_Count, MPI_Datatype, MPI_Datatype *)
+    int MPIK_Type_create_hvector(MPI_Count, MPI_Count, MPI_Count, MPI_Datatype, MPI_Datatype *)
+    int MPIK_Type_create_resized(MPI_Datatype, MPI_Count, MPI_Count, MPI_Datatype *)
+    enum: MPIK_TYPECLASS_LOGICAL
+    int MPIK_Type_get_value_index(MPI_Datatype, MPI_Datatype, MPI_Datatype *)

@@ -27,6 +27,8 @@ cdef class _Buf:
     cdef int *counts            # v-variants: per-rank counts and displacements
     cdef int *displs
     cdef object obj
+    cdef object extra           # what a DLPack/CAI view's format string lives in
+    cdef bint bottom            # MPI.BOTTOM: the datatype holds absolute addresses
 
     def __cinit__(self):
         self.exported = False
@@ -39,6 +41,7 @@ cdef class _Buf:
         self.counts = NULL
         self.displs = NULL
         self.obj = None
+        self.bottom = False
 
     def __dealloc__(self):
         if self.exported:
@@ -52,35 +55,60 @@ cdef inline bint is_in_place(object obj):
 
 
 cdef _Buf _export(object obj, bint writable, const char *what):
-    """Export obj's memory (contiguous; writable when MPI writes into it)."""
+    """Export obj's memory (contiguous; writable when MPI writes into it). Not a Python buffer:
+    MPI.BOTTOM (absolute addresses), None (no memory), DLPack or __cuda_array_interface__
+    (foreign.pxi)."""
     cdef _Buf b = _Buf.__new__(_Buf)
     cdef int flags = PyBUF_ANY_CONTIGUOUS | PyBUF_FORMAT
     if writable:
         flags |= PyBUF_WRITABLE
     if not PyObject_CheckBuffer(obj):
-        raise TypeError(
-            f"{what.decode()}: expected a buffer (numpy array, bytearray, ...) or a list like "
-            f"[buffer, MPI.DOUBLE], got {type(obj).__name__}"
-        )
+        return _export_foreign(b, obj, flags, what)
     try:
         PyObject_GetBuffer(obj, &b.view, flags)
     except (BufferError, ValueError) as exc:
-        text = str(exc).lower()
-        if writable and ("writ" in text or "read-only" in text or "readonly" in text):
-            raise BufferError(
-                f"{what.decode()}: MPI writes into this buffer, so it must be writable; "
-                f"got a read-only {type(obj).__name__} (use a bytearray or a numpy array)"
-            ) from None
-        if "dtype 'M'" in str(exc) or "dtype 'm'" in str(exc):
-            raise BufferError(f"{what.decode()}: numpy gives no buffer for datetime64/timedelta64 "
-                              "arrays; send their int64 view (a.view('i8'))") from None
-        raise BufferError(f"{what.decode()}: {exc} (MPI needs a contiguous buffer; "
-                          "use numpy.ascontiguousarray)") from None
+        _export_failed(exc, obj, writable, what)
     b.exported = True
     b.obj = obj
     b.addr = b.view.buf
     b.nbytes = b.view.len
     return b
+
+
+cdef _Buf _export_foreign(_Buf b, object obj, int flags, const char *what):
+    if obj is BOTTOM or obj is None:
+        b.bottom = obj is BOTTOM    # absolute addresses: no bounds to check
+        b.addr = MPI_BOTTOM if b.bottom else NULL
+        return b                    # no memory: a count is 0 unless given
+    if not (hasattr(obj, "__dlpack__") or hasattr(obj, "__cuda_array_interface__")):
+        raise TypeError(
+            f"{what.decode()}: expected a buffer (numpy array, bytearray, ...) or a list like "
+            f"[buffer, MPI.DOUBLE], got {type(obj).__name__}"
+        )
+    b.extra = []
+    try:
+        _get_view(obj, &b.view, flags, b.extra)
+    except BufferError as exc:
+        raise BufferError(f"{what.decode()}: {exc}") from None
+    b.exported = True
+    b.obj = obj
+    b.addr = b.view.buf
+    b.nbytes = b.view.len
+    return b
+
+
+cdef int _export_failed(object exc, object obj, bint writable, const char *what) except -1:
+    text = str(exc).lower()
+    if writable and ("writ" in text or "read-only" in text or "readonly" in text):
+        raise BufferError(
+            f"{what.decode()}: MPI writes into this buffer, so it must be writable; "
+            f"got a read-only {type(obj).__name__} (use a bytearray or a numpy array)"
+        ) from None
+    if "dtype 'M'" in str(exc) or "dtype 'm'" in str(exc):
+        raise BufferError(f"{what.decode()}: numpy gives no buffer for datetime64/timedelta64 "
+                          "arrays; send their int64 view (a.view('i8'))") from None
+    raise BufferError(f"{what.decode()}: {exc} (MPI needs a contiguous buffer; "
+                      "use numpy.ascontiguousarray)") from None
 
 
 cdef inline MPI_Datatype _fmt_type(const char *fmt, Py_ssize_t itemsize) noexcept:
@@ -102,16 +130,26 @@ cdef inline MPI_Datatype _fmt_type(const char *fmt, Py_ssize_t itemsize) noexcep
     return MPI_DATATYPE_NULL
 
 
-cdef int _set_type(_Buf b, object o_type) except -1:
+cdef int _set_type(_Buf b, object o_type, bint counted=False) except -1:
+    """counted: the count is given and there is no displacement, so a null datatype is left for
+    MPI to report (MPI.Exception ERR_TYPE, as mpi4py); otherwise it is a ValueError here."""
     cdef Datatype t
     cdef MPI_Aint lb = 0
     if o_type is not None:
         t = as_datatype(o_type)
         b.dtype = t.ob_mpi
+        if t.ob_mpi == MPI_DATATYPE_NULL:
+            if not counted:
+                raise ValueError("message: cannot infer a count or displacement: the datatype "
+                                 "is MPI.DATATYPE_NULL")
+            b.extent = 1
+            return 0
         CHKERR(MPI_Type_get_extent(b.dtype, &lb, &b.extent))
         if b.extent <= 0:
             raise ValueError("message: datatype has no extent")
         return 0
+    if b.bottom:
+        raise TypeError("message: MPI.BOTTOM needs a datatype: [MPI.BOTTOM, count, datatype]")
     b.dtype = _fmt_type(b.view.format, b.view.itemsize)
     if b.dtype != MPI_DATATYPE_NULL:
         b.extent = b.view.itemsize       # basic types: extent == size == itemsize
@@ -212,9 +250,12 @@ cdef _Buf msg_simple(object msg, bint writable, int blocks, const char *what):
             b.addr = &_EMPTY_MSG        # not NULL: MPICH/UCX crashed cancelling a NULL send
             return b
     b = _export(obj, writable, what)
-    _set_type(b, o_type)
+    _set_type(b, o_type, o_count is not None and o_displ is None)
     if o_displ is not None:
         displ = _as_count(o_displ, what)
+        if displ * b.extent > b.nbytes and not b.bottom:
+            raise ValueError(f"{what.decode()}: displacement {displ} out of bounds, the buffer "
+                             f"holds {b.nbytes // b.extent} elements")
     avail = b.nbytes // b.extent - displ
     if o_count is None:
         if b.nbytes % b.extent:
@@ -227,7 +268,7 @@ cdef _Buf msg_simple(object msg, bint writable, int blocks, const char *what):
     else:
         b.count = _as_count(o_count, what)
     need = <Py_ssize_t>b.count * blocks
-    if need > avail:
+    if need > avail and not b.bottom:
         raise ValueError(f"{what.decode()}: buffer too small: {need} elements of {b.extent} bytes "
                          f"needed (count {b.count}" + (f" x {blocks} ranks" if blocks > 1 else "")
                          + f"), the buffer holds {avail}")
@@ -299,7 +340,7 @@ cdef _Buf msg_vector(object msg, bint writable, int size, const char *what):
         b.displs = _int_array(o_displs, size, what, b"displs")
     for i in range(size):
         end = <Py_ssize_t>b.displs[i] + b.counts[i]
-        if end > avail:
+        if end > avail and not b.bottom:
             raise ValueError(f"{what.decode()}: buffer too small: rank {i}'s part ends at element "
                              f"{end}, the buffer holds {avail}")
     return b
