@@ -734,6 +734,34 @@ cdef class Comm:
         if self.ob_mpi != MPI_COMM_NULL and not self.flags & COMM_PREDEFINED:
             self.Free()
 
+    def toint(self):
+        """The handle as an int (the Fortran handle, which round-trips through fromint)."""
+        return MPI_Comm_c2f(self.ob_mpi)
+
+    @classmethod
+    def fromint(cls, arg):
+        return _comm_of_handle(cls, MPI_Comm_f2c(arg))
+
+    @property
+    def is_topo(self):
+        return self.Get_topology() != MPI_UNDEFINED
+
+    @classmethod
+    def Get_parent(cls):
+        """The intercommunicator to the processes that spawned this one (COMM_NULL if none)."""
+        cdef MPI_Comm parent = MPI_COMM_NULL
+        _check_alive()
+        CHKERR(MPI_Comm_get_parent(&parent))
+        return _comm_of_handle(Intercomm, parent)
+
+    def Idup_with_info(self, Info info):
+        return self.Idup(info)
+
+    def __reduce__(self):
+        """COMM_NULL/SELF/WORLD (and copies of them) pickle by name; others cannot."""
+        return _reduce_predefined(self, {COMM_NULL: "COMM_NULL", COMM_SELF: "COMM_SELF",
+                                         COMM_WORLD: "COMM_WORLD"}, "communicator")
+
 
 cdef class Intracomm(Comm):
     """A communicator within one group of processes (like COMM_WORLD)."""
@@ -771,6 +799,28 @@ cdef class Intracomm(Comm):
 
     # --- intercommunicators and topologies (issue 18) ------------------------------------
 
+    def __init__(self, Comm comm=None):
+        if comm is not None and comm.ob_mpi != MPI_COMM_NULL and comm.Is_inter():
+            raise TypeError("MPI.Intracomm(comm): comm is an intercommunicator")
+        _check_topo_class(self, comm)
+
+    @classmethod
+    def Create_from_group(cls, Group group, stringtag="org.mpi4py", Info info=INFO_NULL,
+                          Errhandler errhandler=None):
+        """A communicator of group's processes, without a parent communicator (MPI 4)."""
+        cdef MPI_Comm newcomm = MPI_COMM_NULL
+        if not MPIK_HAVE_MPI4:
+            raise NotImplementedError("Intracomm.Create_from_group needs an MPI 4 library")
+        check_group(group, b"Create_from_group")
+        tag = str(stringtag).encode()
+        cdef const char *ctag = tag
+        cdef MPI_Errhandler eh = MPI_ERRORS_RETURN if errhandler is None else errhandler.ob_mpi
+        cdef MPI_Info cinfo = _info_arg(info)
+        with nogil:
+            ierr = MPI_Comm_create_from_group(group.ob_mpi, ctag, cinfo, eh, &newcomm)
+        CHKERR(ierr)
+        return _made_comm(Intracomm, newcomm, COMM_WORLD)
+
     def Create_intercomm(self, int local_leader, Intracomm peer_comm, int remote_leader,
                          int tag=0):
         """An intercommunicator between this group and another: the two leaders (ranks here
@@ -781,8 +831,12 @@ cdef class Intracomm(Comm):
         check_send_tag(tag, b"Create_intercomm")
         cdef MPI_Comm peer = MPI_COMM_NULL
         if _rank(self) == local_leader:
+            if peer_comm is None:
+                raise TypeError("Create_intercomm: the local leader needs peer_comm, the "
+                                "communicator it shares with the remote leader")
             check_comm(peer_comm)
             check_dest(peer_comm, remote_leader, b"Create_intercomm")
+        if peer_comm is not None:
             peer = peer_comm.ob_mpi
         with nogil:
             ierr = MPI_Intercomm_create(self.ob_mpi, local_leader, peer, remote_leader, tag,
@@ -794,7 +848,7 @@ cdef class Intracomm(Comm):
         """A graph topology: node i's neighbours are edges[index[i-1]:index[i]] (collective)."""
         cdef MPI_Comm newcomm = MPI_COMM_NULL
         check_comm(self)
-        cdef _IntArray idx = _IntArray(index, b"Create_graph", b"index")
+        cdef _IntArray idx = _graph_index(index, edges, b"Create_graph")
         cdef _IntArray edg = _IntArray(edges, b"Create_graph", b"edges")
         with nogil:
             ierr = MPI_Graph_create(self.ob_mpi, idx.n, idx.p, edg.p, reorder, &newcomm)
@@ -806,9 +860,10 @@ cdef class Intracomm(Comm):
         """A distributed graph: each rank names who sends to it and whom it sends to."""
         cdef MPI_Comm newcomm = MPI_COMM_NULL
         check_comm(self)
-        cdef _IntArray src = _IntArray(sources, b"Create_dist_graph_adjacent", b"sources")
-        cdef _IntArray dst = _IntArray(destinations, b"Create_dist_graph_adjacent",
-                                       b"destinations")
+        cdef _IntArray src = _IntArray(sources if sources is not None else (),
+                                       b"Create_dist_graph_adjacent", b"sources")
+        cdef _IntArray dst = _IntArray(destinations if destinations is not None else (),
+                                       b"Create_dist_graph_adjacent", b"destinations")
         cdef _IntArray sw = _weights(sourceweights, src.n, b"sourceweights")
         cdef _IntArray dw = _weights(destweights, dst.n, b"destweights")
         cdef MPI_Info cinfo = _info_arg(info)
@@ -859,7 +914,7 @@ cdef class Intracomm(Comm):
     def Graph_map(self, index, edges):
         cdef int rank = MPI_UNDEFINED
         check_comm(self)
-        cdef _IntArray idx = _IntArray(index, b"Graph_map", b"index")
+        cdef _IntArray idx = _graph_index(index, edges, b"Graph_map")
         cdef _IntArray edg = _IntArray(edges, b"Graph_map", b"edges")
         CHKERR(MPI_Graph_map(self.ob_mpi, idx.n, idx.p, edg.p, &rank))
         return rank

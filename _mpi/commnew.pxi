@@ -40,11 +40,12 @@ cdef object _comm_of_handle(type cls, MPI_Comm handle):
 
 cdef _IntArray _weights(object weights, int n, const char *arg):
     """Edge weights: None (unweighted) or n ints (MPI.UNWEIGHTED / WEIGHTS_EMPTY also taken)."""
-    if weights is None or weights is UNWEIGHTED or weights is WEIGHTS_EMPTY:
+    if weights is None or (isinstance(weights, int) and weights == UNWEIGHTED):
         return None
-    if isinstance(weights, int):
-        if weights == UNWEIGHTED or weights == WEIGHTS_EMPTY:
-            return None
+    if isinstance(weights, int) and weights == WEIGHTS_EMPTY:
+        if n > 0:
+            raise ValueError(f"Create_dist_graph: {arg.decode()} is WEIGHTS_EMPTY for {n} edges")
+        return _IntArray.of_size(0)
     cdef _IntArray w = _IntArray(weights, b"Create_dist_graph", arg)
     if w.n != n:
         raise ValueError(f"Create_dist_graph: {arg.decode()} has {w.n} entries for {n} edges")

@@ -114,6 +114,29 @@ def Add_error_string(int errorcode, string):
     CHKERR(MPI_Add_error_string(errorcode, str(string).encode()))
 
 
+cdef int _need_mpi41(const char *what) except -1:
+    if not MPIK_HAVE_MPI41:
+        raise NotImplementedError(f"{what.decode()} needs an MPI 4.1 library")
+    _check_alive()
+    return 0
+
+
+def Remove_error_class(int errorclass):
+    """Remove a class of Add_error_class (it must have no codes left)."""
+    _need_mpi41(b"Remove_error_class")
+    CHKERR(MPI_Remove_error_class(errorclass))
+
+
+def Remove_error_code(int errorcode):
+    _need_mpi41(b"Remove_error_code")
+    CHKERR(MPI_Remove_error_code(errorcode))
+
+
+def Remove_error_string(int errorcode):
+    _need_mpi41(b"Remove_error_string")
+    CHKERR(MPI_Remove_error_string(errorcode))
+
+
 # the rest of mpi4py's error-class table (errors.pxi has the ones the binding raises itself)
 ERR_INFO = MPI_ERR_INFO
 ERR_ERRHANDLER = MPI_ERR_ERRHANDLER

@@ -41,6 +41,10 @@ cdef class Group:
     def __bool__(self):
         return self.ob_mpi != MPI_GROUP_NULL
 
+    def __reduce__(self):
+        return _reduce_predefined(self, {GROUP_NULL: "GROUP_NULL", GROUP_EMPTY: "GROUP_EMPTY"},
+                                  "Group")
+
     def __repr__(self):
         if self.ob_mpi == MPI_GROUP_NULL:
             return "<mpikernel.MPI.Group NULL>"

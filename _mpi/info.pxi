@@ -29,6 +29,8 @@ cdef class Info:
         return self.ob_mpi != MPI_INFO_NULL
 
     def __reduce__(self):
+        if self.ob_mpi != MPI_INFO_NULL and self.ob_mpi != MPI_INFO_ENV:
+            return (type(self).Create, (self.items(),))     # its items, as mpi4py
         return _reduce_predefined(self, {INFO_NULL: "INFO_NULL", INFO_ENV: "INFO_ENV"}, "Info")
 
     @property
@@ -59,6 +61,25 @@ cdef class Info:
         CHKERR(MPI_Info_create(&info.ob_mpi))
         if items is not None:
             info.update(items)
+        return info
+
+    @classmethod
+    def Create_env(cls, args=None):
+        """The info MPI would give a process started with args (MPI 4: like INFO_ENV)."""
+        cdef Info info = Info.__new__(Info)
+        cdef list keep = [str(a).encode() for a in (args or ())]
+        cdef int argc = len(keep), i
+        cdef char **argv = <char **>malloc((argc + 1) * sizeof(char *))
+        if not MPIK_HAVE_MPI4:
+            free(argv)
+            raise NotImplementedError("Info.Create_env needs an MPI 4 library")
+        try:
+            for i in range(argc):
+                argv[i] = <char *>(<bytes>keep[i])
+            argv[argc] = NULL
+            CHKERR(MPI_Info_create_env(argc, argv if argc else NULL, &info.ob_mpi))
+        finally:
+            free(argv)
         return info
 
     def Free(self):
@@ -131,9 +152,11 @@ cdef class Info:
         return value
 
     def __setitem__(self, key, value):
+        _writable_mapping(self)
         self.Set(key, value)
 
     def __delitem__(self, key):
+        _writable_mapping(self)
         if key not in self:
             raise KeyError(key)
         self.Delete(key)
@@ -152,6 +175,7 @@ cdef class Info:
         return [(k, self.Get(k)) for k in self.keys()]
 
     def update(self, items=(), **kwds):
+        _writable_mapping(self)
         if hasattr(items, "keys"):
             items = [(k, items[k]) for k in items.keys()]
         for k, v in items:
@@ -160,6 +184,7 @@ cdef class Info:
             self.Set(k, v)
 
     def pop(self, key, *default):
+        _writable_mapping(self)
         if key in self:
             value = self.Get(key)
             self.Delete(key)
@@ -169,6 +194,7 @@ cdef class Info:
         raise KeyError(key)
 
     def popitem(self):
+        _writable_mapping(self)
         n = len(self)
         if n == 0:
             raise KeyError("popitem(): info is empty")
@@ -181,6 +207,7 @@ cdef class Info:
         return self.Dup() if self else Info()
 
     def clear(self):
+        _writable_mapping(self)
         for key in self.keys():
             self.Delete(key)
 
@@ -196,6 +223,13 @@ cdef int _check_info(Info info, const char *what) except -1:
     if info.ob_mpi == MPI_INFO_NULL:
         return usage_error(MPI_ERR_INFO, f"Info.{what.decode()}: the info object is INFO_NULL "
                            "(it was freed, or never made: use MPI.Info.Create())")
+    return 0
+
+
+cdef int _writable_mapping(Info info) except -1:
+    """INFO_NULL is an empty mapping that cannot be changed (KeyError, as mpi4py)."""
+    if info.ob_mpi == MPI_INFO_NULL:
+        raise KeyError("INFO_NULL cannot be changed: make one with MPI.Info.Create()")
     return 0
 
 

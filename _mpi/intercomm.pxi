@@ -11,6 +11,40 @@ cdef enum:
 cdef class Intercomm(Comm):
     """A communicator between two groups (see Intracomm.Create_intercomm)."""
 
+    def __init__(self, Comm comm=None):
+        if comm is not None and comm.ob_mpi != MPI_COMM_NULL and not comm.Is_inter():
+            raise TypeError("MPI.Intercomm(comm): comm is an intracommunicator")
+
+    @classmethod
+    def Create_from_groups(cls, Group local_group, int local_leader, Group remote_group,
+                           int remote_leader, stringtag="org.mpi4py", Info info=INFO_NULL,
+                           Errhandler errhandler=None):
+        """An intercommunicator from two groups, without a parent communicator (MPI 4)."""
+        cdef MPI_Comm newcomm = MPI_COMM_NULL
+        if not MPIK_HAVE_MPI4:
+            raise NotImplementedError("Intercomm.Create_from_groups needs an MPI 4 library")
+        check_group(local_group, b"Create_from_groups")
+        check_group(remote_group, b"Create_from_groups")
+        tag = str(stringtag).encode()
+        cdef MPI_Errhandler eh = MPI_ERRORS_RETURN if errhandler is None else errhandler.ob_mpi
+        cdef MPI_Info cinfo = _info_arg(info)
+        cdef const char *ctag = tag
+        with nogil:
+            ierr = MPI_Intercomm_create_from_groups(local_group.ob_mpi, local_leader,
+                                                    remote_group.ob_mpi, remote_leader, ctag,
+                                                    cinfo, eh, &newcomm)
+        CHKERR(ierr)
+        return _new_comm(Intercomm, newcomm, COMM_WORLD)
+
+    def Split(self, int color=0, int key=0):
+        """Split both groups by color: an intercommunicator of each color (collective)."""
+        cdef MPI_Comm newcomm = MPI_COMM_NULL
+        check_comm(self)
+        with nogil:
+            ierr = MPI_Comm_split(self.ob_mpi, color, key, &newcomm)
+        CHKERR(ierr)
+        return _made_comm(Intercomm, newcomm, self)
+
     def Get_remote_group(self):
         cdef MPI_Group g = MPI_GROUP_NULL
         check_comm(self)
@@ -258,9 +292,7 @@ cdef object _inter_bcast_obj(Intercomm comm, object obj, long long root):
         data = new_bytearray(n)
     # every rank of both groups takes part in both broadcasts (PROC_NULL ranks with nothing)
     _inter_wait(comm, COLL_BCAST, data, data, root, None, b"bcast")
-    if role == 0:
-        return None
-    return obj if role == 1 else _loads(data)
+    return _loads(data) if role == 2 else None
 
 
 cdef object _inter_gather_obj(Intercomm comm, object sendobj, long long root):

@@ -349,6 +349,7 @@ cdef extern from "mpi.h" nogil:
     int MPI_Comm_delete_attr(MPI_Comm, int)
 
     int MPI_Info_create(MPI_Info *)
+    int MPI_Info_create_env "MPIK_Info_create_env" (int, char **, MPI_Info *)
     int MPI_Info_dup(MPI_Info, MPI_Info *)
     int MPI_Info_free(MPI_Info *)
     int MPI_Info_set(MPI_Info, const char *, const char *)
@@ -367,6 +368,16 @@ cdef extern from "mpi.h" nogil:
     int MPI_Add_error_string(int, const char *)
 
     int MPI_Intercomm_create(MPI_Comm, int, MPI_Comm, int, int, MPI_Comm *)
+    int MPI_Comm_get_parent(MPI_Comm *)
+    enum: MPIK_HAVE_MPI4
+    enum: MPIK_HAVE_MPI41
+    int MPI_Comm_create_from_group "MPIK_Comm_create_from_group" (
+        MPI_Group, const char *, MPI_Info, MPI_Errhandler, MPI_Comm *)
+    int MPI_Intercomm_create_from_groups "MPIK_Intercomm_create_from_groups" (
+        MPI_Group, int, MPI_Group, int, const char *, MPI_Info, MPI_Errhandler, MPI_Comm *)
+    int MPI_Remove_error_class "MPIK_Remove_error_class" (int)
+    int MPI_Remove_error_code "MPIK_Remove_error_code" (int)
+    int MPI_Remove_error_string "MPIK_Remove_error_string" (int)
     int MPI_Intercomm_merge(MPI_Comm, int, MPI_Comm *)
     int MPI_Comm_remote_size(MPI_Comm, int *)
     int MPI_Comm_remote_group(MPI_Comm, MPI_Group *)
@@ -421,9 +432,28 @@ cdef extern from *:
     static int MPIK_Comm_idup_with_info(MPI_Comm c, MPI_Info i, MPI_Comm *n, MPI_Request *r) {
         (void)i; return MPI_Comm_idup(c, n, r);
     }
+    #define MPIK_HAVE_MPI4 0
+    #define MPIK_Info_create_env(c, v, i) MPI_ERR_OTHER
+    #define MPIK_Comm_create_from_group(g, s, i, e, c) MPI_ERR_OTHER
+    #define MPIK_Intercomm_create_from_groups(a, b, c, d, s, i, e, n) MPI_ERR_OTHER
     #else
+    #define MPIK_HAVE_MPI4 1
+    #define MPIK_Info_create_env MPI_Info_create_env
+    #define MPIK_Comm_create_from_group MPI_Comm_create_from_group
+    #define MPIK_Intercomm_create_from_groups MPI_Intercomm_create_from_groups
     #define MPIK_Info_get_string MPI_Info_get_string
     #define MPIK_Comm_idup_with_info MPI_Comm_idup_with_info
+    #endif
+    #if MPI_VERSION > 4 || (MPI_VERSION == 4 && MPI_SUBVERSION >= 1)
+    #define MPIK_HAVE_MPI41 1
+    #define MPIK_Remove_error_class MPI_Remove_error_class
+    #define MPIK_Remove_error_code MPI_Remove_error_code
+    #define MPIK_Remove_error_string MPI_Remove_error_string
+    #else
+    #define MPIK_HAVE_MPI41 0
+    #define MPIK_Remove_error_class(e) MPI_ERR_OTHER
+    #define MPIK_Remove_error_code(e) MPI_ERR_OTHER
+    #define MPIK_Remove_error_string(e) MPI_ERR_OTHER
     #endif
     #if defined(MPI_ERR_REVOKED)
     #define MPIK_ERR_REVOKED MPI_ERR_REVOKED

@@ -242,6 +242,28 @@ def Compute_dims(int nnodes, dims):
 
 # -- helpers ----------------------------------------------------------------------------------
 
+cdef int _check_topo_class(Comm self, Comm comm) except -1:
+    """MPI.Cartcomm(comm) and the like: comm must have that topology (TypeError if not)."""
+    cdef int topo = MPI_UNDEFINED
+    if comm is None or comm.ob_mpi == MPI_COMM_NULL or not isinstance(self, Topocomm):
+        return 0
+    topo = comm.Get_topology()
+    want = {Cartcomm: MPI_CART, Graphcomm: MPI_GRAPH, Distgraphcomm: MPI_DIST_GRAPH}.get(
+        type(self), topo if topo != MPI_UNDEFINED else -1)
+    if topo != want:
+        raise TypeError(f"MPI.{type(self).__name__}(comm): comm does not have that topology")
+    return 0
+
+
+cdef _IntArray _graph_index(index, edges, const char *what):
+    """Graph index arrays, in MPI's form or (as mpi4py also takes) with a leading 0."""
+    cdef _IntArray idx = _IntArray(index, what, b"index")
+    values = idx.tolist()
+    if len(values) > 1 and values[0] == 0 and values[len(values) - 1] == len(edges):
+        idx = _IntArray(values[1:], what, b"index")
+    return idx
+
+
 cdef int _check_node(Comm comm, int rank, const char *what) except -1:
     cdef int size = _size(comm)
     if 0 <= rank < size:
