@@ -713,6 +713,11 @@ cdef class Comm:
         CHKERR(MPI_Comm_set_errhandler(self.ob_mpi, _errhandler_arg(errhandler,
                                                                     b"Set_errhandler").ob_mpi))
 
+    @classmethod
+    def Create_errhandler(cls, errhandler_fn):
+        """An error handler calling errhandler_fn(comm, errorcode) (32 at most at a time)."""
+        return _create_comm_errhandler(errhandler_fn)
+
     def Call_errhandler(self, int errorcode):
         """Invoke this communicator's error handler with errorcode."""
         check_comm(self)

@@ -57,13 +57,24 @@ cdef class Errhandler:
         e.ob_mpi = MPI_Errhandler_f2c(arg)
         return e
 
+    def toint(self):
+        return MPI_Errhandler_c2f(self.ob_mpi)
+
+    @classmethod
+    def fromint(cls, arg):
+        return cls.f2py(arg)
+
     def Free(self):
         if self.ob_mpi == MPI_ERRHANDLER_NULL:
             usage_error(MPI_ERR_ERRHANDLER, "Errhandler.Free: the errhandler is ERRHANDLER_NULL")
         if self.flags & COMM_PREDEFINED:
             # MPI allows freeing a predefined handler's reference; the constant stays usable
             return
+        cdef intptr_t handle = <intptr_t>self.ob_mpi
         CHKERR(MPI_Errhandler_free(&self.ob_mpi))
+        slot = _eh_slot_of.pop(handle, None)
+        if slot is not None:
+            _eh_slots[slot] = None
 
     def free(self):
         if self.ob_mpi != MPI_ERRHANDLER_NULL and not self.flags & COMM_PREDEFINED:
@@ -85,9 +96,63 @@ cdef dict _ERRHANDLER_NAMES = {ERRHANDLER_NULL: "ERRHANDLER_NULL", ERRORS_RETURN
                                ERRORS_ARE_FATAL: "ERRORS_ARE_FATAL", ERRORS_ABORT: "ERRORS_ABORT"}
 
 
+# -- user error handlers (Comm.Create_errhandler) ------------------------------------------------
+# MPI calls an error handler with the communicator and the code only, so each Python function
+# gets one of a fixed number of C functions (slots), as mpi4py has them (32).
+
+cdef extern from *:
+    """
+    static void (*mpik_eh_dispatch)(int, MPI_Comm *, int *) = 0;
+    #define MPIK_EH(i) static void mpik_eh_##i(MPI_Comm *c, int *e, ...) \
+        { if (mpik_eh_dispatch) mpik_eh_dispatch(i, c, e); }
+    MPIK_EH(0) MPIK_EH(1) MPIK_EH(2) MPIK_EH(3) MPIK_EH(4) MPIK_EH(5) MPIK_EH(6) MPIK_EH(7)
+    MPIK_EH(8) MPIK_EH(9) MPIK_EH(10) MPIK_EH(11) MPIK_EH(12) MPIK_EH(13) MPIK_EH(14)
+    MPIK_EH(15) MPIK_EH(16) MPIK_EH(17) MPIK_EH(18) MPIK_EH(19) MPIK_EH(20) MPIK_EH(21)
+    MPIK_EH(22) MPIK_EH(23) MPIK_EH(24) MPIK_EH(25) MPIK_EH(26) MPIK_EH(27) MPIK_EH(28)
+    MPIK_EH(29) MPIK_EH(30) MPIK_EH(31)
+    static MPI_Comm_errhandler_function *mpik_eh_fns[32] = {
+        mpik_eh_0, mpik_eh_1, mpik_eh_2, mpik_eh_3, mpik_eh_4, mpik_eh_5, mpik_eh_6,
+        mpik_eh_7, mpik_eh_8, mpik_eh_9, mpik_eh_10, mpik_eh_11, mpik_eh_12, mpik_eh_13,
+        mpik_eh_14, mpik_eh_15, mpik_eh_16, mpik_eh_17, mpik_eh_18, mpik_eh_19, mpik_eh_20,
+        mpik_eh_21, mpik_eh_22, mpik_eh_23, mpik_eh_24, mpik_eh_25, mpik_eh_26, mpik_eh_27,
+        mpik_eh_28, mpik_eh_29, mpik_eh_30, mpik_eh_31};
+    """
+    void (*mpik_eh_dispatch)(int, MPI_Comm *, int *) noexcept
+    MPI_Comm_errhandler_function *mpik_eh_fns[32]
+
+cdef list _eh_slots = [None] * 32     # slot -> the Python function (comm, errorcode)
+cdef dict _eh_slot_of = {}            # errhandler handle -> its slot (freed with it)
+
+
+cdef void _eh_dispatch(int slot, MPI_Comm *comm, int *err) noexcept with gil:
+    fn = _eh_slots[slot]
+    if fn is None:
+        return
+    try:
+        fn(_comm_view(comm[0]), err[0])
+    except BaseException:
+        __import__("traceback").print_exc()     # MPI gives it no way back to the caller
+
+mpik_eh_dispatch = _eh_dispatch
+
+
+cdef Errhandler _create_comm_errhandler(object fn):
+    cdef Errhandler e = Errhandler.__new__(Errhandler)
+    if not callable(fn):
+        raise TypeError(f"Create_errhandler: errhandler_fn must be a function (comm, errorcode), "
+                        f"got {fn!r}")
+    if None not in _eh_slots:
+        raise RuntimeError("Create_errhandler: all 32 user error handlers are in use; Free() one")
+    slot = _eh_slots.index(None)
+    CHKERR(MPI_Comm_create_errhandler(mpik_eh_fns[slot], &e.ob_mpi))
+    _eh_slots[slot] = fn
+    _eh_slot_of[<intptr_t>e.ob_mpi] = slot
+    return e
+
+
 cdef Errhandler _errhandler_arg(Errhandler errhandler, const char *what):
     if errhandler is None or errhandler.ob_mpi == MPI_ERRHANDLER_NULL:
-        usage_error(MPI_ERR_ARG, f"{what.decode()}: errhandler is ERRHANDLER_NULL; give "
+        usage_error(MPI_ERR_ERRHANDLER, f"{what.decode()}: errhandler is ERRHANDLER_NULL; give "
                     "MPI.ERRORS_RETURN, MPI.ERRORS_ARE_FATAL or MPI.ERRORS_ABORT")
     return errhandler
 

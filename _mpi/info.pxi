@@ -184,6 +184,8 @@ cdef class Info:
             self.Set(k, v)
 
     def pop(self, key, *default):
+        if default and not self:
+            return default[0]
         _writable_mapping(self)
         if key in self:
             value = self.Get(key)
@@ -207,7 +209,6 @@ cdef class Info:
         return self.Dup() if self else Info()
 
     def clear(self):
-        _writable_mapping(self)
         for key in self.keys():
             self.Delete(key)
 
@@ -221,7 +222,7 @@ INFO_ENV = Info()
 
 cdef int _check_info(Info info, const char *what) except -1:
     if info.ob_mpi == MPI_INFO_NULL:
-        return usage_error(MPI_ERR_INFO, f"Info.{what.decode()}: the info object is INFO_NULL "
+        return usage_error(MPI_ERR_ARG, f"Info.{what.decode()}: the info object is INFO_NULL "
                            "(it was freed, or never made: use MPI.Info.Create())")
     return 0
 
