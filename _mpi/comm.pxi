@@ -832,7 +832,8 @@ cdef class Intracomm(Comm):
         and in peer_comm) meet over peer_comm with tag (collective over both groups)."""
         cdef MPI_Comm newcomm = MPI_COMM_NULL
         check_comm(self)
-        check_root(self, local_leader, b"Create_intercomm")
+        if not 0 <= local_leader < _size(self):
+            _bad_rank(self, local_leader, b"Create_intercomm", b"local leader", False)
         check_send_tag(tag, b"Create_intercomm")
         cdef MPI_Comm peer = MPI_COMM_NULL
         if _rank(self) == local_leader:

@@ -173,6 +173,9 @@ cdef class Intercomm(Comm):
         return _functools_reduce(_op_func(op), _inter_allgather_obj(self, sendobj))
 
 
+cdef char _dummy_byte = 0
+
+
 cdef int _inter_root(Comm comm, long long root, const char *what) except -1:
     """0 on a root-group rank that sends nothing (PROC_NULL), 1 on the root (ROOT), 2 on a
     remote-group rank (root: the root's rank in the remote group)."""
@@ -205,8 +208,7 @@ cdef Request _inter_start(Intercomm comm, int kind, sendbuf, recvbuf, long long 
     m.s = _Buf.__new__(_Buf)
     m.r = _Buf.__new__(_Buf)
     if kind == COLL_BCAST:
-        if role != 0:
-            m.r = msg_simple(recvbuf, role == 2, 1, what)
+        m.r = msg_simple(recvbuf, role == 2, 1, what)
         return _inter_go(comm, kind, m, root, op, call)
     if kind & COLL_SCATTER:
         if role == 1:
@@ -257,7 +259,14 @@ cdef Request _inter_go(Intercomm comm, int kind, _CollMsg m, long long root, Op 
     if MPIK_INSTRUMENTED:
         comm.coll_seq += 1      # counted like every collective (not checked: two groups)
     if kind == COLL_BCAST:
-        ierr = MPI_Ibcast(m.r.addr, m.r.count, m.r.dtype, <int>root, comm.ob_mpi, &q.ob_mpi)
+        if root == MPI_PROC_NULL and m.r.count == 0:
+            # MPICH's Ibcast returns early on a count of 0 without taking the collective's
+            # place in the sequence, so the group's next collective would wait forever; the
+            # buffer is not significant here (MPI), so one dummy byte keeps every rank in step
+            ierr = MPI_Ibcast(&_dummy_byte, 1, MPI_BYTE, <int>root, comm.ob_mpi, &q.ob_mpi)
+        else:
+            ierr = MPI_Ibcast(m.r.addr, m.r.count, m.r.dtype, <int>root, comm.ob_mpi,
+                              &q.ob_mpi)
     else:
         if m.dtype == NULL:
             m.dtype = MPI_BYTE

@@ -116,7 +116,7 @@ cdef class Cartcomm(Topocomm):
         cdef _IntArray d = _IntArray.of_size(3 * n)
         CHKERR(MPI_Cart_get(self.ob_mpi, n, d.p, d.p + n, d.p + 2 * n))
         values = d.tolist()
-        return (values[:n], [bool(p) for p in values[n:2 * n]], values[2 * n:])
+        return (values[:n], values[n:2 * n], values[2 * n:])   # periods as ints, as mpi4py 4.1
 
     topo = property(Get_topo)
     dims = property(lambda self: self.Get_topo()[0])
