@@ -936,8 +936,10 @@ cdef Comm _new_comm(type cls, MPI_Comm handle, Comm parent):
     MPI_Comm_set_errhandler(handle, MPI_ERRORS_RETURN)
     if c.from_world:
         _derived.add(c)
-    if _instr_flags & INSTR_CHECK and handle != MPI_COMM_NULL:
-        _shadow_of(c, b"Dup")  # now, while every member is here (see _shadow_of)
+    if (_instr_flags & INSTR_CHECK or cls is Intercomm) and handle != MPI_COMM_NULL:
+        # now, while every member is here (see _shadow_of); an intercomm's rooted collectives
+        # are point-to-point on it (intercomm.pxi, _inter_p2p)
+        _shadow_of(c, b"Dup")
     return c
 
 

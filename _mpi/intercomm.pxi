@@ -232,6 +232,50 @@ cdef Request _inter_start(Intercomm comm, int kind, sendbuf, recvbuf, long long 
     return _inter_go(comm, kind, m, root, op, call)
 
 
+cdef enum:
+    INTER_TAG = 18      # the point-to-point messages of the rooted collectives, on comm.shadow
+
+
+cdef Request _inter_p2p(Intercomm comm, int kind, _CollMsg m, long long root):
+    """Bcast, Scatter(v), Gather(v) across an intercomm as point-to-point messages between the
+    root and each remote rank, on the intercomm's private duplicate (comm.shadow, made when it
+    was created). Why: MPICH's nonblocking intercomm collectives lose step when the root moves
+    (a PROC_NULL rank takes no place in their sequence: mpi4py's Ibcast hangs the same way), and
+    the blocking ones would not be interruptible. Point-to-point between the same pair on one
+    communicator and tag is matched in order, so consecutive collectives cannot mix."""
+    cdef Request q = Request.__new__(Request)
+    cdef int rsize = 0, i, count, ierr = MPI_SUCCESS
+    cdef bint v = kind & COLL_V
+    cdef _Buf b
+    cdef char *addr
+    q.keep = m
+    if root == MPI_PROC_NULL:
+        return q
+    if root != MPI_ROOT:            # a remote rank: one message from or to the root
+        q._alloc_more(1)
+        if kind & COLL_GATHER:
+            ierr = MPI_Isend(m.s.addr, m.s.count, m.s.dtype, <int>root, INTER_TAG, comm.shadow,
+                             q.more)
+        else:
+            ierr = MPI_Irecv(m.r.addr, m.r.count, m.r.dtype, <int>root, INTER_TAG, comm.shadow,
+                             q.more)
+        CHKERR(ierr)
+        return q
+    CHKERR(MPI_Comm_remote_size(comm.ob_mpi, &rsize))
+    q._alloc_more(rsize or 1)
+    b = m.s if kind & COLL_SCATTER else m.r
+    for i in range(rsize):
+        count = b.counts[i] if v else b.count
+        addr = <char *>b.addr + <MPI_Aint>(b.displs[i] if v else (0 if kind == COLL_BCAST
+                                                                  else i * b.count)) * b.extent
+        if kind & COLL_GATHER:
+            ierr = MPI_Irecv(addr, count, b.dtype, i, INTER_TAG, comm.shadow, &q.more[i])
+        else:
+            ierr = MPI_Isend(addr, count, b.dtype, i, INTER_TAG, comm.shadow, &q.more[i])
+        CHKERR(ierr)
+    return q
+
+
 cdef int _inter_reduce_bufs(_CollMsg m, sendbuf, recvbuf, Op op, bint receiving, bint sending,
                             const char *what) except -1:
     """Reduce (the root only receives, the remote group only sends) and Allreduce (both)."""
@@ -258,6 +302,8 @@ cdef Request _inter_go(Intercomm comm, int kind, _CollMsg m, long long root, Op 
     cdef int ierr
     if MPIK_INSTRUMENTED:
         comm.coll_seq += 1      # counted like every collective (not checked: two groups)
+    if kind & (COLL_SCATTER | COLL_GATHER | COLL_BCAST) and comm.shadow != MPI_COMM_NULL:
+        return _inter_p2p(comm, kind, m, root)
     if kind == COLL_BCAST:
         if root == MPI_PROC_NULL and m.r.count == 0:
             # MPICH's Ibcast returns early on a count of 0 without taking the collective's
