@@ -140,13 +140,9 @@ cdef class Comm:
         return result
 
     def Get_attr(self, int keyval):
-        cdef void *value = NULL
-        cdef int flag = 0
-        check_comm(self)
-        CHKERR(MPI_Comm_get_attr(self.ob_mpi, keyval, &value, &flag))
-        if not flag:
-            return None
-        return (<int *>value)[0]
+        """The attribute's value: an int for MPI's keyvals (TAG_UB, ...), what Set_attr set
+        for Create_keyval's (attr.pxi), None if not set."""
+        return _get_attr(self, keyval)
 
     def Abort(self, int errorcode=0):
         """Terminate all processes of the job (never returns)."""
@@ -703,6 +699,175 @@ cdef class Comm:
         result = None if rank == 0 else _functools_reduce(_op_func(op), items[:rank])
         return result if ev < 0 else _coll_done(ev, self, result)
 
+    # --- groups, names, attributes, info, errhandlers (issue 18) -------------------------
+    # (the machinery lives in group.pxi, attr.pxi, info.pxi, errhandler.pxi, intercomm.pxi)
+
+    def Get_group(self):
+        """The group of this communicator's processes (the local group of an intercomm)."""
+        cdef MPI_Group g = MPI_GROUP_NULL
+        check_comm(self)
+        CHKERR(MPI_Comm_group(self.ob_mpi, &g))
+        return _new_group(g, self.from_world)
+
+    group = property(Get_group)
+
+    def Create(self, Group group):
+        """A communicator of the processes in group (collective over this communicator;
+        COMM_NULL where the process is not in group)."""
+        cdef MPI_Comm newcomm = MPI_COMM_NULL
+        check_comm(self)
+        check_group(group, b"Create")
+        with nogil:
+            ierr = MPI_Comm_create(self.ob_mpi, group.ob_mpi, &newcomm)
+        CHKERR(ierr)
+        return _made_comm(type(self) if self.Is_inter() else Intracomm, newcomm, self)
+
+    def Create_group(self, Group group, int tag=0):
+        """Like Create, but collective over the processes of group only."""
+        cdef MPI_Comm newcomm = MPI_COMM_NULL
+        check_comm(self)
+        check_group(group, b"Create_group")
+        check_send_tag(tag, b"Create_group")
+        with nogil:
+            ierr = MPI_Comm_create_group(self.ob_mpi, group.ob_mpi, tag, &newcomm)
+        CHKERR(ierr)
+        return _made_comm(Intracomm, newcomm, self)
+
+    def Split_type(self, int split_type, int key=0, Info info=INFO_NULL):
+        """Ranks that share a resource (COMM_TYPE_SHARED: memory, one node) form a new
+        communicator, ordered by key; UNDEFINED gives COMM_NULL (collective)."""
+        cdef MPI_Comm newcomm = MPI_COMM_NULL
+        check_comm(self)
+        cdef MPI_Info cinfo = _info_arg(info)
+        with nogil:
+            ierr = MPI_Comm_split_type(self.ob_mpi, split_type, key, cinfo, &newcomm)
+        CHKERR(ierr)
+        return _made_comm(Intracomm, newcomm, self)
+
+    def Dup_with_info(self, Info info):
+        """Dup, with these hints instead of this communicator's."""
+        cdef MPI_Comm newcomm = MPI_COMM_NULL
+        check_comm(self)
+        cdef MPI_Info cinfo = _info_arg(info)
+        with nogil:
+            ierr = MPI_Comm_dup_with_info(self.ob_mpi, cinfo, &newcomm)
+        CHKERR(ierr)
+        return _new_comm(type(self), newcomm, self)
+
+    def Idup(self, Info info=None):
+        """Start a Dup: (the new communicator, a Request); use the communicator after the
+        request completes."""
+        check_comm(self)
+        cdef MPI_Info cinfo = _info_arg(info)
+        cdef Comm c = type(self).__new__(type(self))
+        c.from_world = self.from_world
+        c.serial = _next_comm_serial()
+        cdef Request r = Request.__new__(Request)
+        if cinfo == MPI_INFO_NULL:
+            CHKERR(MPI_Comm_idup(self.ob_mpi, &c.ob_mpi, &r.ob_mpi))
+        else:
+            CHKERR(MPI_Comm_idup_with_info(self.ob_mpi, cinfo, &c.ob_mpi, &r.ob_mpi))
+        r.keep = c          # MPI writes c's handle when the request completes
+        if c.from_world:
+            _derived.add(c)
+        return (c, r)
+
+    def Get_info(self):
+        cdef Info info = Info.__new__(Info)
+        check_comm(self)
+        CHKERR(MPI_Comm_get_info(self.ob_mpi, &info.ob_mpi))
+        return info
+
+    def Set_info(self, Info info):
+        check_comm(self)
+        CHKERR(MPI_Comm_set_info(self.ob_mpi, _info_arg(info)))
+
+    info = property(Get_info, Set_info)
+
+    @classmethod
+    def Create_keyval(cls, copy_fn=None, delete_fn=None, bint nopython=False):
+        """A new attribute key (see attr.pxi for what copy_fn/delete_fn may be)."""
+        return _create_keyval(copy_fn, delete_fn, nopython)
+
+    @classmethod
+    def Free_keyval(cls, int keyval):
+        """Free a keyval of Create_keyval; returns KEYVAL_INVALID (assign it back)."""
+        _free_keyval(keyval)
+        return MPI_KEYVAL_INVALID
+
+    def Set_attr(self, int keyval, attrval):
+        _set_attr(self, keyval, attrval)
+
+    def Delete_attr(self, int keyval):
+        _delete_attr(self, keyval)
+
+    def Get_errhandler(self):
+        cdef Errhandler e = Errhandler.__new__(Errhandler)
+        check_comm(self)
+        CHKERR(MPI_Comm_get_errhandler(self.ob_mpi, &e.ob_mpi))
+        return e
+
+    def Set_errhandler(self, Errhandler errhandler):
+        """ERRORS_RETURN (this module's default: errors raise MPI.Exception), ERRORS_ARE_FATAL
+        or ERRORS_ABORT (MPI ends the job)."""
+        check_comm(self)
+        CHKERR(MPI_Comm_set_errhandler(self.ob_mpi, _errhandler_arg(errhandler,
+                                                                    b"Set_errhandler").ob_mpi))
+
+    @classmethod
+    def Create_errhandler(cls, errhandler_fn):
+        """An error handler calling errhandler_fn(comm, errorcode) (32 at most at a time)."""
+        return _create_comm_errhandler(errhandler_fn)
+
+    def Call_errhandler(self, int errorcode):
+        """Invoke this communicator's error handler with errorcode."""
+        check_comm(self)
+        CHKERR(MPI_Comm_call_errhandler(self.ob_mpi, errorcode))
+
+    def py2f(self):
+        return MPI_Comm_c2f(self.ob_mpi)
+
+    @classmethod
+    def f2py(cls, arg):
+        return _comm_of_handle(cls, MPI_Comm_f2c(arg))
+
+    @classmethod
+    def fromhandle(cls, handle):
+        return _comm_of_handle(cls, <MPI_Comm><intptr_t>handle)
+
+    def free(self):
+        """Free it unless it is null or predefined (mpi4py's lowercase free)."""
+        if self.ob_mpi != MPI_COMM_NULL and not self.flags & COMM_PREDEFINED:
+            self.Free()
+
+    def toint(self):
+        """The handle as an int (the Fortran handle, which round-trips through fromint)."""
+        return MPI_Comm_c2f(self.ob_mpi)
+
+    @classmethod
+    def fromint(cls, arg):
+        return _comm_of_handle(cls, MPI_Comm_f2c(arg))
+
+    @property
+    def is_topo(self):
+        return self.Get_topology() != MPI_UNDEFINED
+
+    @classmethod
+    def Get_parent(cls):
+        """The intercommunicator to the processes that spawned this one (COMM_NULL if none)."""
+        cdef MPI_Comm parent = MPI_COMM_NULL
+        _check_alive()
+        CHKERR(MPI_Comm_get_parent(&parent))
+        return _comm_of_handle(Intercomm, parent)
+
+    def Idup_with_info(self, Info info):
+        return self.Idup(info)
+
+    def __reduce__(self):
+        """COMM_NULL/SELF/WORLD (and copies of them) pickle by name; others cannot."""
+        return _reduce_predefined(self, {COMM_NULL: "COMM_NULL", COMM_SELF: "COMM_SELF",
+                                         COMM_WORLD: "COMM_WORLD"}, "communicator")
+
 
 cdef class Intracomm(Comm):
     """A communicator within one group of processes (like COMM_WORLD)."""
@@ -738,95 +903,128 @@ cdef class Intracomm(Comm):
             return COMM_NULL
         return _new_comm(Cartcomm, newcomm, self)
 
+    # --- intercommunicators and topologies (issue 18) ------------------------------------
 
-cdef class Cartcomm(Intracomm):
-    """A communicator with a Cartesian topology (see Intracomm.Create_cart)."""
+    def __init__(self, Comm comm=None):
+        if comm is not None and comm.ob_mpi != MPI_COMM_NULL and comm.Is_inter():
+            raise TypeError("MPI.Intracomm(comm): comm is an intercommunicator")
+        _check_topo_class(self, comm)
 
-    def Get_dim(self):
-        cdef int ndim = 0
+    @classmethod
+    def Create_from_group(cls, Group group, stringtag="org.mpi4py", Info info=INFO_NULL,
+                          Errhandler errhandler=None):
+        """A communicator of group's processes, without a parent communicator (MPI 4)."""
+        cdef MPI_Comm newcomm = MPI_COMM_NULL
+        if not MPIK_HAVE_MPI4:
+            raise NotImplementedError("Intracomm.Create_from_group needs an MPI 4 library")
+        check_group(group, b"Create_from_group")
+        tag = str(stringtag).encode()
+        cdef const char *ctag = tag
+        cdef MPI_Errhandler eh = MPI_ERRORS_RETURN if errhandler is None else errhandler.ob_mpi
+        cdef MPI_Info cinfo = _info_arg(info)
+        with nogil:
+            ierr = MPI_Comm_create_from_group(group.ob_mpi, ctag, cinfo, eh, &newcomm)
+        CHKERR(ierr)
+        return _made_comm(Intracomm, newcomm, COMM_WORLD)
+
+    def Create_intercomm(self, int local_leader, Intracomm peer_comm, int remote_leader,
+                         int tag=0):
+        """An intercommunicator between this group and another: the two leaders (ranks here
+        and in peer_comm) meet over peer_comm with tag (collective over both groups)."""
+        cdef MPI_Comm newcomm = MPI_COMM_NULL
         check_comm(self)
-        CHKERR(MPI_Cartdim_get(self.ob_mpi, &ndim))
-        return ndim
+        if not 0 <= local_leader < _size(self):
+            _bad_rank(self, local_leader, b"Create_intercomm", b"local leader", False)
+        check_send_tag(tag, b"Create_intercomm")
+        cdef MPI_Comm peer = MPI_COMM_NULL
+        if _rank(self) == local_leader:
+            if peer_comm is None:
+                raise TypeError("Create_intercomm: the local leader needs peer_comm, the "
+                                "communicator it shares with the remote leader")
+            check_comm(peer_comm)
+            check_dest(peer_comm, remote_leader, b"Create_intercomm")
+        if peer_comm is not None:
+            peer = peer_comm.ob_mpi
+        with nogil:
+            ierr = MPI_Intercomm_create(self.ob_mpi, local_leader, peer, remote_leader, tag,
+                                        &newcomm)
+        CHKERR(ierr)
+        return _new_comm(Intercomm, newcomm, self)
 
-    dim = ndim = property(Get_dim)
+    def Create_graph(self, index, edges, bint reorder=False):
+        """A graph topology: node i's neighbours are edges[index[i-1]:index[i]] (collective)."""
+        cdef MPI_Comm newcomm = MPI_COMM_NULL
+        check_comm(self)
+        cdef _IntArray idx = _graph_index(index, edges, b"Create_graph")
+        cdef _IntArray edg = _IntArray(edges, b"Create_graph", b"edges")
+        with nogil:
+            ierr = MPI_Graph_create(self.ob_mpi, idx.n, idx.p, edg.p, reorder, &newcomm)
+        CHKERR(ierr)
+        return _made_comm(Graphcomm, newcomm, self)
 
-    def Get_topo(self):
-        """(dims, periods, coords) of this process."""
-        cdef int n = self.Get_dim(), i
-        cdef int *d = <int *>malloc(3 * (n or 1) * sizeof(int))
-        try:
-            CHKERR(MPI_Cart_get(self.ob_mpi, n, d, d + n, d + 2 * n))
-            return ([d[i] for i in range(n)], [d[n + i] for i in range(n)],
-                    [d[2 * n + i] for i in range(n)])
-        finally:
-            free(d)
+    def Create_dist_graph_adjacent(self, sources, destinations, sourceweights=None,
+                                   destweights=None, Info info=INFO_NULL, bint reorder=False):
+        """A distributed graph: each rank names who sends to it and whom it sends to."""
+        cdef MPI_Comm newcomm = MPI_COMM_NULL
+        check_comm(self)
+        cdef _IntArray src = _IntArray(sources if sources is not None else (),
+                                       b"Create_dist_graph_adjacent", b"sources")
+        cdef _IntArray dst = _IntArray(destinations if destinations is not None else (),
+                                       b"Create_dist_graph_adjacent", b"destinations")
+        cdef _IntArray sw = _weights(sourceweights, src.n, b"sourceweights")
+        cdef _IntArray dw = _weights(destweights, dst.n, b"destweights")
+        cdef MPI_Info cinfo = _info_arg(info)
+        cdef int *csw = _weights_ptr(sw, src.n)
+        cdef int *cdw = _weights_ptr(dw, dst.n)
+        with nogil:
+            ierr = MPI_Dist_graph_create_adjacent(self.ob_mpi, src.n, src.p, csw, dst.n, dst.p,
+                                                  cdw, cinfo, reorder, &newcomm)
+        CHKERR(ierr)
+        return _made_comm(Distgraphcomm, newcomm, self)
 
-    topo = property(Get_topo)
-    dims = property(lambda self: self.Get_topo()[0])
-    periods = property(lambda self: self.Get_topo()[1])
-    coords = property(lambda self: self.Get_topo()[2])
+    def Create_dist_graph(self, sources, degrees, destinations, weights=None,
+                          Info info=INFO_NULL, bint reorder=False):
+        """A distributed graph from any rank's edges: sources[i] sends to the next degrees[i]
+        entries of destinations (collective)."""
+        cdef MPI_Comm newcomm = MPI_COMM_NULL
+        check_comm(self)
+        cdef _IntArray src = _IntArray(sources, b"Create_dist_graph", b"sources")
+        cdef _IntArray deg = _IntArray(degrees, b"Create_dist_graph", b"degrees")
+        cdef _IntArray dst = _IntArray(destinations, b"Create_dist_graph", b"destinations")
+        if deg.n != src.n:
+            raise ValueError(f"Create_dist_graph: {deg.n} degrees for {src.n} sources")
+        if sum(deg.tolist()) != dst.n:
+            raise ValueError(f"Create_dist_graph: the degrees add up to {sum(deg.tolist())}, "
+                             f"but {dst.n} destinations were given")
+        cdef _IntArray w = _weights(weights, dst.n, b"weights")
+        cdef MPI_Info cinfo = _info_arg(info)
+        cdef int *cw = _weights_ptr(w, dst.n)
+        with nogil:
+            ierr = MPI_Dist_graph_create(self.ob_mpi, src.n, src.p, deg.p, dst.p, cw, cinfo,
+                                         reorder, &newcomm)
+        CHKERR(ierr)
+        return _made_comm(Distgraphcomm, newcomm, self)
 
-    def Get_cart_rank(self, coords):
-        cdef int n = self.Get_dim(), i, rank = MPI_PROC_NULL
-        cdef int *c = <int *>malloc((n or 1) * sizeof(int))
-        try:
-            if len(coords) != n:
-                raise ValueError(f"Get_cart_rank: {len(coords)} coordinates for a {n}-d grid")
-            for i in range(n):
-                c[i] = coords[i]
-            CHKERR(MPI_Cart_rank(self.ob_mpi, c, &rank))
-        finally:
-            free(c)
+    def Cart_map(self, dims, periods=None):
+        """The rank this process would get in Create_cart(dims, periods, reorder=True)."""
+        cdef int rank = MPI_UNDEFINED
+        check_comm(self)
+        cdef _IntArray d = _IntArray(dims, b"Cart_map", b"dims")
+        if periods is None or isinstance(periods, bool):
+            periods = [bool(periods)] * d.n
+        cdef _IntArray p = _IntArray([1 if x else 0 for x in periods], b"Cart_map", b"periods")
+        if p.n != d.n:
+            raise ValueError(f"Cart_map: periods has {p.n} entries for {d.n} dims")
+        CHKERR(MPI_Cart_map(self.ob_mpi, d.n, d.p, p.p, &rank))
         return rank
 
-    def Get_coords(self, int rank):
-        cdef int n = self.Get_dim(), i
-        cdef int *c = <int *>malloc((n or 1) * sizeof(int))
-        try:
-            check_dest(self, rank, b"Get_coords")
-            CHKERR(MPI_Cart_coords(self.ob_mpi, rank, n, c))
-            return [c[i] for i in range(n)]
-        finally:
-            free(c)
-
-    def Shift(self, int direction, int disp):
-        """(source, dest) ranks for a shift by disp along an axis (PROC_NULL at open edges)."""
-        cdef int source = MPI_PROC_NULL, dest = MPI_PROC_NULL
+    def Graph_map(self, index, edges):
+        cdef int rank = MPI_UNDEFINED
         check_comm(self)
-        if direction < 0 or direction >= self.Get_dim():
-            usage_error(MPI_ERR_ARG, f"Shift: direction {direction} is not an axis of this "
-                        f"{self.Get_dim()}-d grid")
-        CHKERR(MPI_Cart_shift(self.ob_mpi, direction, disp, &source, &dest))
-        return (source, dest)
-
-    def Sub(self, remain_dims):
-        cdef int n = self.Get_dim(), i
-        cdef int *r = <int *>malloc((n or 1) * sizeof(int))
-        cdef MPI_Comm newcomm = MPI_COMM_NULL
-        try:
-            for i in range(n):
-                r[i] = 1 if remain_dims[i] else 0
-            CHKERR(MPI_Cart_sub(self.ob_mpi, r, &newcomm))
-        finally:
-            free(r)
-        return _new_comm(Cartcomm, newcomm, self)
-
-
-def Compute_dims(int nnodes, dims):
-    """Balanced grid dimensions for nnodes processes (dims: an int count or a list with 0s)."""
-    cdef int n, i
-    if isinstance(dims, int):
-        dims = [0] * dims
-    dims = list(dims)
-    n = len(dims)
-    cdef int *d = <int *>malloc((n or 1) * sizeof(int))
-    try:
-        for i in range(n):
-            d[i] = dims[i]
-        CHKERR(MPI_Dims_create(nnodes, n, d))
-        return [d[i] for i in range(n)]
-    finally:
-        free(d)
+        cdef _IntArray idx = _graph_index(index, edges, b"Graph_map")
+        cdef _IntArray edg = _IntArray(edges, b"Graph_map", b"edges")
+        CHKERR(MPI_Graph_map(self.ob_mpi, idx.n, idx.p, edg.p, &rank))
+        return rank
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -839,8 +1037,10 @@ cdef Comm _new_comm(type cls, MPI_Comm handle, Comm parent):
     MPI_Comm_set_errhandler(handle, MPI_ERRORS_RETURN)
     if c.from_world:
         _derived.add(c)
-    if _instr_flags & INSTR_CHECK and handle != MPI_COMM_NULL:
-        _shadow_of(c, b"Dup")  # now, while every member is here (see _shadow_of)
+    if (_instr_flags & INSTR_CHECK or cls is Intercomm) and handle != MPI_COMM_NULL:
+        # now, while every member is here (see _shadow_of); an intercomm's rooted collectives
+        # are point-to-point on it (intercomm.pxi, _inter_p2p)
+        _shadow_of(c, b"Dup")
     return c
 
 

@@ -123,6 +123,7 @@ def _reset_world():
         c.ob_mpi = MPI_COMM_NULL
         c.stale = True
     _derived.clear()
+    _stale_groups()
     _interrupt_count = 0
 
 

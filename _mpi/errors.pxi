@@ -28,8 +28,10 @@ ERR_LASTCODE = MPI_ERR_LASTCODE
 cdef object error_string(int ierr):
     cdef char msg[MPI_MAX_ERROR_STRING + 1]
     cdef int n = 0
-    if MPI_Error_string(ierr, msg, &n) != MPI_SUCCESS or n <= 0:
+    if MPI_Error_string(ierr, msg, &n) != MPI_SUCCESS or n < 0:
         return f"MPI error code {ierr}"
+    if n == 0:
+        return ""      # a user code of Add_error_code with no Add_error_string yet
     return msg[:n].decode("utf-8", "replace")
 
 
@@ -41,6 +43,8 @@ class MPIException(RuntimeError):
     """
 
     def __init__(self, int ierr=MPI_SUCCESS, message=None):
+        if ierr < MPI_SUCCESS:
+            ierr = MPI_ERR_UNKNOWN     # as mpi4py: no error code is negative
         RuntimeError.__init__(self, ierr) if message is None else RuntimeError.__init__(self, ierr, message)
         self.ob_mpi = ierr
         self._message = message
@@ -51,7 +55,10 @@ class MPIException(RuntimeError):
         return error_string(self.ob_mpi)
 
     def __repr__(self):
-        return f"MPI.Exception({self.ob_mpi}, {str(self)!r})"
+        return f"MPI.Exception({self.ob_mpi})"     # mpi4py's; str() has the sentence
+
+    def __bool__(self):
+        return self.ob_mpi != MPI_SUCCESS
 
     def __int__(self):
         return self.ob_mpi
@@ -62,6 +69,22 @@ class MPIException(RuntimeError):
         if isinstance(other, int):
             return self.ob_mpi == other
         return NotImplemented
+
+    def __ne__(self, other):
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    def __lt__(self, other):
+        return self.ob_mpi < int(other)
+
+    def __le__(self, other):
+        return self.ob_mpi <= int(other)
+
+    def __gt__(self, other):
+        return self.ob_mpi > int(other)
+
+    def __ge__(self, other):
+        return self.ob_mpi >= int(other)
 
     def __hash__(self):
         return hash(self.ob_mpi)

@@ -560,3 +560,235 @@ cdef extern from * nogil:
     int MPIK_Type_create_resized(MPI_Datatype, MPI_Count, MPI_Count, MPI_Datatype *)
     enum: MPIK_TYPECLASS_LOGICAL
     int MPIK_Type_get_value_index(MPI_Datatype, MPI_Datatype, MPI_Datatype *)
+
+# ---- groups, communicators, info, errhandlers, intercommunicators, topologies (bcomm: group.pxi,
+# info.pxi, errhandler.pxi, attr.pxi, intercomm.pxi, topo.pxi)
+cdef extern from "mpi.h" nogil:
+    ctypedef struct _mpi_info_t
+    ctypedef _mpi_info_t* MPI_Info
+    MPI_Info MPI_INFO_NULL
+    MPI_Info MPI_INFO_ENV
+    MPI_Errhandler MPI_ERRHANDLER_NULL
+    MPI_Errhandler MPI_ERRORS_ABORT
+    enum: MPI_MAX_INFO_KEY
+    enum: MPI_MAX_INFO_VAL
+    enum: MPI_KEYVAL_INVALID
+    enum: MPI_HOST
+    enum: MPI_IO
+    enum: MPI_WTIME_IS_GLOBAL
+    enum: MPI_UNIVERSE_SIZE
+    enum: MPI_APPNUM
+    enum: MPI_LASTUSEDCODE
+    enum: MPI_COMM_TYPE_SHARED
+    enum: MPI_COMM_TYPE_HW_GUIDED
+    enum: MPI_COMM_TYPE_HW_UNGUIDED
+    enum: MPI_COMM_TYPE_RESOURCE_GUIDED
+    int *MPI_UNWEIGHTED
+    int *MPI_WEIGHTS_EMPTY
+    enum: MPI_ERR_INFO
+    enum: MPI_ERR_ERRHANDLER
+    enum: MPI_ERR_SESSION
+    enum: MPI_ERR_WIN
+    enum: MPI_ERR_FILE
+    enum: MPI_ERR_KEYVAL
+    enum: MPI_ERR_NO_MEM
+    enum: MPI_ERR_INFO_KEY
+    enum: MPI_ERR_INFO_VALUE
+    enum: MPI_ERR_INFO_NOKEY
+    enum: MPI_ERR_SPAWN
+    enum: MPI_ERR_PORT
+    enum: MPI_ERR_SERVICE
+    enum: MPI_ERR_NAME
+    enum: MPI_ERR_PROC_ABORTED
+    enum: MPI_ERR_BASE
+    enum: MPI_ERR_SIZE
+    enum: MPI_ERR_DISP
+    enum: MPI_ERR_ASSERT
+    enum: MPI_ERR_LOCKTYPE
+    enum: MPI_ERR_RMA_CONFLICT
+    enum: MPI_ERR_RMA_SYNC
+    enum: MPI_ERR_RMA_RANGE
+    enum: MPI_ERR_RMA_ATTACH
+    enum: MPI_ERR_RMA_SHARED
+    enum: MPI_ERR_RMA_FLAVOR
+    enum: MPI_ERR_BAD_FILE
+    enum: MPI_ERR_NO_SUCH_FILE
+    enum: MPI_ERR_FILE_EXISTS
+    enum: MPI_ERR_FILE_IN_USE
+    enum: MPI_ERR_AMODE
+    enum: MPI_ERR_ACCESS
+    enum: MPI_ERR_READ_ONLY
+    enum: MPI_ERR_NO_SPACE
+    enum: MPI_ERR_QUOTA
+    enum: MPI_ERR_NOT_SAME
+    enum: MPI_ERR_IO
+    enum: MPI_ERR_UNSUPPORTED_OPERATION
+    enum: MPI_ERR_UNSUPPORTED_DATAREP
+    enum: MPI_ERR_CONVERSION
+    enum: MPI_ERR_DUP_DATAREP
+    enum: MPI_ERR_VALUE_TOO_LARGE
+    enum: MPI_ERR_REVOKED "MPIK_ERR_REVOKED"
+    enum: MPI_ERR_PROC_FAILED "MPIK_ERR_PROC_FAILED"
+    enum: MPI_ERR_PROC_FAILED_PENDING "MPIK_ERR_PROC_FAILED_PENDING"
+
+    MPI_Fint MPI_Comm_c2f(MPI_Comm)
+    MPI_Comm MPI_Comm_f2c(MPI_Fint)
+    MPI_Fint MPI_Group_c2f(MPI_Group)
+    MPI_Group MPI_Group_f2c(MPI_Fint)
+    MPI_Fint MPI_Info_c2f(MPI_Info)
+    MPI_Info MPI_Info_f2c(MPI_Fint)
+    MPI_Fint MPI_Errhandler_c2f(MPI_Errhandler)
+    MPI_Errhandler MPI_Errhandler_f2c(MPI_Fint)
+
+    int MPI_Group_compare(MPI_Group, MPI_Group, int *)
+    int MPI_Group_union(MPI_Group, MPI_Group, MPI_Group *)
+    int MPI_Group_intersection(MPI_Group, MPI_Group, MPI_Group *)
+    int MPI_Group_difference(MPI_Group, MPI_Group, MPI_Group *)
+    int MPI_Group_range_incl(MPI_Group, int, int (*)[3], MPI_Group *)
+    int MPI_Group_range_excl(MPI_Group, int, int (*)[3], MPI_Group *)
+    int MPI_Comm_create_group(MPI_Comm, MPI_Group, int, MPI_Comm *)
+    int MPI_Comm_split_type(MPI_Comm, int, int, MPI_Info, MPI_Comm *)
+    int MPI_Comm_dup_with_info(MPI_Comm, MPI_Info, MPI_Comm *)
+    int MPI_Comm_idup_with_info "MPIK_Comm_idup_with_info" (MPI_Comm, MPI_Info, MPI_Comm *, MPI_Request *)
+    int MPI_Comm_set_info(MPI_Comm, MPI_Info)
+    int MPI_Comm_get_info(MPI_Comm, MPI_Info *)
+
+    ctypedef int MPI_Comm_copy_attr_function(MPI_Comm, int, void *, void *, void *, int *) noexcept
+    ctypedef int MPI_Comm_delete_attr_function(MPI_Comm, int, void *, void *) noexcept
+    MPI_Comm_copy_attr_function *MPI_COMM_NULL_COPY_FN
+    MPI_Comm_delete_attr_function *MPI_COMM_NULL_DELETE_FN
+    int MPI_Comm_create_keyval(MPI_Comm_copy_attr_function *, MPI_Comm_delete_attr_function *,
+                               int *, void *)
+    int MPI_Comm_free_keyval(int *)
+    int MPI_Comm_set_attr(MPI_Comm, int, void *)
+    int MPI_Comm_delete_attr(MPI_Comm, int)
+
+    int MPI_Info_create(MPI_Info *)
+    int MPI_Info_create_env "MPIK_Info_create_env" (int, char **, MPI_Info *)
+    int MPI_Info_dup(MPI_Info, MPI_Info *)
+    int MPI_Info_free(MPI_Info *)
+    int MPI_Info_set(MPI_Info, const char *, const char *)
+    int MPI_Info_delete(MPI_Info, const char *)
+    int MPI_Info_get_string "MPIK_Info_get_string" (MPI_Info, const char *, int *, char *, int *)
+    int MPI_Info_get_nkeys(MPI_Info, int *)
+    int MPI_Info_get_nthkey(MPI_Info, int, char *)
+
+    ctypedef void MPI_Comm_errhandler_function(MPI_Comm *, int *, ...) noexcept
+    int MPI_Comm_get_errhandler(MPI_Comm, MPI_Errhandler *)
+    int MPI_Comm_call_errhandler(MPI_Comm, int)
+    int MPI_Comm_create_errhandler(MPI_Comm_errhandler_function *, MPI_Errhandler *)
+    int MPI_Errhandler_free(MPI_Errhandler *)
+    int MPI_Add_error_class(int *)
+    int MPI_Add_error_code(int, int *)
+    int MPI_Add_error_string(int, const char *)
+
+    int MPI_Intercomm_create(MPI_Comm, int, MPI_Comm, int, int, MPI_Comm *)
+    int MPI_Comm_get_parent(MPI_Comm *)
+    enum: MPIK_HAVE_MPI4
+    enum: MPIK_HAVE_MPI41
+    int MPI_Comm_create_from_group "MPIK_Comm_create_from_group" (
+        MPI_Group, const char *, MPI_Info, MPI_Errhandler, MPI_Comm *)
+    int MPI_Intercomm_create_from_groups "MPIK_Intercomm_create_from_groups" (
+        MPI_Group, int, MPI_Group, int, const char *, MPI_Info, MPI_Errhandler, MPI_Comm *)
+    int MPI_Remove_error_class "MPIK_Remove_error_class" (int)
+    int MPI_Remove_error_code "MPIK_Remove_error_code" (int)
+    int MPI_Remove_error_string "MPIK_Remove_error_string" (int)
+    int MPI_Intercomm_merge(MPI_Comm, int, MPI_Comm *)
+    int MPI_Comm_remote_size(MPI_Comm, int *)
+    int MPI_Comm_remote_group(MPI_Comm, MPI_Group *)
+
+    int MPI_Graph_create(MPI_Comm, int, int *, int *, int, MPI_Comm *)
+    int MPI_Graphdims_get(MPI_Comm, int *, int *)
+    int MPI_Graph_get(MPI_Comm, int, int, int *, int *)
+    int MPI_Graph_neighbors_count(MPI_Comm, int, int *)
+    int MPI_Graph_neighbors(MPI_Comm, int, int, int *)
+    int MPI_Cart_map(MPI_Comm, int, int *, int *, int *)
+    int MPI_Graph_map(MPI_Comm, int, int *, int *, int *)
+    int MPI_Dist_graph_create(MPI_Comm, int, int *, int *, int *, int *, MPI_Info, int, MPI_Comm *)
+    int MPI_Dist_graph_create_adjacent(MPI_Comm, int, int *, int *, int, int *, int *, MPI_Info,
+                                       int, MPI_Comm *)
+    int MPI_Dist_graph_neighbors_count(MPI_Comm, int *, int *, int *)
+    int MPI_Dist_graph_neighbors(MPI_Comm, int, int *, int *, int, int *, int *)
+    int MPI_Ineighbor_allgather(void *, int, MPI_Datatype, void *, int, MPI_Datatype, MPI_Comm,
+                                MPI_Request *)
+    int MPI_Ineighbor_allgatherv(void *, int, MPI_Datatype, void *, int *, int *, MPI_Datatype,
+                                 MPI_Comm, MPI_Request *)
+    int MPI_Ineighbor_alltoall(void *, int, MPI_Datatype, void *, int, MPI_Datatype, MPI_Comm,
+                               MPI_Request *)
+    int MPI_Ineighbor_alltoallv(void *, int *, int *, MPI_Datatype, void *, int *, int *,
+                                MPI_Datatype, MPI_Comm, MPI_Request *)
+    int MPI_Ineighbor_alltoallw(void *, int *, MPI_Aint *, MPI_Datatype *, void *, int *,
+                                MPI_Aint *, MPI_Datatype *, MPI_Comm, MPI_Request *)
+
+# MPI-4 names an MPI-3.1 library (an older Open MPI) lacks, with the fallbacks mpi4py uses
+cdef extern from *:
+    """
+    #if MPI_VERSION < 4
+    #define MPI_ERRORS_ABORT MPI_ERRORS_ARE_FATAL
+    #define MPI_ERR_SESSION MPI_ERR_UNKNOWN
+    #define MPI_ERR_VALUE_TOO_LARGE MPI_ERR_UNKNOWN
+    #define MPI_COMM_TYPE_HW_GUIDED MPI_UNDEFINED
+    #define MPI_COMM_TYPE_HW_UNGUIDED MPI_UNDEFINED
+    #define MPI_COMM_TYPE_RESOURCE_GUIDED MPI_UNDEFINED
+    static int MPIK_Info_get_string(MPI_Info info, const char *key, int *buflen, char *value,
+                                    int *flag) {
+        int n = 0, ierr;
+        if (*buflen <= 0) {
+            ierr = MPI_Info_get_valuelen(info, (char *)key, &n, flag);
+            if (ierr == MPI_SUCCESS && *flag) *buflen = n + 1;
+            return ierr;
+        }
+        ierr = MPI_Info_get_valuelen(info, (char *)key, &n, flag);
+        if (ierr != MPI_SUCCESS || !*flag) return ierr;
+        ierr = MPI_Info_get(info, (char *)key, *buflen - 1, value, flag);
+        *buflen = n + 1;
+        return ierr;
+    }
+    static int MPIK_Comm_idup_with_info(MPI_Comm c, MPI_Info i, MPI_Comm *n, MPI_Request *r) {
+        (void)i; return MPI_Comm_idup(c, n, r);
+    }
+    #define MPIK_HAVE_MPI4 0
+    #define MPIK_Info_create_env(c, v, i) MPI_ERR_OTHER
+    #define MPIK_Comm_create_from_group(g, s, i, e, c) MPI_ERR_OTHER
+    #define MPIK_Intercomm_create_from_groups(a, b, c, d, s, i, e, n) MPI_ERR_OTHER
+    #else
+    #define MPIK_HAVE_MPI4 1
+    #define MPIK_Info_create_env MPI_Info_create_env
+    #define MPIK_Comm_create_from_group MPI_Comm_create_from_group
+    #define MPIK_Intercomm_create_from_groups MPI_Intercomm_create_from_groups
+    #define MPIK_Info_get_string MPI_Info_get_string
+    #define MPIK_Comm_idup_with_info MPI_Comm_idup_with_info
+    #endif
+    #if MPI_VERSION > 4 || (MPI_VERSION == 4 && MPI_SUBVERSION >= 1)
+    #define MPIK_HAVE_MPI41 1
+    #define MPIK_Remove_error_class MPI_Remove_error_class
+    #define MPIK_Remove_error_code MPI_Remove_error_code
+    #define MPIK_Remove_error_string MPI_Remove_error_string
+    #else
+    #define MPIK_HAVE_MPI41 0
+    #define MPIK_Remove_error_class(e) MPI_ERR_OTHER
+    #define MPIK_Remove_error_code(e) MPI_ERR_OTHER
+    #define MPIK_Remove_error_string(e) MPI_ERR_OTHER
+    #endif
+    #if defined(MPI_ERR_REVOKED)
+    #define MPIK_ERR_REVOKED MPI_ERR_REVOKED
+    #elif defined(MPIX_ERR_REVOKED)
+    #define MPIK_ERR_REVOKED MPIX_ERR_REVOKED
+    #else
+    #define MPIK_ERR_REVOKED MPI_ERR_UNKNOWN
+    #endif
+    #if defined(MPI_ERR_PROC_FAILED)
+    #define MPIK_ERR_PROC_FAILED MPI_ERR_PROC_FAILED
+    #elif defined(MPIX_ERR_PROC_FAILED)
+    #define MPIK_ERR_PROC_FAILED MPIX_ERR_PROC_FAILED
+    #else
+    #define MPIK_ERR_PROC_FAILED MPI_ERR_UNKNOWN
+    #endif
+    #if defined(MPI_ERR_PROC_FAILED_PENDING)
+    #define MPIK_ERR_PROC_FAILED_PENDING MPI_ERR_PROC_FAILED_PENDING
+    #elif defined(MPIX_ERR_PROC_FAILED_PENDING)
+    #define MPIK_ERR_PROC_FAILED_PENDING MPIX_ERR_PROC_FAILED_PENDING
+    #else
+    #define MPIK_ERR_PROC_FAILED_PENDING MPI_ERR_UNKNOWN
+    #endif
+    """
