@@ -43,39 +43,6 @@ COMBINER_F90_REAL = MPI_COMBINER_F90_REAL
 COMBINER_F90_COMPLEX = MPI_COMBINER_F90_COMPLEX
 
 
-cdef class _IntArray:
-    """A C copy of a sequence of ints (or MPI_Aints), freed with the object."""
-    cdef int *ints
-    cdef MPI_Aint *aints
-    cdef int n
-
-    def __dealloc__(self):
-        free(self.ints)
-        free(self.aints)
-
-
-cdef _IntArray _ints(object seq, int expect, const char *name, bint aint=False):
-    """seq as a C array; `expect` >= 0 is the length it must have (the first array's)."""
-    cdef _IntArray a = _IntArray.__new__(_IntArray)
-    cdef int i
-    values = list(seq)
-    if expect >= 0 and len(values) != expect:
-        raise ValueError(f"{name.decode()}: expected {expect} items, got {len(values)}")
-    a.n = len(values)
-    if aint:
-        a.aints = <MPI_Aint *>malloc((a.n or 1) * sizeof(MPI_Aint))
-    else:
-        a.ints = <int *>malloc((a.n or 1) * sizeof(int))
-    if a.ints == NULL and a.aints == NULL:
-        raise MemoryError()
-    for i in range(a.n):
-        if aint:
-            a.aints[i] = values[i]
-        else:
-            a.ints[i] = values[i]
-    return a
-
-
 cdef class Datatype:
     """An MPI datatype (``MPI.DOUBLE``, ``MPI.INT``, or one built with Create_*)."""
     cdef MPI_Datatype ob_mpi
@@ -197,32 +164,32 @@ cdef class Datatype:
         cdef _IntArray b = _ints(blocklengths, -1, b"blocklengths")
         cdef _IntArray d = _ints(displacements, b.n, b"displacements")
         cdef Datatype t = _new_like(self)
-        CHKERR(MPI_Type_indexed(b.n, b.ints, d.ints, self.ob_mpi, &t.ob_mpi))
+        CHKERR(MPI_Type_indexed(b.n, b.p, d.p, self.ob_mpi, &t.ob_mpi))
         return t
 
     def Create_hindexed(self, blocklengths, displacements):
         cdef _IntArray b = _ints(blocklengths, -1, b"blocklengths")
-        cdef _IntArray d = _ints(displacements, b.n, b"displacements", True)
+        cdef _AintArray d = _aints(displacements, b.n, b"displacements")
         cdef Datatype t = _new_like(self)
-        CHKERR(MPI_Type_create_hindexed(b.n, b.ints, d.aints, self.ob_mpi, &t.ob_mpi))
+        CHKERR(MPI_Type_create_hindexed(b.n, b.p, d.p, self.ob_mpi, &t.ob_mpi))
         return t
 
     def Create_indexed_block(self, int blocklength, displacements):
         cdef _IntArray d = _ints(displacements, -1, b"displacements")
         cdef Datatype t = _new_like(self)
-        CHKERR(MPI_Type_create_indexed_block(d.n, blocklength, d.ints, self.ob_mpi, &t.ob_mpi))
+        CHKERR(MPI_Type_create_indexed_block(d.n, blocklength, d.p, self.ob_mpi, &t.ob_mpi))
         return t
 
     def Create_hindexed_block(self, int blocklength, displacements):
-        cdef _IntArray d = _ints(displacements, -1, b"displacements", True)
+        cdef _AintArray d = _aints(displacements, -1, b"displacements")
         cdef Datatype t = _new_like(self)
-        CHKERR(MPI_Type_create_hindexed_block(d.n, blocklength, d.aints, self.ob_mpi, &t.ob_mpi))
+        CHKERR(MPI_Type_create_hindexed_block(d.n, blocklength, d.p, self.ob_mpi, &t.ob_mpi))
         return t
 
     @classmethod
     def Create_struct(cls, blocklengths, displacements, datatypes):
         cdef _IntArray b = _ints(blocklengths, -1, b"blocklengths")
-        cdef _IntArray d = _ints(displacements, b.n, b"displacements", True)
+        cdef _AintArray d = _aints(displacements, b.n, b"displacements")
         types = list(datatypes)
         if len(types) != b.n:
             raise ValueError(f"datatypes: expected {b.n} items, got {len(types)}")
@@ -234,7 +201,7 @@ cdef class Datatype:
         try:
             for i in range(b.n):
                 h[i] = (<Datatype?>types[i]).ob_mpi
-            CHKERR(MPI_Type_create_struct(b.n, b.ints, d.aints, h, &t.ob_mpi))
+            CHKERR(MPI_Type_create_struct(b.n, b.p, d.p, h, &t.ob_mpi))
         finally:
             free(h)
         return t
@@ -244,7 +211,7 @@ cdef class Datatype:
         cdef _IntArray sub = _ints(subsizes, sz.n, b"subsizes")
         cdef _IntArray st = _ints(starts, sz.n, b"starts")
         cdef Datatype t = _new_like(self)
-        CHKERR(MPI_Type_create_subarray(sz.n, sz.ints, sub.ints, st.ints, order, self.ob_mpi,
+        CHKERR(MPI_Type_create_subarray(sz.n, sz.p, sub.p, st.p, order, self.ob_mpi,
                                         &t.ob_mpi))
         return t
 
@@ -255,7 +222,7 @@ cdef class Datatype:
         cdef _IntArray da = _ints(dargs, g.n, b"dargs")
         cdef _IntArray p = _ints(psizes, g.n, b"psizes")
         cdef Datatype t = _new_like(self)
-        CHKERR(MPI_Type_create_darray(size, rank, g.n, g.ints, di.ints, da.ints, p.ints, order,
+        CHKERR(MPI_Type_create_darray(size, rank, g.n, g.p, di.p, da.p, p.p, order,
                                       self.ob_mpi, &t.ob_mpi))
         return t
 
