@@ -140,7 +140,7 @@ cdef class _CollMsg:
         self.count = data.count
         self.dtype = data.dtype
         self.extent = data.extent
-        return <long long>data.count * data.extent
+        return _data_bytes(data)
 
     cdef int start(self, int kind, int root, Op op, MPI_Comm comm, MPI_Request *req) noexcept:
         """The MPI call of a `kind` collective; returns its error code."""

@@ -237,7 +237,7 @@ cdef class Comm:
             fill_status(status, &r.status)
             return 0
         cdef long long ev = _p2p_hook(None, K_RECV, b"Recv", self, source, tag,
-                                      <long long>m.count * m.extent)
+                                      _data_bytes(m))
         _checked_recv(self, m, source, tag, &st, ev)
         if ev >= 0:
             _ev_close(ev, self, &st)
@@ -280,7 +280,7 @@ cdef class Comm:
         check_send_tag(tag, what)
         cdef _Buf m = msg_simple(buf, False, 1, what)
         cdef Request r = Request.__new__(Request)
-        _p2p_hook(r, K_SEND, call, self, dest, tag, <long long>m.count * m.extent)
+        _p2p_hook(r, K_SEND, call, self, dest, tag, _data_bytes(m))
         CHKERR(_isend_mode(mode, m.addr, m.count, m.dtype, <int>dest, <int>tag, self.ob_mpi,
                            &r.ob_mpi))
         r.keep = m
@@ -295,7 +295,7 @@ cdef class Comm:
         check_recv_tag(tag, b"Recv")
         cdef _Buf m = buf if type(buf) is _Buf else msg_simple(buf, True, 1, b"Recv")
         cdef Request r = Request.__new__(Request)
-        _p2p_hook(r, K_RECV, call, self, source, tag, <long long>m.count * m.extent)
+        _p2p_hook(r, K_RECV, call, self, source, tag, _data_bytes(m))
         CHKERR(MPI_Irecv(m.addr, m.count, m.dtype, source, tag, self.ob_mpi, &r.ob_mpi))
         r.keep = m
         r.is_recv = True
@@ -324,8 +324,8 @@ cdef class Comm:
         reqs[0] = reqs[1] = MPI_REQUEST_NULL
         cdef long long ev = _call_hook(call, K_SENDRECV, self)
         if ev >= 0:
-            _ev_sendrecv(ev, self, dest, sendtag, <long long>s.count * s.extent, source, recvtag,
-                         <long long>r.count * r.extent)
+            _ev_sendrecv(ev, self, dest, sendtag, _data_bytes(s), source, recvtag,
+                         _data_bytes(r))
         CHKERR(MPI_Irecv(r.addr, r.count, r.dtype, source, recvtag, self.ob_mpi, &reqs[0]))
         CHKERR(MPI_Isend(s.addr, s.count, s.dtype, dest, sendtag, self.ob_mpi, &reqs[1]))
         wait_requests(2, reqs, sts, call, dest, sendtag, 0, self, False, (r, s))
@@ -1133,7 +1133,7 @@ cdef inline int _wait_req(Request r, const char *call, int peer, int tag, Comm c
     """Wait for one Request in the wait loop (the body of every blocking call)."""
     cdef long long nbytes = 0
     if type(r.keep) is _Buf:
-        nbytes = <long long>(<_Buf>r.keep).count * (<_Buf>r.keep).extent
+        nbytes = _data_bytes(<_Buf>r.keep)
     if r._plain():
         if r.ob_mpi == MPI_REQUEST_NULL and r.n_more == 0:
             r._finish()
@@ -1487,7 +1487,7 @@ cdef inline long long _buf_bytes(_Buf b) noexcept:
     """Bytes this rank sends or receives with b (whole buffer for v-variants)."""
     if b.counts != NULL:
         return b.nbytes
-    return <long long>b.count * b.extent
+    return _data_bytes(b)
 
 
 cdef long long _pickled_bytes(object data, object bufs) except -1:

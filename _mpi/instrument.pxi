@@ -652,7 +652,7 @@ cdef int _checked_recv(Comm comm, _Buf m, long long source, long long tag, MPI_S
     cdef ProbeCtx p
     cdef int count = 0
     cdef MPI_Request req = MPI_REQUEST_NULL
-    cdef long long have = <long long>m.count * m.extent
+    cdef long long have = _data_bytes(m)
     p.source = <int>source
     p.tag = <int>tag
     p.comm = comm.ob_mpi

@@ -23,6 +23,8 @@ cdef class _Buf:
     cdef int count
     cdef MPI_Datatype dtype
     cdef MPI_Aint extent
+    cdef MPI_Count size         # bytes of data in one element, when an explicit datatype has
+                                # holes (size < extent: a column); 0 = the same as extent
     cdef bint untyped           # format had no MPI type: described as bytes
     cdef int *counts            # v-variants: per-rank counts and displacements
     cdef int *displs
@@ -37,6 +39,7 @@ cdef class _Buf:
         self.count = 0
         self.dtype = MPI_BYTE
         self.extent = 1
+        self.size = 0
         self.untyped = False
         self.counts = NULL
         self.displs = NULL
@@ -147,6 +150,7 @@ cdef int _set_type(_Buf b, object o_type, bint counted=False) except -1:
         CHKERR(MPI_Type_get_extent(b.dtype, &lb, &b.extent))
         if b.extent <= 0:
             raise ValueError("message: datatype has no extent")
+        CHKERR(MPI_Type_size_x(b.dtype, &b.size))
         return 0
     if b.bottom:
         raise TypeError("message: MPI.BOTTOM needs a datatype: [MPI.BOTTOM, count, datatype]")
@@ -164,6 +168,12 @@ cdef int _set_type(_Buf b, object o_type, bint counted=False) except -1:
         b.dtype = t.ob_mpi
         CHKERR(MPI_Type_get_extent(b.dtype, &lb, &b.extent))
     return 0
+
+
+cdef inline long long _data_bytes(_Buf b) noexcept:
+    """Bytes of data a message of b carries: count x the datatype's size, which is less than
+    count x extent for a derived type with holes (a column of a 2-D array). What traces count."""
+    return <long long>b.count * (b.size if b.size else b.extent)
 
 
 cdef inline int _type_size(MPI_Datatype t) noexcept:

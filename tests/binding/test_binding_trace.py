@@ -234,3 +234,30 @@ def test_the_ring_buffer_keeps_the_last_events_and_counts_the_dropped(tmp_path):
     assert out["polls"][0] == [3, 0]
     assert out["wrapper"][0] == [["COMM_WORLD", 1]]
     assert "capacity" in out["bad capacity"][0]
+
+
+COLUMN = PRELUDE + """
+a = np.arange(48.0).reshape(6, 8)
+vec = MPI.DOUBLE.Create_vector(6, 1, 8)                         # 6 doubles, 8 apart: extent 328 B
+column = vec.Create_resized(0, 8).Commit()                      # the next column starts 8 B on
+MPI._trace_start()
+if rank == 0:
+    W.Send([a, 1, column], dest=1, tag=3)
+    W.Isend([a, 2, column], dest=1, tag=4).Wait()
+else:
+    got = np.zeros((6, 8))
+    W.Recv([got, 1, column], source=0, tag=3)
+    assert (got[:, 0] == a[:, 0]).all() and not got[:, 1:].any()
+    W.Irecv([got, 2, column], source=0, tag=4).Wait()
+    assert (got[:, :2] == a[:, :2]).all() and not got[:, 2:].any()
+emit("column", [(e["call"], e["bytes"]) for e in MPI._trace_stop()["events"]
+                if e["call"] in ("Send", "Isend", "Recv", "Irecv")])
+"""
+
+
+def test_a_derived_type_with_holes_is_traced_as_the_bytes_it_carries(tmp_path):
+    """A column of 6 doubles is 48 bytes of data, not count x extent (8 or 328 bytes a column)."""
+    out = run(COLUMN, 2, tmp_path)
+    for rank in (0, 1):
+        sizes = [b for _, b in out["column"][rank]]
+        assert sizes == [48, 96], (rank, out["column"][rank])  # not 16 (2 x the resized extent)
