@@ -341,6 +341,12 @@ class World:
         targets = list(range(self.n)) if ranks is None else [int(r) for r in ranks]
         return self.client[targets]
 
+    def hosts(self):
+        """{rank: host} when some rank runs on another host, else {}: reports on one host name none."""
+        if all(e.local for e in self.engines.values()):
+            return {}
+        return {r: e.host for r, e in self.engines.items()}
+
     def where(self, ranks=None, timeout=1.0):
         """{rank: status dict or None} from the agents: busy, line, code, waiting, rss, pid, host."""
         self.require_running()
