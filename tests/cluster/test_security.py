@@ -66,8 +66,9 @@ def test_the_world_listens_on_loopback_only(world, owner_sockets_before):
         for owners in exposed.values() for pid in owners if psutil.pid_exists(pid)) + ")"
 
 
-@pytest.mark.xfail(strict=True, reason="MPICH's hydra binds its PMI control port, and Open MPI's mpirun "
-                   "its out-of-band port, to every interface (no option changes it); see docs/reliability.md")
+@pytest.mark.xfail(strict=True, reason="MPICH's hydra binds its PMI control port, and Open MPI's mpirun/prterun "
+                   "its out-of-band port, to every interface (no option changes it: measured, "
+                   "docs/reliability.md 'Known gaps')")
 def test_the_launcher_listens_on_loopback_only(world):
     exposed = [addr for addr in launcher_sockets(world) if not security.is_loopback(addr[0])]
     assert exposed == []
