@@ -279,8 +279,8 @@ class SlurmLaunch:
             if (state, reason) != last:
                 last = (state, reason)
                 if state == "PENDING":  # reason None: the scheduler has not looked at it yet
-                    why = f" (reason: {reason})" if reason and reason != "None" else ""
-                    say(f"queued as job {self.job}{why}…")
+                    given = reason and reason != "None"
+                    say(f"queued as job {self.job} ({f'reason: {reason}' if given else 'reason not given yet'})…")
                 else:
                     say(f"job {self.job}: {state.lower()}…")
             time.sleep(QUEUE_POLL)
