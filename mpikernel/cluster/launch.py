@@ -62,6 +62,10 @@ class Launch(Protocol):
     def complete_deaths(self, report: deaths.Deaths, world_log: Path) -> deaths.Deaths:
         """`report` with what the scheduler itself says of the failed ranks (srun's task errors)."""
 
+    def release(self) -> None:
+        """A node was lost whole: end the job now (its nodes go back to the scheduler at once, not
+        at %mpi_restart or %mpi_stop); `stop` still follows and reaps."""
+
     def stop(self) -> None:
         """End the job (scancel for Slurm) and its local process; reap it."""
 
@@ -111,6 +115,9 @@ class MpiexecLaunch:
 
     def complete_deaths(self, report, world_log):
         return report  # mpiexec's report is all there is
+
+    def release(self):
+        procs.end_group(self.process)  # (the returncode stays readable for the report)
 
     def stop(self):
         procs.end_group(self.process)

@@ -355,11 +355,20 @@ class SlurmLaunch:
             nodes = partition_nodes(self.options.partition)
         return [node_address(n) for n in expand_nodes(nodes) if not _is_here(n)]
 
+    def release(self):
+        """A node was lost: cancel the job (or step) at once, so the other nodes are free now."""
+        job = self._job_or_step()
+        if job:
+            cancel(job, kill=True)
+
+    def _job_or_step(self):
+        if self.job is None and self.allocation:
+            return step_id(self.allocation, self.step_name)
+        return self.job
+
     def stop(self):
         """Cancel the job or step, then end the local sbatch/srun and the watchdog."""
-        job = self.job
-        if job is None and self.allocation:
-            job = step_id(self.allocation, self.step_name)
+        job = self._job_or_step()
         if job:
             cancel(job, kill=True)
         for proc in (self.process, self.watchdog):

@@ -405,7 +405,8 @@ class World:
             if self._ended is not None:
                 return self._ended
             lost = self._lost_nodes(dead)
-            if lost:
+            if lost:  # the job would hold the other nodes until %mpi_restart: give them back now
+                self._launch.release()
                 self._ended = deaths.Deaths(n=self.n, causes={r: f"node {h} lost" for h, rs in lost.items()
                                                                for r in rs}, launcher=self.launcher, lost_nodes=lost)
                 return self._ended

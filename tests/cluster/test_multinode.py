@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from mpikernel.cluster import slurm
 from cluster_helpers import Owner, node_pids, restore_cluster, strays, why_no_cluster
 from require import skip_or_fail
 
@@ -159,6 +160,16 @@ def test_a_node_killed_mid_cell_is_named_with_its_ranks_and_the_kernel_lives(own
         took = time.monotonic() - t0 - 3
         assert "node n2 lost: ranks 2-3" in got["stdout"] + got["error"] + str(got["lost"]), got
         assert took < 10, f"reported {took:.1f} s after the node died: {got}"
+        # the job is cancelled with the report, not at %mpi_restart: n1 and n3 are free again
+        until, state, left = time.monotonic() + GONE_WITHIN, None, None
+        while time.monotonic() < until:
+            state = slurm.job_state(owner.hello["job"])
+            left = {n: p for n, p in strays().items() if n in ("n1", "n3")}
+            if (state is None or state[0] not in ("RUNNING", "PENDING")) and not left:
+                break
+            time.sleep(0.5)
+        assert state is None or state[0] not in ("RUNNING", "PENDING"), f"job still {state} after the loss"
+        assert not left, f"ranks still running on the other nodes after the loss: {left}"
         alive = owner.ask(line="print('kernel', 6 * 7)")
         assert "kernel 42" in alive["stdout"], alive
     finally:
