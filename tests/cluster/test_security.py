@@ -338,10 +338,11 @@ def test_the_loopback_settings_never_override_the_users():
     assert mine["FI_TCP_IFACE"] == "lo"
 
 
-def test_open_mpi_4_ranks_keep_to_shared_memory_on_one_host():
-    """Open MPI 4's TCP BTL listens on every interface whatever btl_tcp_if_include says."""
+def test_open_mpi_ranks_keep_to_shared_memory_on_one_host():
+    """Open MPI's TCP BTL (4.1 and the 5.0 wheel) listens on every interface whatever
+    btl_tcp_if_include says."""
     ompi4 = {"vendor": "Open MPI", "version": "4.1.4"}
     assert security.loopback_mpi_env({}, ompi4)["OMPI_MCA_btl"] == "self,vader"
-    assert "OMPI_MCA_btl" not in security.loopback_mpi_env({}, {"vendor": "Open MPI", "version": "5.0.11"})
+    assert security.loopback_mpi_env({}, {"vendor": "Open MPI", "version": "5.0.11"})["OMPI_MCA_btl"] == "self,sm"
     assert "OMPI_MCA_btl" not in security.loopback_mpi_env({}, {"vendor": "MPICH", "version": "4.0.2"})
     assert "OMPI_MCA_btl" not in security.loopback_mpi_env({"OMPI_MCA_btl": "self,tcp"}, ompi4)
