@@ -58,6 +58,12 @@ class RankState:
     waiting: dict | None = None  # engine.status()["waiting"] when BLOCKED
     line: int | None = None  # line of the cell it is at (BLOCKED/COMPUTING)
     code: str | None = None  # the text of that line
+    host: str | None = None  # its node, set only when the world spans hosts (rank_states' hosts)
+
+    @property
+    def who(self) -> str:
+        """'rank 4', or 'rank 4 on n3' in a world over several hosts."""
+        return f"rank {self.rank}" + (f" on {self.host}" if self.host else "")
 
     @property
     def waited(self) -> float:
@@ -119,9 +125,11 @@ def rank_states(
     finished: Iterable[int],
     failed: Iterable[int],
     statuses: Mapping[int, dict | None],
+    hosts: Mapping[int, str] | None = None,
 ) -> dict[int, RankState]:
     """Every rank of the world: `ranks` run the cell; `statuses` are the agents' answers for the
-    ranks still running (None: did not answer, so it holds the interpreter: computing)."""
+    ranks still running (None: did not answer, so it holds the interpreter: computing); `hosts`
+    ({rank: node}, only when the ranks span hosts) makes the report say where each rank is."""
     ranks, finished, failed = set(ranks), set(finished), set(failed)
     states = {}
     for r in range(size):
@@ -135,6 +143,7 @@ def rank_states(
             st = statuses.get(r) or {}
             waiting = st.get("waiting")
             states[r] = RankState(r, BLOCKED if waiting else COMPUTING, waiting, st.get("line"), st.get("code"))
+        states[r].host = (hosts or {}).get(r)
     return states
 
 
@@ -237,6 +246,13 @@ def _call_number(state: RankState) -> str:
     return f"call {seq} on {_comm_text(state)}" if seq is not None else f"on {_comm_text(state)}"
 
 
+def _label(states: Mapping[int, RankState], ranks: Iterable[int]) -> str:
+    """'ranks 0-3', or 'ranks 0-3 on n1, n2' when the states know their hosts."""
+    ranks = sorted(ranks)
+    hosts = list(dict.fromkeys(states[r].host for r in ranks if states[r].host))
+    return rank_label(ranks) + (f" on {', '.join(hosts)}" if hosts else "")
+
+
 def _waits(ranks: list[int]) -> str:
     return "waits" if len(ranks) == 1 else "wait"
 
@@ -265,7 +281,7 @@ def _others_text(states: Mapping[int, RankState], ranks: Iterable[int], verb: st
     for text, rs in parts.items():
         if len(rs) > 1:
             text = text.replace("is waiting", "are waiting").replace("is still", "are still")
-        out_.append(f"{rank_label(rs)} {text}")
+        out_.append(f"{_label(states, rs)} {text}")
     return out_
 
 
@@ -280,7 +296,7 @@ def _explain_collectives(states, blocked, mentioned, hints=True) -> tuple[list[s
         for m in members:
             groups.setdefault((m.call, (m.waiting or {}).get("seq"), m.peer, m.line), []).append(m)
         said = [
-            f"{rank_label([m.rank for m in g])} {_waits(g)} in {_call_text(g[0])} ({_call_number(g[0])})"
+            f"{_label(states, [m.rank for m in g])} {_waits(g)} in {_call_text(g[0])} ({_call_number(g[0])})"
             for g in groups.values()
         ]
         covered.update(m.rank for m in members)
@@ -324,7 +340,7 @@ _CYCLE_FIXES = {
 
 
 def _explain_cycle(cycle: list[int], blocked: dict[int, RankState], hints: bool = True) -> str:
-    parts = [f"rank {r} waits in {_call_text(blocked[r])}" for r in cycle]
+    parts = [f"{blocked[r].who} waits in {_call_text(blocked[r])}" for r in cycle]
     said = " and ".join(parts) if len(parts) == 2 else ", ".join(parts[:-1]) + ", and " + parts[-1]
     alike = {(blocked[r].waiting or {}).get("call") for r in cycle} | {blocked[r].line for r in cycle}
     if len(cycle) > 2 and len(alike) == 2:  # one call on one line: say it once, then the ring
@@ -332,7 +348,7 @@ def _explain_cycle(cycle: list[int], blocked: dict[int, RankState], hints: bool 
         ring = " -> ".join(str(r) for r in cycle + cycle[:1])
         size = (first.waiting or {}).get("bytes")
         what = f"{first.waiting.get('call')}" + (f" ({format_bytes(size)})" if size else "")
-        said = (f"{rank_label(cycle)} each wait in {what}"
+        said = (f"{_label(blocked, cycle)} each wait in {what}"
                 + (f" at line {first.line}" if first.line else "") + f" in a ring {ring}")
     kinds = {blocked[r].kind for r in cycle}
     who = "the other" if len(cycle) == 2 else "the next"
@@ -361,7 +377,7 @@ def _unexpected_text(state: RankState, hints: bool = True) -> str | None:
 
 def _explain_p2p(state: RankState, states: Mapping[int, RankState], mentioned: set[int],
                  hints: bool = True) -> str:
-    text = f"rank {state.rank} waits in {_call_text(state)}"
+    text = f"{state.who} waits in {_call_text(state)}"
     peer = state.peer
     reasons = []
     unexpected = _unexpected_text(state, hints)
@@ -371,13 +387,13 @@ def _explain_p2p(state: RankState, states: Mapping[int, RankState], mentioned: s
         other = states[peer]
         if state.kind in ("recv", "sendrecv"):
             if other.state == BLOCKED:
-                reasons.append(f"rank {peer} waits in {_call_text(other)}"
+                reasons.append(f"{other.who} waits in {_call_text(other)}"
                                + (" - the tags differ" if other.kind == "send" and other.peer == state.rank else ""))
             else:
                 reasons += _others_text(states, [peer], "sending a matching message", mentioned)
         else:
             if other.state == BLOCKED:
-                reasons.append(f"rank {peer} waits in {_call_text(other)}"
+                reasons.append(f"{other.who} waits in {_call_text(other)}"
                                + (" - the tags differ" if other.kind == "recv" and other.peer == state.rank else ""))
             else:
                 reasons += _others_text(states, [peer], "receiving it", mentioned)
@@ -405,9 +421,9 @@ def explain(states: Mapping[int, RankState], hints: bool | None = None) -> list[
     idle = [r for r, s in states.items() if s.state == FINISHED and r not in mentioned]
     failed = [r for r, s in states.items() if s.state == FAILED and r not in mentioned]
     if idle:
-        lines.append(f"{rank_label(idle)} finished the cell.")
+        lines.append(f"{_label(states, idle)} finished the cell.")
     if failed:
-        lines.append(f"{rank_label(failed)} failed (see above).")
+        lines.append(f"{_label(states, failed)} failed (see above).")
     sources = {}
     for r, s in sorted(blocked.items()):
         if s.line and s.code:

@@ -269,7 +269,7 @@ class _Watch:
             return None
         where = self.world.where(pending, timeout=0.5)
         done = [r for r, run in self.runs.items() if run.done]
-        states = diagnose.rank_states(self.runs, self.world.n, done, [], where)
+        states = diagnose.rank_states(self.runs, self.world.n, done, [], where, self.world.hosts())
         grace, last = self.opts.grace, self.last_picture
         if not (diagnose.stuck(states, grace) and diagnose.same_picture(last, states) and diagnose.stuck(last, grace)):
             return states

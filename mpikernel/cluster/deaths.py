@@ -8,6 +8,10 @@ world's log:
 - hydra, started with ``-print-all-exitcodes``, ends with
   ``[mpiexec@host] Exit codes: [host] 9,9,256,9`` — each rank's wait status in rank order; the
   ranks hydra killed show 9 (SIGKILL), the one that failed shows its own status;
+- gforker (MPICH's fork-only mpiexec, one host), started with ``-exitinfo``, SIGINTs the others
+  (``mpikernel.cluster.forked`` SIGKILLs its engine then) and ends with one line per rank:
+  ``[0]2:Return code = 1`` or ``[0]0:Return code = 0, signaled with Killed``; who exited first
+  (DeathWatch) names the culprit;
 - MPI_Abort prints ``Abort(3) on node 2 (rank 2 in comm 0): ... - process 2`` (and no exit codes);
 - Open MPI names "the first process to do so" with its rank and exit code or signal.
 
@@ -28,6 +32,9 @@ from mpikernel.notation import rank_label
 
 _HYDRA_CODES = re.compile(r"Exit codes:\s*((?:\[[^\]]*\]\s*[-\d,]+\s*)+)")
 _HYDRA_HOST = re.compile(r"\[[^\]]*\]\s*([-\d,]+)")
+_GFORKER = re.compile(r"^\[\d+\](\d+):Return code = (-?\d+)(?:, signaled with (.+?))?\s*$", re.M)
+_SIGNAL_BY_TEXT = {signal.strsignal(s): int(s) for s in signal.valid_signals() if signal.strsignal(s)}
+_GFORKER_ENDS = {0, signal.SIGKILL, signal.SIGINT, signal.SIGQUIT}  # how gforker (cluster.forked) ends the others
 _ABORT = re.compile(r"Abort\((-?\d+)\) on node \d+ \(rank (\d+) in comm 0\)[^\n]*?(?:process (\d+))?\s*$", re.M)
 _OMPI_SIGNAL = re.compile(r"process rank (\d+) with PID \d+ on node \S+ exited on\s+signal (\d+)")
 # Open MPI 5: [prterun-vm-1@1,2]; Open MPI 4: [[22632,1],2] (the last number is the rank)
@@ -123,13 +130,18 @@ def read_deaths(log: str, n: int, returncode: int | None = None, vendor: str = "
     without it, hydra's statuses decide (the ranks it killed show 9, the failed one its own).
     """
     who = {"MPICH": "MPICH's mpiexec (hydra)", "Open MPI": "Open MPI's mpiexec"}.get(vendor, "mpiexec")
+    codes, launcher_ends = hydra_exit_statuses(log), {0, signal.SIGKILL}
+    forked = gforker_exit_statuses(log) if not codes else {}
+    if forked:
+        codes, launcher_ends, who = forked, _GFORKER_ENDS, "MPICH's mpiexec (gforker)"
     d = Deaths(n=n, returncode=returncode, launcher=who)
     for m in _ABORT.finditer(log):
         rank = int(m.group(3) if m.group(3) is not None else m.group(2))
         d.causes[rank] = f"exit code {int(m.group(1))}: it called MPI_Abort"
-    codes = hydra_exit_statuses(log)
-    # a status other than 0 or hydra's SIGKILL is a rank's own failure: that names it best
-    own = {r: raw for r, raw in codes.items() if raw not in (signal.SIGKILL, 0)}
+    if forked and first and not d.causes:  # the others' statuses are what gforker did to them
+        d.causes = {r: describe_status(codes[r]) for r in first if r in codes}
+    # a status other than the launcher's own way of ending ranks is a rank's own failure
+    own = {r: raw for r, raw in codes.items() if raw not in launcher_ends}
     if not d.causes and own:
         d.causes = {r: describe_status(raw) for r, raw in own.items()}
     if not d.causes:  # Open MPI names the first failed rank and its signal or exit code itself
@@ -217,6 +229,17 @@ class DeathWatch:
                     pass
             self._fds = {}
             self._wake_r = self._wake_w = None
+
+
+def gforker_exit_statuses(log: str) -> dict[int, int]:
+    """{rank: wait status} from gforker's -exitinfo lines ("[0]2:Return code = 1", "..., signaled with Quit")."""
+    statuses = {}
+    for m in _GFORKER.finditer(log):
+        sig = _SIGNAL_BY_TEXT.get(m.group(3).strip()) if m.group(3) else 0
+        if m.group(3) and sig is None:
+            sig = signal.SIGKILL if "kill" in m.group(3).lower() else 0
+        statuses[int(m.group(1))] = sig if sig else (int(m.group(2)) & 0xFF) << 8
+    return statuses
 
 
 def hydra_exit_statuses(log: str) -> dict[int, int]:

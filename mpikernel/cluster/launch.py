@@ -62,6 +62,10 @@ class Launch(Protocol):
     def complete_deaths(self, report: deaths.Deaths, world_log: Path) -> deaths.Deaths:
         """`report` with what the scheduler itself says of the failed ranks (srun's task errors)."""
 
+    def release(self) -> None:
+        """A node was lost whole: end the job now (its nodes go back to the scheduler at once, not
+        at %mpi_restart or %mpi_stop); `stop` still follows and reaps."""
+
     def stop(self) -> None:
         """End the job (scancel for Slurm) and its local process; reap it."""
 
@@ -71,14 +75,21 @@ class MpiexecLaunch:
 
     process_name = "mpiexec"
 
+    settle = 4.0  # seconds the launcher gets to end the job and report once a rank died (World.deaths)
+
     def __init__(self, n, hostfile=None):
         self.n, self.hostfile = n, hostfile
         self.process: subprocess.Popen | None = None
 
     def start(self, engine_args, env, log, workdir):
+        # MPICH: gforker rather than hydra, whose PMI port would listen on every interface (the
+        # hostfile names this host only, mpikernel.front.hostfile: nothing to place)
+        gforker = launcher.forking_launcher(launcher.find_mpiexec())
+        self.settle = 8.0 if gforker else 4.0  # gforker waits 3 s before it exits (measured)
+        cmd = (launcher.forking_command(gforker, self.n) + procs.run_module("mpikernel.cluster.forked") if gforker
+               else launcher.mpiexec_command(self.n, hostfile=self.hostfile, extra=_report_flags()))
         self.process = subprocess.Popen(
-            launcher.mpiexec_command(self.n, hostfile=self.hostfile, extra=_report_flags())
-            + procs.run_module("mpikernel.cluster.engine") + list(engine_args),
+            cmd + procs.run_module("mpikernel.cluster.engine") + list(engine_args),
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             env={**env, **launcher.mpiexec_env()},
         )
@@ -111,6 +122,9 @@ class MpiexecLaunch:
 
     def complete_deaths(self, report, world_log):
         return report  # mpiexec's report is all there is
+
+    def release(self):
+        procs.end_group(self.process)  # (the returncode stays readable for the report)
 
     def stop(self):
         procs.end_group(self.process)

@@ -146,6 +146,29 @@ def mpiexec_command(n, hostfile=None, mpiexec=None, extra=()):
     return cmd + list(extra)
 
 
+def forking_launcher(exe):
+    """MPICH's fork-only `mpiexec.gforker` beside hydra's `exe`, or None (not MPICH, or absent).
+
+    Hydra's PMI port listens on every interface whatever -iface, -launcher fork or HYDRA_IFACE
+    say (measured: docs/reliability.md); gforker forks the ranks on this host and speaks PMI
+    over pipes they inherit, so it opens no port at all. For ranks on this host only.
+    """
+    if mpiexec_vendor(exe) != "MPICH":
+        return None
+    for folder in dict.fromkeys((Path(exe).parent, Path(exe).resolve().parent)):
+        if _executable(folder / "mpiexec.gforker"):
+            return str(folder / "mpiexec.gforker")
+    return None
+
+
+def forking_command(gforker, n):
+    """argv prefix that forks n ranks with `gforker`, every rank's exit status reported at the end
+    (`-exitinfo`: see mpikernel.cluster.deaths); each rank then runs mpikernel.cluster.forked."""
+    if int(n) < 1:
+        raise LauncherError(f"the number of ranks must be at least 1, not {n}")
+    return [gforker, "-n", str(int(n)), "-exitinfo"]
+
+
 # What a launcher - or Open MPI's singleton start-up, in a process that imported mpikernel.MPI -
 # puts into the environment to describe *this* process's MPI job. An mpiexec that inherits it
 # believes it runs inside that job: Debian's Open MPI 4.1 exits with code 1 without a word.

@@ -79,16 +79,17 @@ def loopback_mpi_env(environ=None, mpi=None) -> dict[str, str]:
     Measured with the mpich wheel (ch4:ucx): without it every rank also listens on the machine's
     public address; with UCX_NET_DEVICES=lo only on 127.0.0.1 (shared memory still carries the
     data between ranks on one host). The libfabric and Open MPI names do the same for those builds.
-    Open MPI 4's TCP BTL listens on every interface whatever btl_tcp_if_include says (measured:
-    Debian's 4.1.4), and another of its BTLs then listens on the public address, so for a build
-    against Open MPI < 5 (`mpi`: the build's config) the ranks use only shared memory and self.
+    Open MPI's TCP BTL listens on every interface whatever btl_tcp_if_include says (measured:
+    Debian's 4.1.4, and the 5.0.11 wheel on 0.0.0.0 and :: from port 1024), so for a build against
+    Open MPI (`mpi`: the build's config) the ranks use only shared memory and self (the shared
+    memory BTL is `vader` before 5, `sm` from 5).
     """
     environ = os.environ if environ is None else environ
     env = {"UCX_NET_DEVICES": "lo", "FI_TCP_IFACE": "lo", "FI_SOCKETS_IFACE": "lo"}
     if "OMPI_MCA_btl_tcp_if_exclude" not in environ:  # Open MPI refuses include + exclude
         env["OMPI_MCA_btl_tcp_if_include"] = "lo"
-    if mpi and mpi.get("vendor") == "Open MPI" and _major(mpi.get("version")) < 5:
-        env["OMPI_MCA_btl"] = "self,vader"
+    if mpi and mpi.get("vendor") == "Open MPI":
+        env["OMPI_MCA_btl"] = "self,vader" if _major(mpi.get("version")) < 5 else "self,sm"
     return {k: v for k, v in env.items() if k not in environ}  # the user's own choice wins
 
 

@@ -279,8 +279,8 @@ class SlurmLaunch:
             if (state, reason) != last:
                 last = (state, reason)
                 if state == "PENDING":  # reason None: the scheduler has not looked at it yet
-                    why = f" (reason: {reason})" if reason and reason != "None" else ""
-                    say(f"queued as job {self.job}{why}…")
+                    given = reason and reason != "None"
+                    say(f"queued as job {self.job} ({f'reason: {reason}' if given else 'reason not given yet'})…")
                 else:
                     say(f"job {self.job}: {state.lower()}…")
             time.sleep(QUEUE_POLL)
@@ -355,11 +355,20 @@ class SlurmLaunch:
             nodes = partition_nodes(self.options.partition)
         return [node_address(n) for n in expand_nodes(nodes) if not _is_here(n)]
 
+    def release(self):
+        """A node was lost: cancel the job (or step) at once, so the other nodes are free now."""
+        job = self._job_or_step()
+        if job:
+            cancel(job, kill=True)
+
+    def _job_or_step(self):
+        if self.job is None and self.allocation:
+            return step_id(self.allocation, self.step_name)
+        return self.job
+
     def stop(self):
         """Cancel the job or step, then end the local sbatch/srun and the watchdog."""
-        job = self.job
-        if job is None and self.allocation:
-            job = step_id(self.allocation, self.step_name)
+        job = self._job_or_step()
         if job:
             cancel(job, kill=True)
         for proc in (self.process, self.watchdog):

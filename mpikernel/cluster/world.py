@@ -7,8 +7,9 @@ A `World` starts, in its own process groups:
 - ONE MPI job of `python -m mpikernel.cluster.engine ...` (`mpiexec -n N`, or Slurm's srun: a
   `launch.Launch`), so engine id == MPI rank.
 
-That is N + 3 processes for N ranks with MPICH (controller, mpiexec, hydra's proxy, engines)
-instead of ipyparallel's default 2N + 11. Each engine says hello on a control socket of ours
+That is N + 3 processes for N ranks with MPICH's hydra (controller, mpiexec, hydra's proxy,
+engines), 2N + 2 with MPICH's gforker on one host (a shield per engine, `forked`: hydra's port
+would listen on every interface), instead of ipyparallel's default 2N + 11. Each engine says hello on a control socket of ours
 (`control.ControlChannel`) with its pid and host; the World signals engines by those pids (a
 SIGINT to mpiexec does not reach them) and asks them where they are while they are busy.
 
@@ -346,6 +347,12 @@ class World:
         targets = list(range(self.n)) if ranks is None else [int(r) for r in ranks]
         return self.client[targets]
 
+    def hosts(self):
+        """{rank: host} when some rank runs on another host, else {}: reports on one host name none."""
+        if all(e.local for e in self.engines.values()):
+            return {}
+        return {r: e.host for r, e in self.engines.items()}
+
     def where(self, ranks=None, timeout=1.0):
         """{rank: status dict or None} from the agents: busy, line, code, waiting, rss, pid, host."""
         self.require_running()
@@ -389,11 +396,13 @@ class World:
                 self._lost = report.sentence()
         return self._lost
 
-    def deaths(self, settle=4.0):
+    def deaths(self, settle=None):
         """mpikernel.cluster.deaths.Deaths once the MPI job ended (or a local rank died); None while all run.
 
         `settle`: how long a launcher gets to end the job and report after a local rank died
-        (hydra takes milliseconds; Open MPI 4's mpirun about 1 s, more on a busy machine)."""
+        (hydra takes milliseconds; Open MPI 4's mpirun about 1 s, gforker 3 s, more on a busy
+        machine); by default the launch's own `settle`."""
+        settle = getattr(self._launch, "settle", 4.0) if settle is None else settle
         job = self._mpiexec
         if job is None:
             return None
@@ -404,7 +413,8 @@ class World:
             if self._ended is not None:
                 return self._ended
             lost = self._lost_nodes(dead)
-            if lost:
+            if lost:  # the job would hold the other nodes until %mpi_restart: give them back now
+                self._launch.release()
                 self._ended = deaths.Deaths(n=self.n, causes={r: f"node {h} lost" for h, rs in lost.items()
                                                                for r in rs}, launcher=self.launcher, lost_nodes=lost)
                 return self._ended

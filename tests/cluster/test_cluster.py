@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from mpikernel.cluster import launcher
 from mpikernel.cluster.world import World, WorldError
 from world_helpers import alive, kill_all, processes_owned_by, wait_all_gone
 
@@ -38,9 +39,12 @@ def test_engines_report_their_pid_and_host(world):
     assert all(e.local for e in world.engines.values())
 
 
-def test_a_four_rank_world_is_at_most_eight_processes(world):
+def test_a_four_rank_world_is_at_most_ten_processes(world):
+    """controller + mpiexec + 4 engines, plus hydra's proxy (8), or under MPICH's gforker a
+    shield per rank (mpikernel.cluster.forked: 10), the price of opening no launcher port."""
     procs = world.processes()
-    assert len(procs) <= 8, procs
+    forked = launcher.forking_launcher(launcher.find_mpiexec()) is not None
+    assert len(procs) <= (10 if forked else 8), procs
     for e in world.engines.values():
         assert e.pid in procs
 

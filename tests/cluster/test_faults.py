@@ -34,6 +34,52 @@ YOUR APPLICATION TERMINATED WITH THE EXIT STRING: Killed (signal 9)
 """
 
 
+GFORKER_EXIT3 = """[0]0:Return code = 0, signaled with Killed
+[0]1:Return code = 3
+[0]2:Return code = 0, signaled with Killed
+"""
+
+
+def test_gforker_statuses_name_the_rank_that_exited_first():
+    assert deaths.gforker_exit_statuses(GFORKER_EXIT3) == {0: signal.SIGKILL, 1: 3 << 8, 2: signal.SIGKILL}
+    for first in ([1], None):  # the exit order, else the one status gforker did not cause
+        d = deaths.read_deaths(GFORKER_EXIT3, 3, 3, "MPICH", first=first)
+        assert d.sentence().startswith("rank 1 died (exit code 3); MPICH's mpiexec (gforker) then ended ranks 0,2")
+    killed = GFORKER_EXIT3.replace("Return code = 3", "Return code = 0, signaled with Killed")
+    d = deaths.read_deaths(killed, 3, 0, "MPICH", first=[1])
+    assert d.causes == {1: "signal 9, SIGKILL: killed from outside, by the out-of-memory killer or kill -9"}
+    segv = GFORKER_EXIT3.replace("Return code = 3", "Return code = 0, signaled with Segmentation fault")
+    assert deaths.read_deaths(segv, 3, 0, "MPICH", first=[1]).causes[1].startswith("signal 11, SIGSEGV")
+
+
+def _shielded(code, **kw):
+    return subprocess.Popen([sys.executable, "-m", "mpikernel.cluster.forked", sys.executable, "-c", code],
+                            start_new_session=True, **kw)
+
+
+@pytest.mark.timeout(60)
+def test_the_gforker_shield_ends_its_engine_at_once_on_gforkers_signals_and_exits_as_it_did():
+    assert _shielded("import os; os._exit(3)").wait(30) == 3
+    assert _shielded("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)").wait(30) == -signal.SIGSEGV
+    # the engine keeps Python's own SIGINT (KeyboardInterrupt): the owner's interrupts reach it
+    assert _shielded("import signal, sys; sys.exit(signal.getsignal(signal.SIGINT) is not "
+                     "signal.default_int_handler)").wait(30) == 0
+    for sig in (signal.SIGINT, signal.SIGQUIT):  # gforker ending the others: SIGKILL of the engine
+        shield = _shielded("import time; print(flush=True); time.sleep(60)", stdout=subprocess.PIPE)
+        try:
+            shield.stdout.readline()  # the engine runs
+            t0 = time.monotonic()
+            os.kill(shield.pid, sig)
+            assert shield.wait(10) == -signal.SIGKILL and time.monotonic() - t0 < 5
+        finally:
+            try:
+                os.killpg(shield.pid, signal.SIGKILL)  # the shield's session: the engine too
+            except ProcessLookupError:
+                pass
+            shield.wait(10)
+            shield.stdout.close()
+
+
 def test_hydra_statuses_name_the_failed_rank_even_when_another_exited_first():
     d = deaths.read_deaths(HYDRA_EXIT1, 4, returncode=9, vendor="MPICH", first=[1])
     assert d.causes == {2: "exit code 1"}

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from mpikernel.cluster import slurm
 from cluster_helpers import Owner, node_pids, restore_cluster, strays, why_no_cluster
 from require import skip_or_fail
 
@@ -110,6 +111,36 @@ def test_a_connection_without_the_world_key_is_refused(cluster):
         w.stop()
 
 
+def test_the_deadlock_report_names_each_ranks_node_only_when_the_world_spans_nodes():
+    from mpikernel.cells import diagnose
+
+    waiting = {"call": "recv", "peer": 1, "tag": 0, "comm": "MPI_COMM_WORLD", "since": 1.0, "waited": 3.0}
+    statuses = {4: {"busy": True, "waiting": waiting, "line": 2, "code": "x = comm.recv(source=1)"}}
+    ranks = range(6)
+    done = [0, 1, 2, 3, 5]
+    hosts = {r: f"n{r // 2 + 1}" for r in ranks}
+    spans = "\n".join(diagnose.explain(diagnose.rank_states(ranks, 6, done, [], statuses, hosts)))
+    assert ("rank 4 on n3 waits in comm.recv(source=1) at line 2; rank 1 on n1 finished the cell "
+            "without sending a matching message.") in spans, spans
+    assert "ranks 0,2-3,5 on n1, n2, n3 finished the cell." in spans, spans
+    for one_host in (None, {}):
+        text = "\n".join(diagnose.explain(diagnose.rank_states(ranks, 6, done, [], statuses, one_host)))
+        assert " on n" not in text and "rank 4 waits in comm.recv(source=1) at line 2; rank 1 finished" in text
+
+
+def test_a_deadlock_across_nodes_is_reported_with_the_ranks_nodes(owner):
+    from mpikernel.cells.merge import strip_ansi
+
+    got = owner.ask(cell="if rank == 4:\n    x = comm.recv(source=1)\nprint(rank)")
+    text = strip_ansi(got["stdout"])
+    assert got["ename"] == "RanksError", got
+    assert ("rank 4 on n3 waits in comm.recv(source=1) at line 3; rank 1 on n1 finished the cell "
+            "without sending a matching message.") in text, text
+    assert "ranks 0,2-3,5 on n1, n2, n3 finished the cell." in text, text
+    after = owner.ask(cell="print(comm.allreduce(rank + 1))")
+    assert after["error"] == "" and "21" in after["stdout"], after
+
+
 # last: it kills n2 (slurmd too) and the cluster needs a moment to take it back
 def test_a_node_killed_mid_cell_is_named_with_its_ranks_and_the_kernel_lives(owner):
     try:
@@ -129,6 +160,16 @@ def test_a_node_killed_mid_cell_is_named_with_its_ranks_and_the_kernel_lives(own
         took = time.monotonic() - t0 - 3
         assert "node n2 lost: ranks 2-3" in got["stdout"] + got["error"] + str(got["lost"]), got
         assert took < 10, f"reported {took:.1f} s after the node died: {got}"
+        # the job is cancelled with the report, not at %mpi_restart: n1 and n3 are free again
+        until, state, left = time.monotonic() + GONE_WITHIN, None, None
+        while time.monotonic() < until:
+            state = slurm.job_state(owner.hello["job"])
+            left = {n: p for n, p in strays().items() if n in ("n1", "n3")}
+            if (state is None or state[0] not in ("RUNNING", "PENDING")) and not left:
+                break
+            time.sleep(0.5)
+        assert state is None or state[0] not in ("RUNNING", "PENDING"), f"job still {state} after the loss"
+        assert not left, f"ranks still running on the other nodes after the loss: {left}"
         alive = owner.ask(line="print('kernel', 6 * 7)")
         assert "kernel 42" in alive["stdout"], alive
     finally:

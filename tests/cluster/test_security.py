@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from mpikernel.cluster import security
+from mpikernel.cluster import launcher, security
 from mpikernel.cluster.world import World, WorldError
 from world_helpers import use_shipped_kernel_specs
 
@@ -66,11 +66,14 @@ def test_the_world_listens_on_loopback_only(world, owner_sockets_before):
         for owners in exposed.values() for pid in owners if psutil.pid_exists(pid)) + ")"
 
 
-@pytest.mark.xfail(strict=True, reason="MPICH's hydra binds its PMI control port, and Open MPI's mpirun "
-                   "its out-of-band port, to every interface (no option changes it); see docs/reliability.md")
+@pytest.mark.xfail(launcher.built_family() == "Open MPI", strict=True,
+                   reason="Open MPI's mpirun/prterun binds its out-of-band port to every interface whatever "
+                          "oob_tcp_if_include says (measured: docs/reliability.md 'Known gaps')")
 def test_the_launcher_listens_on_loopback_only(world):
-    exposed = [addr for addr in launcher_sockets(world) if not security.is_loopback(addr[0])]
-    assert exposed == []
+    """mpiexec's own port too (MPICH: gforker, which opens none, instead of hydra)."""
+    socks = listening_sockets(world.processes())
+    exposed = {addr: sorted(o) for addr, o in socks.items() if not security.is_loopback(addr[0])}
+    assert exposed == {}, f"listening beyond loopback: {exposed}"
 
 
 def test_the_mpi_kernel_listens_on_loopback_only(tmp_path):
@@ -89,10 +92,11 @@ def test_the_mpi_kernel_listens_on_loopback_only(tmp_path):
         kernel_ports = {info[name] for name in ("shell_port", "iopub_port", "stdin_port",
                                                 "control_port", "hb_port")}
         assert kernel_ports <= {port for _, port in socks}
-        # (the launcher's own port is test_the_launcher_listens_on_loopback_only's: hydra and
-        # Open MPI's mpirun both bind it to every interface)
-        launcher = {addr for addr, owners in socks.items() if any(_is_launcher(pid) for pid in owners)}
-        exposed = {a: sorted(o) for a, o in socks.items() if a not in launcher and not security.is_loopback(a[0])}
+        # (Open MPI's mpirun binds its own port to every interface: a known gap, see
+        # test_the_launcher_listens_on_loopback_only; MPICH's gforker opens none)
+        exempt = {addr for addr, owners in socks.items() if any(_is_launcher(pid) for pid in owners)} \
+            if launcher.built_family() == "Open MPI" else set()
+        exposed = {a: sorted(o) for a, o in socks.items() if a not in exempt and not security.is_loopback(a[0])}
         assert exposed == {}, f"listening beyond loopback: {exposed}"
     finally:
         restore_path()
@@ -334,10 +338,11 @@ def test_the_loopback_settings_never_override_the_users():
     assert mine["FI_TCP_IFACE"] == "lo"
 
 
-def test_open_mpi_4_ranks_keep_to_shared_memory_on_one_host():
-    """Open MPI 4's TCP BTL listens on every interface whatever btl_tcp_if_include says."""
+def test_open_mpi_ranks_keep_to_shared_memory_on_one_host():
+    """Open MPI's TCP BTL (4.1 and the 5.0 wheel) listens on every interface whatever
+    btl_tcp_if_include says."""
     ompi4 = {"vendor": "Open MPI", "version": "4.1.4"}
     assert security.loopback_mpi_env({}, ompi4)["OMPI_MCA_btl"] == "self,vader"
-    assert "OMPI_MCA_btl" not in security.loopback_mpi_env({}, {"vendor": "Open MPI", "version": "5.0.11"})
+    assert security.loopback_mpi_env({}, {"vendor": "Open MPI", "version": "5.0.11"})["OMPI_MCA_btl"] == "self,sm"
     assert "OMPI_MCA_btl" not in security.loopback_mpi_env({}, {"vendor": "MPICH", "version": "4.0.2"})
     assert "OMPI_MCA_btl" not in security.loopback_mpi_env({"OMPI_MCA_btl": "self,tcp"}, ompi4)

@@ -132,6 +132,20 @@ def test_open_mpi_asks_srun_for_pmix_when_the_cluster_has_it(monkeypatch):
     assert slurm.default_mpi_plugin("Open MPI") is None
 
 
+def test_the_queue_line_says_when_slurm_has_given_no_reason_yet_then_gives_it(monkeypatch):
+    answers = iter([("PENDING", "None", ""), ("PENDING", "None", ""), ("PENDING", "Resources", ""),
+                    ("RUNNING", "None", "vm")])
+    monkeypatch.setattr(slurm, "job_state", lambda job: next(answers))
+    monkeypatch.setattr(slurm, "QUEUE_POLL", 0.0)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)  # a new batch job, not a step
+    launch = slurm.SlurmLaunch(4)
+    launch.job = "7"
+    said = []
+    launch.wait_running(said.append, lambda when: None)
+    assert said == ["queued as job 7 (reason not given yet)…", "queued as job 7 (reason: Resources)…",
+                    "job 7 running on vm…"]
+
+
 def test_expand_nodes_without_brackets():
     assert slurm.expand_nodes("a,b") == ["a", "b"]
     assert slurm.expand_nodes("") == []
@@ -388,16 +402,23 @@ def test_a_queue_wait_is_shown_with_its_reason(slurm_up, tmp_path):
     blocker = subprocess.run(["sbatch", "--parsable", f"--ntasks={total}", "--time=2", "--output=/dev/null",
                               "--wrap", "sleep 120"], capture_output=True, text=True, timeout=30).stdout.strip()
     assert blocker.isdigit(), "could not submit the job that fills the node"
-    owner = Owner(tmp_path, "-n 4 --launcher slurm")
-    job, pids = None, []
+    owner, job, pids = None, None, []
     try:
-        # (first "queued as job N…" while the scheduler has not looked at it, then the reason)
+        # the node must be full before the world's job is submitted (else it may simply run)
+        until = time.monotonic() + 60
+        while (slurm.job_state(blocker) or ("GONE",))[0] != "RUNNING" and time.monotonic() < until:
+            time.sleep(0.5)
+        assert (slurm.job_state(blocker) or ("GONE",))[0] == "RUNNING", slurm.job_state(blocker)
+        owner = Owner(tmp_path, "-n 4 --launcher slurm")
+        # (first "(reason not given yet)" while the scheduler has not looked at it, then the
+        # reason; the blocker holds the node until that line has been read)
         job = owner.wait_for(r"queued as job (\d+) \(reason: (Resources|Priority)\)…", 60).group(1)
         slurm.cancel(blocker)
         owner.wait_for(rf"job {job} running on")
         assert "[ranks 0-3]\n6\n" in owner.report()["cell"]
     finally:
-        owner.kill()
+        if owner is not None:
+            owner.kill()
         cleanup([blocker, job], pids)
         if job:
             assert wait_job_gone(job) is not None
