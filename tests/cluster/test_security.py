@@ -307,13 +307,17 @@ def test_no_eval_or_exec_of_strings_in_our_code():
     """Only the user's cell is run as code; every other string we get is parsed, never evaluated.
 
     The few places that build code do so from repr() of a value (kernel.py hands a cell to
-    IPython as a string literal; procs.py's start-up line for our own module name and path).
+    IPython as a string literal; procs.py's start-up line for our own module name and path). The
+    script `python -m mpikernel export` writes runs the notebook's own cells, which it holds as
+    literals (export.py's two lines are text of that script, not code we run).
     Every package is read (the scan once silently stopped at the top folder when modules moved).
     """
     allowed = {
         ("mpikernel/cluster/procs.py", "runpy.run_module({module!r}"),
         ("mpikernel/front/kernel.py", "run_cell_magic({name!r}, {args.strip()!r}, {body!r})"),
         ("mpikernel/front/kernel.py", "kernel.run_cell_on_ranks({code!r})"),
+        ("mpikernel/front/export.py", "exec(compile({_literal(code)}, '<cell {cell.number}>', 'exec'), globals())"),
+        ("mpikernel/front/export.py", 'exec(compile(source, f"<cell {{cell}}>", "exec"), _LOCAL)'),
     }
     pattern = re.compile(r"(?<![\w.])(eval|exec|compile)\s*\(|builtins\.(eval|exec|compile)|literal_eval|shell\s*=\s*True|os\.system|"
                          r"runpy\.run_module\(|run_cell_magic\(|run_cell_on_ranks\(\{")

@@ -10,7 +10,7 @@ from mpikernel.front import stub_complete
     ("x = comm.Get_ra", ["Get_rank"]),
     ("MPI.COMM_WORLD.Allred", ["Allreduce"]),
     ("MPI.SU", ["SUBVERSION", "SUCCESS", "SUM"]),
-    ("if rank == 0:\n    comm.Isen", ["Isend"]),
+    ("if rank == 0:\n    comm.Isen", ["Isend", "Isendrecv", "Isendrecv_replace"]),
 ])
 def test_the_stub_completes_comm_and_mpi(code, wanted):
     reply = stub_complete.complete(code, len(code))
