@@ -7,6 +7,8 @@ student meets it: a notebook made from the launcher's "MPI (4 ranks)" card, then
 - a barrier that can never complete is stopped with the toolbar's interrupt button, and the next
   cell's allreduce is right;
 - Tab after `comm.` offers `allreduce`;
+- a cell longer than a second shows the live rank view (one output, updated in place, replaced by
+  the merged output at the end);
 - and shutting JupyterLab down leaves no process behind (kernel, controller, mpiexec, ranks).
 
 Screenshots of these states, in JupyterLab's light and dark themes, are written to
@@ -65,6 +67,16 @@ import time
 from tqdm.auto import tqdm
 for i in tqdm(range(20), disable=rank != 0, desc="rank 0"):
     time.sleep(0.1)
+"""
+RANK_VIEW = """\
+import time
+if rank == 0:
+    time.sleep(5)   # rank 0 works; rank 3 waits for its message, ranks 1-2 in the barrier
+    comm.send("go", dest=3)
+if rank == 3:
+    comm.recv(source=0)
+comm.barrier()
+print("all ranks passed the barrier")
 """
 HANG = """\
 if rank > 0:
@@ -244,6 +256,37 @@ def test_tqdm_auto_on_rank_0_is_a_notebook_progress_bar(notebook, shots):
     assert "20/20" in text and "100%" in text, text
     assert cell.locator(".widget-hprogress, .widget-progress").count() == 1  # one bar, not one per step
     notebook.screenshot_cells([cell], shots / "progress-light.png")
+
+
+def test_rank_view_is_one_live_strip_replaced_by_the_merged_output(notebook, shots):
+    """A cell longer than 1 s shows every rank's state in ONE output updated in place (rank 0
+    running its line, rank 3 in recv, ranks 1-2 in the barrier); the merged output replaces it."""
+    cell = notebook.start(RANK_VIEW)
+    view = cell.locator(".mpikernel-rank-view")
+    view.wait_for(timeout=30000)
+    assert "*" in notebook.prompt(cell), "the rank view appeared only after the cell ended"
+    until = time.monotonic() + 20
+    states = {}
+    while time.monotonic() < until:  # the ranks reach their calls, the strip follows in place
+        states = {int(r): s for r, s in cell.locator(".mpikernel-rank-view [data-rank]").evaluate_all(
+            "els => els.map(e => [e.dataset.rank, e.dataset.state])")}
+        if states == {0: "running", 1: "waiting", 2: "waiting", 3: "waiting"}:
+            break
+        time.sleep(0.2)
+    assert states == {0: "running", 1: "waiting", 2: "waiting", 3: "waiting"}, states
+    titles = cell.locator(".mpikernel-rank-view [data-rank]").evaluate_all("els => els.map(e => e.title)")
+    assert "recv" in titles[3].lower() and "barrier" in titles[1].lower(), titles
+    assert cell.locator(".jp-OutputArea-output").count() == 1, "the view was appended to, not updated"
+    caption = cell.locator(".mpikernel-rank-view").inner_text()
+    notebook.screenshot_cells([cell], shots / "rank-view-light.png")
+    time.sleep(1.5)
+    assert cell.locator(".mpikernel-rank-view").inner_text() != caption, "the strip was not updated"
+    assert cell.locator(".jp-OutputArea-output").count() == 1
+    notebook.wait_done(cell, timeout=60)
+    assert cell.locator(".mpikernel-rank-view").count() == 0, "the strip stayed after the cell ended"
+    assert notebook.headers(cell) == ["[ranks 0-3]"]
+    assert notebook.streams(cell) == ["all ranks passed the barrier"]
+    notebook.rank_view_cell = cell
 
 
 def test_dark_theme_screenshots(notebook, shots):
