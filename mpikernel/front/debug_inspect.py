@@ -31,6 +31,8 @@ HIDDEN = frozenset([
 ])
 VALUE_CHARS = 200  # a value's repr is cut here: the panel is one line per variable
 BUSY = "busy running a cell: its variables show when it stops at a breakpoint or the cell ends"
+NOT_STOPPED = "not stopped: running on, or waiting for a stopped rank"
+ALL_RANKS_SCOPE = "All ranks (where each stopped)"
 KERNEL_REF_BASE = 1 << 32  # references minted here; debugpy's (times the rank count) stay below
 
 
@@ -54,8 +56,13 @@ def rank_variables() -> list[dict]:
     """Runs on a rank: [{name, type, value}] of the user's namespace (modules left to `modules`)."""
     from IPython import get_ipython
 
+    return namespace_variables(get_ipython().user_ns)  # rank, size, comm included: they differ
+
+
+def namespace_variables(namespace: dict) -> list[dict]:
+    """[{name, type, value}] of one namespace (a frame's locals on a stopped rank), modules left out."""
     out = []
-    for name, value in list(get_ipython().user_ns.items()):  # rank, size, comm included: they differ
+    for name, value in list(namespace.items()):
         if not accept_variable(name) or isinstance(value, types.ModuleType):
             continue
         out.append({"name": name, "type": type(value).__name__, "value": _short_repr(value)})
@@ -91,9 +98,18 @@ def as_json(function: str, *args) -> str:
 RANK_FUNCTIONS = {f.__name__: f for f in (rank_variables, rank_rich, rank_modules)}
 
 
+def frame_json(namespace: dict) -> str:
+    """Runs on a stopped rank, in its frame: that frame's variables (`namespace_variables`), as JSON."""
+    return json.dumps(namespace_variables(namespace))
+
+
+_MODULE = "__import__('mpikernel.front.debug_inspect', fromlist=['as_json'])"
+FRAME_EXPRESSION = f"{_MODULE}.frame_json(locals())"  # evaluated in a stopped rank's frame
+
+
 def evaluate_expression(function: str, args: tuple) -> str:
     """The expression a stopped rank's debugpy evaluates to run FUNCTION(*ARGS) there."""
-    return f"__import__('mpikernel.front.debug_inspect', fromlist=['as_json']).as_json({function!r}, *{args!r})"
+    return f"{_MODULE}.as_json({function!r}, *{args!r})"
 
 
 # ------------------------------------------------------------------ merged in the kernel
@@ -118,7 +134,12 @@ class RankVariables:
         i = ref - KERNEL_REF_BASE
         return self._children[i] if 0 <= i < len(self._children) else []
 
-    def build(self, answers: dict[int, list[dict] | None]) -> list[dict]:
+    def keep(self, rows: list[dict]) -> int:
+        """A reference whose children are ROWS (a scope of the panel made of merged rows)."""
+        self._children.append(rows)
+        return KERNEL_REF_BASE + len(self._children) - 1
+
+    def build(self, answers: dict[int, list[dict] | None], busy_text: str = BUSY) -> list[dict]:
         """The panel's rows from {rank: rank_variables() or None (busy)}; earlier children go."""
         self._children = []
         answered = [r for r in sorted(answers) if answers[r] is not None]
@@ -127,18 +148,17 @@ class RankVariables:
         for r in answered:
             for v in answers[r]:
                 per_name.setdefault(v["name"], {})[r] = (v["type"], v["value"])
-        rows = [_variable(rank_label(busy), BUSY)] if busy else []
+        rows = [_variable(rank_label(busy), busy_text)] if busy else []
         for name, seen in per_name.items():
             groups = group_identical({r: seen.get(r, ("", "(not defined)")) for r in answered})
             if len(groups) == 1:
                 (type_, value) = groups[0][1]
                 rows.append(_variable(name, value, type_))
                 continue
-            self._children.append([_variable(rank_label(rs), v, t) for rs, (t, v) in groups])
+            ref = self.keep([_variable(rank_label(rs), v, t) for rs, (t, v) in groups])
             types_ = {t for _, (t, _) in groups if t}
             rows.append(_variable(name, " | ".join(f"{rank_header(rs)} {v}" for rs, (_, v) in groups),
-                                  types_.pop() if len(types_) == 1 else "differs across ranks",
-                                  KERNEL_REF_BASE + len(self._children) - 1))
+                                  types_.pop() if len(types_) == 1 else "differs across ranks", ref))
         return rows
 
 

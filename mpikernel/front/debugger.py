@@ -466,7 +466,18 @@ class RankDebugger:
         body = self._checked(self.conns[rank].request("scopes", {"frameId": local}), rank)
         for sc in body.get("scopes", []):
             sc["variablesReference"] = self._enc(sc.get("variablesReference", 0), rank)
+        body.setdefault("scopes", []).append(self._all_ranks_scope())
         return body
+
+    def _all_ranks_scope(self) -> dict:
+        """A scope of every stopped rank's top-frame variables, merged: JupyterLab shows the frames
+        of one thread only (the first rank that stopped), this shows the others' values beside it."""
+        stopped = sorted(r for r in self.stopped if r in self.conns)
+        answers = {r: None for r in range(self.world.n)}
+        answers.update({r: self._evaluated(r, inspect_ranks.FRAME_EXPRESSION) for r in stopped})
+        rows = self.explorer.build(answers, busy_text=inspect_ranks.NOT_STOPPED)
+        return {"name": inspect_ranks.ALL_RANKS_SCOPE, "variablesReference": self.explorer.keep(rows),
+                "expensive": False}
 
     def dap_variables(self, msg):
         args = dict(msg["arguments"])

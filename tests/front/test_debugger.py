@@ -135,6 +135,16 @@ def frame_values(dap, frame) -> dict:
     return values
 
 
+def all_ranks_scope(dap, frame) -> dict:
+    """{name: row} of the scope the kernel adds to every frame: the stopped ranks' variables, merged."""
+    from mpikernel.front.debug_inspect import ALL_RANKS_SCOPE
+
+    (scope,) = [s for s in dap.request("scopes", {"frameId": frame["id"]})["body"]["scopes"]
+                if s["name"] == ALL_RANKS_SCOPE]
+    rows = dap.request("variables", {"variablesReference": scope["variablesReference"]})["body"]["variables"]
+    return {v["name"]: v for v in rows}
+
+
 @pytest.fixture
 def mpi_kernel():
     from kernel_client import Kernel
@@ -234,6 +244,10 @@ def test_debugger_panel_shows_every_rank_and_stops_in_an_earlier_cells_function(
     assert (frames[0]["name"], frames[0]["line"], frames[0]["source"]["path"]) == ("scaled", 2, path), frames
     values = frame_values(dap, frames[0])
     assert values["v"] == "3" and values["x"] == "30" and "w" not in values, values  # rank 3's
+    every = all_ranks_scope(dap, frames[0])  # and beside them, every rank's, where each stopped
+    assert every["v"]["value"] == "[rank 0] 0 | [rank 1] 1 | [rank 2] 2 | [rank 3] 3", every
+    kids = dap.request("variables", {"variablesReference": every["v"]["variablesReference"]})["body"]["variables"]
+    assert [(k["name"], k["value"]) for k in kids] == [(f"rank {r}", str(r)) for r in range(4)]
     rich = dap.request("richInspectVariables", {"variableName": "v", "frameId": frames[0]["id"]})["body"]
     assert rich["data"]["text/plain"] == "3", rich
     rows = {v["name"]: v for v in dap.request("inspectVariables")["body"]["variables"]}  # stopped: via debugpy
@@ -251,6 +265,8 @@ def test_debugger_panel_shows_every_rank_and_stops_in_an_earlier_cells_function(
     info = dap.request("exceptionInfo", {"threadId": 3})
     assert info["success"] and "ZeroDivisionError" in info["body"]["exceptionId"], info
     assert dap.request("debugInfo")["body"]["stoppedThreads"] == [3]
+    every = all_ranks_scope(dap, dap.request("stackTrace", {"threadId": 3})["body"]["stackFrames"][0])
+    assert every["ranks 0-1,3"]["value"].startswith("not stopped"), every
     assert dap.request("setExceptionBreakpoints", {"filters": []})["success"]
     assert dap.request("continue", {"threadId": 3})["success"]
     reply = kc.get_shell_msg(timeout=60)
