@@ -32,7 +32,8 @@ HIDDEN = frozenset([
 VALUE_CHARS = 200  # a value's repr is cut here: the panel is one line per variable
 BUSY = "busy running a cell: its variables show when it stops at a breakpoint or the cell ends"
 NOT_STOPPED = "not stopped: running on, or waiting for a stopped rank"
-ALL_RANKS_SCOPE = "All ranks (where each stopped)"
+ALL_RANKS_SCOPE = "Locals, all ranks"
+GROUP_ROWS = ("special variables", "function variables")  # debugpy's folders, not variables
 KERNEL_REF_BASE = 1 << 32  # references minted here; debugpy's (times the rank count) stay below
 
 
@@ -56,13 +57,8 @@ def rank_variables() -> list[dict]:
     """Runs on a rank: [{name, type, value}] of the user's namespace (modules left to `modules`)."""
     from IPython import get_ipython
 
-    return namespace_variables(get_ipython().user_ns)  # rank, size, comm included: they differ
-
-
-def namespace_variables(namespace: dict) -> list[dict]:
-    """[{name, type, value}] of one namespace (a frame's locals on a stopped rank), modules left out."""
     out = []
-    for name, value in list(namespace.items()):
+    for name, value in list(get_ipython().user_ns.items()):  # rank, size, comm included: they differ
         if not accept_variable(name) or isinstance(value, types.ModuleType):
             continue
         out.append({"name": name, "type": type(value).__name__, "value": _short_repr(value)})
@@ -98,13 +94,7 @@ def as_json(function: str, *args) -> str:
 RANK_FUNCTIONS = {f.__name__: f for f in (rank_variables, rank_rich, rank_modules)}
 
 
-def frame_json(namespace: dict) -> str:
-    """Runs on a stopped rank, in its frame: that frame's variables (`namespace_variables`), as JSON."""
-    return json.dumps(namespace_variables(namespace))
-
-
 _MODULE = "__import__('mpikernel.front.debug_inspect', fromlist=['as_json'])"
-FRAME_EXPRESSION = f"{_MODULE}.frame_json(locals())"  # evaluated in a stopped rank's frame
 
 
 def evaluate_expression(function: str, args: tuple) -> str:
@@ -115,7 +105,9 @@ def evaluate_expression(function: str, args: tuple) -> str:
 # ------------------------------------------------------------------ merged in the kernel
 
 
-def _variable(name, value, type_="", ref=0) -> dict:
+def _variable(name, value, type_=None, ref=0) -> dict:
+    """One row. JupyterLab's tree shows a row's type instead of its value unless the type is
+    int, float, bool, str or absent, so merged rows ("[rank 0] 0 | [rank 1] 10") have none."""
     return {"name": name, "value": value, "type": type_, "variablesReference": ref,
             "evaluateName": name}
 
@@ -150,15 +142,13 @@ class RankVariables:
                 per_name.setdefault(v["name"], {})[r] = (v["type"], v["value"])
         rows = [_variable(rank_label(busy), busy_text)] if busy else []
         for name, seen in per_name.items():
-            groups = group_identical({r: seen.get(r, ("", "(not defined)")) for r in answered})
+            groups = group_identical({r: seen.get(r, (None, "(not defined)")) for r in answered})
             if len(groups) == 1:
                 (type_, value) = groups[0][1]
                 rows.append(_variable(name, value, type_))
                 continue
             ref = self.keep([_variable(rank_label(rs), v, t) for rs, (t, v) in groups])
-            types_ = {t for _, (t, _) in groups if t}
-            rows.append(_variable(name, " | ".join(f"{rank_header(rs)} {v}" for rs, (_, v) in groups),
-                                  types_.pop() if len(types_) == 1 else "differs across ranks", ref))
+            rows.append(_variable(name, " | ".join(f"{rank_header(rs)} {v}" for rs, (_, v) in groups), None, ref))
         return rows
 
 

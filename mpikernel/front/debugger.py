@@ -470,11 +470,11 @@ class RankDebugger:
         return body
 
     def _all_ranks_scope(self) -> dict:
-        """A scope of every stopped rank's top-frame variables, merged: JupyterLab shows the frames
+        """A scope of every stopped rank's top-frame locals, merged: JupyterLab shows the frames
         of one thread only (the first rank that stopped), this shows the others' values beside it."""
         stopped = sorted(r for r in self.stopped if r in self.conns)
         answers = {r: None for r in range(self.world.n)}
-        answers.update({r: self._evaluated(r, inspect_ranks.FRAME_EXPRESSION) for r in stopped})
+        answers.update({r: self._top_frame_locals(r) for r in stopped})
         rows = self.explorer.build(answers, busy_text=inspect_ranks.NOT_STOPPED)
         return {"name": inspect_ranks.ALL_RANKS_SCOPE, "variablesReference": self.explorer.keep(rows),
                 "expensive": False}
@@ -511,7 +511,7 @@ class RankDebugger:
         args = msg.get("arguments") or {}
         name = args.get("variableName", "")
         if not name.isidentifier():  # ipykernel's answer for the panel's group rows
-            if name in ("special variables", "function variables"):
+            if name in inspect_ranks.GROUP_ROWS:
                 return {"data": {}, "metadata": {}}
             return (False, f"{name!r} is not a variable name")
         if "frameId" in args and self.stopped:
@@ -553,6 +553,23 @@ class RankDebugger:
                 self.log.debug("rank %d did not answer %s: %s", r, function, exc)
                 out[r] = None
         return dict(sorted(out.items()))
+
+    def _top_frame_locals(self, rank) -> list[dict] | None:
+        """[{name, type, value}] of the first scope (Locals) of a stopped rank's top frame, as its
+        debugpy lists them; None when it does not answer."""
+        conn = self.conns[rank]
+        try:
+            trace = self._checked(conn.request("stackTrace", {"threadId": self.main_thread[rank],
+                                                              "startFrame": 0, "levels": 1}), rank)
+            scopes = self._checked(conn.request("scopes", {"frameId": trace["stackFrames"][0]["id"]}), rank)
+            ref = scopes["scopes"][0]["variablesReference"]
+            rows = self._checked(conn.request("variables", {"variablesReference": ref}), rank)["variables"]
+        except (DebugError, KeyError, IndexError) as exc:
+            self.log.warning("rank %d did not list its frame's variables: %s", rank, exc)
+            return None
+        return [{"name": v["name"], "type": v.get("type"), "value": v.get("value", "")} for v in rows
+                if inspect_ranks.accept_variable(v["name"]) and v.get("type") != "module"
+                and v["name"] not in inspect_ranks.GROUP_ROWS]
 
     def _evaluated(self, rank, expression, frame=None):
         """json.loads of EXPRESSION (a JSON string) evaluated in a stopped rank's FRAME (its top one

@@ -78,6 +78,12 @@ if rank == 3:
 comm.barrier()
 print("all ranks passed the barrier")
 """
+DEFINE = """\
+def spread(v):
+    w = v * 10
+    return w
+x = rank * 10   # no blank line: the editor's text would not read back as typed
+"""
 HANG = """\
 if rank > 0:
     comm.barrier()   # rank 0 never joins: ranks 1-3 wait forever
@@ -287,6 +293,51 @@ def test_rank_view_is_one_live_strip_replaced_by_the_merged_output(notebook, sho
     assert notebook.headers(cell) == ["[ranks 0-3]"]
     assert notebook.streams(cell) == ["all ranks passed the barrier"]
     notebook.rank_view_cell = cell
+
+
+def test_debugger_panel_shows_every_rank_and_a_breakpoint_stops_them_all(notebook, shots):
+    """The toolbar's bug switches JupyterLab's debugger on: its Variables list the ranks' values
+    ([rank 0] 0 | [rank 1] 10 ...); a breakpoint in a function of an earlier cell stops all four
+    ranks (four threads "rank N"), the panel shows the first-stopped rank's frame and a 'Locals, all ranks' scope."""
+    page = notebook.page
+    define = notebook.run(DEFINE)
+    bug = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-DebuggerBugButton").first
+    bug.click()
+    notebook.command("debugger:show-panel")
+    variables = page.locator(".jp-DebuggerVariables")
+
+    def shown(locator, what, timeout=60000, state="visible"):
+        try:
+            locator.first.wait_for(timeout=timeout, state=state)
+        except Exception:
+            page.screenshot(path=str(shots / "debugger-failed.png"))
+            raise AssertionError(f"the debugger panel never showed {what}:\n{notebook.lab.log_text()}") from None
+
+    shown(variables.get_by_text("[rank 0] 0 | [rank 1] 10 | [rank 2] 20 | [rank 3] 30"), "x per rank")
+    page.screenshot(path=str(shots / "debugger-variables-light.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 640})
+
+    gutter = define.locator("div.cm-gutter.cm-breakpoint-gutter").bounding_box()
+    line = define.locator(".cm-line").nth(1).bounding_box()  # `w = v * 10`
+    page.mouse.click(gutter["x"] + gutter["width"] / 2, line["y"] + line["height"] / 2)
+    page.locator(".jp-DebuggerBreakpoint").first.wait_for(timeout=30000)
+    cell = notebook.start("r = spread(rank)")
+    shown(page.locator(".jp-DebuggerCallstackFrame-name", has_text="spread"), "the frame of spread")
+    scopes = page.locator(".jp-DebuggerSidebar select").first  # the panel shows one scope at a time
+    shown(scopes.locator("option", has_text="Locals, all ranks"), "the Locals, all ranks scope",
+          state="attached")  # an <option> is never "visible"
+    scopes.select_option(label="Locals, all ranks")  # each rank's v, beside rank 0's frame
+    every_v = variables.get_by_text("[rank 0] 0 | [rank 1] 1 | [rank 2] 2 | [rank 3] 3")
+    shown(every_v, "v per rank")
+    every_v.first.click()  # opens into one row per rank
+    shown(variables.get_by_text("rank 3", exact=False).last, "rank 3's own row of v")
+    page.screenshot(path=str(shots / "debugger-breakpoint-light.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 640})
+    assert "*" in notebook.prompt(cell), "the cell ran past the breakpoint"
+    notebook.command("debugger:continue")
+    notebook.wait_done(cell, timeout=60)
+    bug.click()  # the debugger off again: the cells after this one run as before
+    after = notebook.run("r")
+    assert _ranks_text(notebook.output_text(after)).endswith("[rank 0] 0 [rank 1] 10 [rank 2] 20 [rank 3] 30"), \
+        notebook.output_text(after)
 
 
 def test_dark_theme_screenshots(notebook, shots):

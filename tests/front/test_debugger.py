@@ -27,11 +27,11 @@ def test_variables_panel_rows_merge_the_ranks():
     got = {v["name"]: v for v in rows.build(answers)}
     assert got["n"]["value"] == "5" and got["n"]["variablesReference"] == 0
     assert got["rank 3"]["value"].startswith("busy running a cell")
-    assert got["x"]["value"] == "[ranks 0,2] 0 | [rank 1] 10" and got["x"]["type"] == "int"
+    assert got["x"]["value"] == "[ranks 0,2] 0 | [rank 1] 10" and got["x"]["type"] is None  # JupyterLab shows the value
     kids = rows.children(got["x"]["variablesReference"])
     assert [(k["name"], k["value"]) for k in kids] == [("ranks 0,2", "0"), ("rank 1", "10")]
     assert got["only"]["value"] == "[ranks 0-1] (not defined) | [rank 2] 'a'"
-    assert got["only"]["type"] == "str" and rows.owns(got["only"]["variablesReference"])
+    assert got["n"]["type"] == "int" and rows.owns(got["only"]["variablesReference"])
     assert not rows.owns(7) and rows.children(KERNEL_REF_BASE + 99) == []
     rows.build({0: [same]})  # a new answer forgets the old children
     assert rows.children(got["x"]["variablesReference"]) == []
@@ -244,8 +244,9 @@ def test_debugger_panel_shows_every_rank_and_stops_in_an_earlier_cells_function(
     assert (frames[0]["name"], frames[0]["line"], frames[0]["source"]["path"]) == ("scaled", 2, path), frames
     values = frame_values(dap, frames[0])
     assert values["v"] == "3" and values["x"] == "30" and "w" not in values, values  # rank 3's
-    every = all_ranks_scope(dap, frames[0])  # and beside them, every rank's, where each stopped
+    every = all_ranks_scope(dap, frames[0])  # and beside them, every rank's locals where it stopped
     assert every["v"]["value"] == "[rank 0] 0 | [rank 1] 1 | [rank 2] 2 | [rank 3] 3", every
+    assert list(every) == ["v"], every  # the function's locals only, as in the rank's own Locals
     kids = dap.request("variables", {"variablesReference": every["v"]["variablesReference"]})["body"]["variables"]
     assert [(k["name"], k["value"]) for k in kids] == [(f"rank {r}", str(r)) for r in range(4)]
     rich = dap.request("richInspectVariables", {"variableName": "v", "frameId": frames[0]["id"]})["body"]
