@@ -140,6 +140,68 @@ def notebook(lab_and_page):
     return nb
 
 
+# ------------------------------------------------------------------- the README's one command
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_lab_command() -> tuple[str, list[str]]:
+    """(the install half, jupyter lab's arguments) of the README's one command for the course."""
+    import shlex
+
+    (line,) = [ln.strip() for ln in README.read_text().splitlines() if "&& jupyter lab " in ln]
+    install, lab = (part.strip() for part in line.split("&&"))
+    words = shlex.split(lab)
+    assert words[:2] == ["jupyter", "lab"], line
+    return install, words[2:]
+
+
+def test_the_readme_command_installs_the_lab_extra_and_opens_notebook_01_on_the_mpi_kernel(tmp_path):
+    """First in the file: playwright's sync API cannot start while the module's browser (the
+    fixtures of the tests below) is open, and that one stays open until the last test.
+
+    The README's `pip install -e ".[lab]" && jupyter lab notebooks/01-hello-ranks.ipynb`: the
+    extra names JupyterLab and ipywidgets, and JupyterLab started with those arguments (plus this
+    test's own server flags) opens the notebook with "MPI (4 ranks)" selected, and it runs."""
+    import shutil
+    import tomllib
+
+    install, args = readme_lab_command()
+    assert install == 'python -m pip install -e ".[lab]"'
+    extra = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]["lab"]
+    assert {re.split(r"[<>=!~ ]", e)[0] for e in extra} >= {"jupyterlab", "ipywidgets"}
+    assert args == ["notebooks/01-hello-ranks.ipynb"], args
+    reason = why_no_browser()
+    if reason:
+        skip_or_fail(f"browser test skipped: {reason}", "MPIKERNEL_REQUIRE_BROWSER")
+    from playwright.sync_api import expect, sync_playwright
+
+    (tmp_path / "root" / "notebooks").mkdir(parents=True)
+    shutil.copy(README.parent / args[0], tmp_path / "root" / args[0])  # a copy: the test saves nothing here
+    lab = JupyterLab(tmp_path, args=tuple(args))
+    try:
+        with sync_playwright() as pw:
+            context = chromium(pw, tmp_path / "chromium-profile")
+            try:
+                page = context.pages[0] if context.pages else context.new_page()
+                page.set_default_timeout(60000)
+                page.goto(f"{lab.url}/lab/tree/{args[0]}?token={lab.token}")  # where `jupyter lab FILE` points the browser
+                kernel_name = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-KernelName").first
+                expect(kernel_name).to_contain_text(KERNEL, timeout=90000)
+                nb = Notebook(page, lab)
+                first = nb.cells().filter(has_text="Hello from rank").first
+                first.locator(".cm-content").click()
+                page.keyboard.press("Shift+Enter")
+                nb.wait_done(first, timeout=180)
+                assert nb.headers(first) == ["[rank 0]", "[rank 1]", "[rank 2]", "[rank 3]"]
+                assert nb.streams(first) == [f"Hello from rank {r} of 4" for r in range(4)]
+            finally:
+                context.close()
+        assert lab.stop() == {}
+    finally:
+        lab.kill()
+
+
 def _ranks_text(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
@@ -359,62 +421,3 @@ def test_shutdown_leaves_no_process(lab_and_page, notebook):
     page.close()
     survivors = lab.stop()
     assert survivors == {}, f"left running after JupyterLab shut down: {survivors}"
-
-
-# ------------------------------------------------------------------- the README's one command
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def readme_lab_command() -> tuple[str, list[str]]:
-    """(the install half, jupyter lab's arguments) of the README's one command for the course."""
-    import shlex
-
-    (line,) = [ln.strip() for ln in README.read_text().splitlines() if "&& jupyter lab " in ln]
-    install, lab = (part.strip() for part in line.split("&&"))
-    words = shlex.split(lab)
-    assert words[:2] == ["jupyter", "lab"], line
-    return install, words[2:]
-
-
-def test_the_readme_command_installs_the_lab_extra_and_opens_notebook_01_on_the_mpi_kernel(tmp_path):
-    """The README's `pip install -e ".[lab]" && jupyter lab notebooks/01-hello-ranks.ipynb`: the
-    extra names JupyterLab and ipywidgets, and JupyterLab started with those arguments (plus this
-    test's own server flags) opens the notebook with "MPI (4 ranks)" selected, and it runs."""
-    import shutil
-    import tomllib
-
-    install, args = readme_lab_command()
-    assert install == 'python -m pip install -e ".[lab]"'
-    extra = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]["lab"]
-    assert {re.split(r"[<>=!~ ]", e)[0] for e in extra} >= {"jupyterlab", "ipywidgets"}
-    assert args == ["notebooks/01-hello-ranks.ipynb"], args
-    reason = why_no_browser()
-    if reason:
-        skip_or_fail(f"browser test skipped: {reason}", "MPIKERNEL_REQUIRE_BROWSER")
-    from playwright.sync_api import expect, sync_playwright
-
-    (tmp_path / "root" / "notebooks").mkdir(parents=True)
-    shutil.copy(README.parent / args[0], tmp_path / "root" / args[0])  # a copy: the test saves nothing here
-    lab = JupyterLab(tmp_path, args=tuple(args))
-    try:
-        with sync_playwright() as pw:
-            context = chromium(pw, tmp_path / "chromium-profile")
-            try:
-                page = context.pages[0] if context.pages else context.new_page()
-                page.set_default_timeout(60000)
-                page.goto(f"{lab.url}/lab/tree/{args[0]}?token={lab.token}")  # where `jupyter lab FILE` points the browser
-                kernel_name = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-KernelName").first
-                expect(kernel_name).to_contain_text(KERNEL, timeout=90000)
-                nb = Notebook(page, lab)
-                first = nb.cells().filter(has_text="Hello from rank").first
-                first.locator(".cm-content").click()
-                page.keyboard.press("Shift+Enter")
-                nb.wait_done(first, timeout=180)
-                assert nb.headers(first) == ["[rank 0]", "[rank 1]", "[rank 2]", "[rank 3]"]
-                assert nb.streams(first) == [f"Hello from rank {r} of 4" for r in range(4)]
-            finally:
-                context.close()
-        assert lab.stop() == {}
-    finally:
-        lab.kill()
