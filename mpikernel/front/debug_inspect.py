@@ -42,9 +42,17 @@ def accept_variable(name: str) -> bool:
     return name not in HIDDEN and not re.match(r"^_\d", name) and not name.startswith("_i")
 
 
+_ADDRESS = re.compile(r" (?:at|object at) 0x[0-9a-fA-F]+")
+
+
+def without_addresses(text: str) -> str:
+    """'<function f at 0x7f..>' -> '<function f>': an address differs on every rank and says nothing."""
+    return _ADDRESS.sub("", text)
+
+
 def _short_repr(value) -> str:
     try:
-        text = repr(value)
+        text = without_addresses(repr(value))
     except Exception as exc:  # a broken __repr__ must not hide the other variables
         text = f"<repr failed: {type(exc).__name__}>"
     return text if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 3] + "..."

@@ -567,7 +567,8 @@ class RankDebugger:
         except (DebugError, KeyError, IndexError) as exc:
             self.log.warning("rank %d did not list its frame's variables: %s", rank, exc)
             return None
-        return [{"name": v["name"], "type": v.get("type"), "value": v.get("value", "")} for v in rows
+        return [{"name": v["name"], "type": v.get("type"),
+                 "value": inspect_ranks.without_addresses(v.get("value", ""))} for v in rows
                 if inspect_ranks.accept_variable(v["name"]) and v.get("type") != "module"
                 and v["name"] not in inspect_ranks.GROUP_ROWS]
 

@@ -4,7 +4,8 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
-from mpikernel.front.debug_inspect import KERNEL_REF_BASE, RankVariables, merge_modules, merge_rich
+from mpikernel.front.debug_inspect import (KERNEL_REF_BASE, RankVariables, merge_modules, merge_rich,
+                                           without_addresses)
 from mpikernel.front.debugger import parse_debug_line
 
 
@@ -33,6 +34,7 @@ def test_variables_panel_rows_merge_the_ranks():
     assert got["only"]["value"] == "[ranks 0-1] (not defined) | [rank 2] 'a'"
     assert got["n"]["type"] == "int" and rows.owns(got["only"]["variablesReference"])
     assert not rows.owns(7) and rows.children(KERNEL_REF_BASE + 99) == []
+    assert without_addresses("<function f at 0x7f3a01> and <A object at 0xAB>") == "<function f> and <A>"
     rows.build({0: [same]})  # a new answer forgets the old children
     assert rows.children(got["x"]["variablesReference"]) == []
 
@@ -223,6 +225,7 @@ def test_debugger_panel_shows_every_rank_and_stops_in_an_earlier_cells_function(
     assert [(k["name"], k["value"]) for k in kids] == [(f"rank {r}", str(10 * r)) for r in range(4)]
     assert rows["rank"]["value"].startswith("[rank 0] 0 | [rank 1] 1")
     assert "In" not in rows and "np" not in rows and "_i1" not in rows
+    assert rows["scaled"]["value"] == "<function scaled>", rows["scaled"]  # no per-rank address: one row
     assert dap.request("richInspectVariables", {"variableName": "same"})["body"]["data"] == {"text/plain": "5"}
     rich = dap.request("richInspectVariables", {"variableName": "x"})["body"]["data"]
     assert rich["text/plain"] == "[rank 0]\n0\n[rank 1]\n10\n[rank 2]\n20\n[rank 3]\n30", rich
