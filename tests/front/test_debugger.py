@@ -286,8 +286,20 @@ def test_interrupt_and_restart_with_a_debug_session_open(mpi_kernel):
     import time
 
     km, kc = mpi_kernel
-    start_debugging(kc)
-    msg_id = kc.execute("import time\nfor i in range(600):\n    time.sleep(0.1)\n")
+    dap = start_debugging(kc)
+    code = "a = rank\nb = a + 1\n"  # interrupted while every rank is stopped at a breakpoint
+    path = dap.request("dumpCell", {"code": code})["body"]["sourcePath"]
+    assert dap.request("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": 2}]})["success"]
+    msg_id = kc.execute(code)
+    assert len(dap.wait_events("stopped", 4)) == 4, dap.events
+    km.interrupt_kernel()
+    reply = kc.get_shell_msg(timeout=60)
+    assert reply["parent_header"]["msg_id"] == msg_id, reply
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "RanksInterrupted", reply
+    assert dap.request("debugInfo")["body"]["stoppedThreads"] == []
+    assert dap.request("setBreakpoints", {"source": {"path": path}, "breakpoints": []})["success"]
+
+    msg_id = kc.execute("import time\nfor i in range(600):\n    time.sleep(0.1)\n")  # and while running
     deadline = time.monotonic() + 60
     while kc.get_iopub_msg(timeout=60)["msg_type"] != "display_data":  # the rank view: the loop runs
         assert time.monotonic() < deadline
