@@ -6,7 +6,7 @@
 set -uo pipefail
 : "${ROOT:?}" "${WORK:?}"
 command -v chromium >/dev/null || apt_install chromium || { echo "could not install chromium"; exit 1; }
-python -m pip install -q "jupyterlab>=4" "playwright>=1.40" || { echo "could not install jupyterlab/playwright"; exit 1; }
+(cd "$ROOT" && python -m pip install -q -e ".[lab]" "playwright>=1.40") || { echo "could not install the lab extra/playwright"; exit 1; }
 # MPIKERNEL_REQUIRE_BROWSER: a missing chromium/playwright fails here instead of skipping.
 # Screenshots of every state, light and dark, land in $WORK/screenshots (docs/screenshots/ has copies).
 cd "$ROOT" && MPIKERNEL_REQUIRE_BROWSER=1 MPIKERNEL_SCREENSHOTS="$WORK/screenshots" timeout 600 python -m pytest -p no:cacheprovider \

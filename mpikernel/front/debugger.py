@@ -15,14 +15,18 @@ The visual debugger (JupyterLab's, speaking the Debug Adapter Protocol over the 
 channel's debug_request) is `RankDebugger`: every rank runs debugpy (started on `initialize`),
 the kernel holds one DAP connection per rank and presents each rank as one thread ("rank 2",
 thread id rank + 1). Breakpoints set in a cell are set on every rank, continue and step apply to
-every stopped rank, and frame / variable references carry their rank (global id = local id * N +
-rank), so selecting rank 2's thread shows rank 2's variables. Cells have the same file name on
+every stopped rank, and frame / variable references carry their rank (a table of ours maps each
+to (rank, debugpy's reference)), so selecting rank 2's thread shows rank 2's variables. Pause on
+exceptions is set on every rank (the rank that raises stops; `exceptionInfo` names its exception).
+Outside a breakpoint the panel's variables, rich views and modules are asked of the ranks and
+merged (mpikernel/front/debug_inspect.py). Cells have the same file name on
 every rank up to the per-process directory (ipykernel names a cell by a hash of its text, in
 /tmp/ipykernel_<pid>/), so paths are translated between the kernel's directory and each rank's.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -32,6 +36,9 @@ import shlex
 import socket
 import sys
 import threading
+import time
+
+from mpikernel.front import debug_inspect as inspect_ranks
 
 _SESSION = None  # this rank's PostMortem while one is open
 
@@ -252,10 +259,25 @@ class DapConnection:
                     self.on_event(msg)
 
 
+def _service_paths() -> list[str]:
+    """Where the code that runs a cell on a rank lives (mpikernel, ipyparallel, IPython, ipykernel):
+    not the person's code, so steps and pause on exceptions do not stop in it (an editable
+    mpikernel is outside site-packages, where justMyCode alone would count it as user code)."""
+    import importlib.util
+
+    paths = []
+    for name in ("mpikernel", "ipyparallel", "IPython", "ipykernel", "zmq", "tornado"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            paths.extend(spec.submodule_search_locations)
+    return paths
+
+
 class RankDebugger:
     """The kernel's side of the visual debugger: one DAP session per rank, shown as threads."""
 
     STEPS = ("continue", "next", "stepIn", "stepOut", "pause")
+    START_WAIT = 120.0  # seconds `initialize` waits for ranks that are still starting
 
     def __init__(self, session, publish_event, log):
         self.session = session  # the kernel's Session: whose world the ranks are
@@ -268,13 +290,26 @@ class RankDebugger:
         self.stopped: set[int] = set()  # ranks stopped now
         self.breakpoints: dict[str, list] = {}
         self.started = False
+        self.explorer = inspect_ranks.RankVariables()  # inspectVariables' rows and their children
+        self._refs: list[tuple[int, int]] = []  # our reference - 1 -> (rank, debugpy's reference)
+        self._ref_of: dict[tuple[int, int], int] = {}
 
-    # ids: a frame or variables reference of rank r is local * n + r on the frontend's side
+    # ids: debugpy's frame and variables references are id()s (near 2**47), so a reference of
+    # rank r is a small number of ours, looked up in a table (arithmetic would pass 2**53, where
+    # the frontend's JavaScript numbers stop being exact, from 64 ranks on)
     def _enc(self, local, rank):
-        return 0 if not local else local * self.world.n + rank
+        if not local:
+            return 0
+        key = (rank, local)
+        if key not in self._ref_of:
+            self._refs.append(key)
+            self._ref_of[key] = len(self._refs)
+        return self._ref_of[key]
 
     def _dec(self, ref):
-        return ref % self.world.n, ref // self.world.n
+        if not 0 < ref <= len(self._refs):
+            raise DebugError(f"unknown frame or variables reference {ref} (the ranks moved on?)")
+        return self._refs[ref - 1]
 
     @staticmethod
     def kernel_prefix():
@@ -350,6 +385,7 @@ class RankDebugger:
             args = dict(msg.get("arguments") or {})
             args["connect"] = {"host": "127.0.0.1", "port": c.sock.getpeername()[1]}
             args["justMyCode"] = True
+            args["rules"] = [{"path": p, "include": False} for p in _service_paths()]
             seqs[r] = c.send("attach", args)
         for r, c in self.conns.items():
             if not c.events["initialized"].wait(c.timeout):
@@ -371,7 +407,7 @@ class RankDebugger:
             "isStarted": self.started, "hashMethod": "Murmur2", "hashSeed": get_tmp_hash_seed(),
             "tmpFilePrefix": self.kernel_prefix(), "tmpFileSuffix": ".py",
             "breakpoints": [{"source": k, "breakpoints": v} for k, v in self.breakpoints.items()],
-            "stoppedThreads": sorted(r + 1 for r in self.stopped), "richRendering": False,
+            "stoppedThreads": sorted(r + 1 for r in self.stopped), "richRendering": True,
             "exceptionPaths": ["Python Exceptions"], "copyToGlobals": False,
         }
 
@@ -430,15 +466,30 @@ class RankDebugger:
         body = self._checked(self.conns[rank].request("scopes", {"frameId": local}), rank)
         for sc in body.get("scopes", []):
             sc["variablesReference"] = self._enc(sc.get("variablesReference", 0), rank)
+        body.setdefault("scopes", []).append(self._all_ranks_scope())
         return body
+
+    def _all_ranks_scope(self) -> dict:
+        """A scope of every stopped rank's top-frame locals, merged: JupyterLab shows the frames
+        of one thread only (the first rank that stopped), this shows the others' values beside it."""
+        stopped = sorted(r for r in self.stopped if r in self.conns)
+        answers = {r: None for r in range(self.world.n)}
+        answers.update({r: self._top_frame_locals(r) for r in stopped})
+        rows = self.explorer.build(answers, busy_text=inspect_ranks.NOT_STOPPED)
+        return {"name": inspect_ranks.ALL_RANKS_SCOPE, "variablesReference": self.explorer.keep(rows),
+                "expensive": False}
 
     def dap_variables(self, msg):
         args = dict(msg["arguments"])
+        if self.explorer.owns(args["variablesReference"]):  # a row of inspectVariables' answer
+            return {"variables": self.explorer.children(args["variablesReference"])}
         if not self.stopped:
             return {"variables": []}
         rank, args["variablesReference"] = self._dec(args["variablesReference"])
         body = self._checked(self.conns[rank].request("variables", args), rank)
-        for v in body.get("variables", []):
+        body["variables"] = [v for v in body.get("variables", [])
+                             if inspect_ranks.accept_variable(v.get("name", ""))]
+        for v in body["variables"]:
             v["variablesReference"] = self._enc(v.get("variablesReference", 0), rank)
         return body
 
@@ -452,13 +503,90 @@ class RankDebugger:
         return body
 
     def dap_inspectVariables(self, msg):
-        return {"variables": []}
+        """The variables panel outside a breakpoint: every rank's namespace, merged."""
+        return {"variables": self.explorer.build(self._ask_ranks("rank_variables"))}
 
     def dap_richInspectVariables(self, msg):
-        return {"data": {}, "metadata": {}}
+        """The rich viewer: NAME's mime bundle in the selected rank's frame, or merged over the ranks."""
+        args = msg.get("arguments") or {}
+        name = args.get("variableName", "")
+        if not name.isidentifier():  # ipykernel's answer for the panel's group rows
+            if name in inspect_ranks.GROUP_ROWS:
+                return {"data": {}, "metadata": {}}
+            return (False, f"{name!r} is not a variable name")
+        if "frameId" in args and self.stopped:
+            rank, local = self._dec(args["frameId"])
+            code = ("__import__('json').dumps(dict(zip(('data', 'metadata'), "
+                    f"get_ipython().display_formatter.format({name}))), default=str)")
+            return self._evaluated(rank, code, local) or {"data": {}, "metadata": {}}
+        return inspect_ranks.merge_rich(self._ask_ranks("rank_rich", (name,)))
 
     def dap_modules(self, msg):
-        return {"modules": [], "totalModules": 0}
+        args = msg.get("arguments") or {}
+        return inspect_ranks.merge_modules(self._ask_ranks("rank_modules"), args.get("startModule", 0),
+                                           args.get("moduleCount"))
+
+    def dap_setExceptionBreakpoints(self, msg):
+        """Pause on exceptions: on every rank, so the rank that raises is the one that stops."""
+        if not self.started:
+            return (False, "the debugger has not started")
+        answers = {r: c.request(msg["command"], msg.get("arguments")) for r, c in self.conns.items()}
+        return self._checked(answers[0], 0)
+
+    ASK_TIMEOUT = 3.0  # seconds a busy rank has to answer the panel before it is shown as busy
+
+    def _ask_ranks(self, function, args=()) -> dict:
+        """{rank: debug_inspect.FUNCTION(*ARGS) run there, or None if it is busy}: stopped ranks
+        through their debugpy, the others over ipyparallel (all asked at once)."""
+        world = self.session.world
+        if world is None:
+            raise DebugError("the MPI ranks are not running")
+        stopped = [r for r in range(world.n) if r in self.stopped and r in self.conns]
+        pending = {r: world.view([r]).apply_async(getattr(inspect_ranks, function), *args)
+                   for r in range(world.n) if r not in stopped}
+        out = {r: self._evaluated(r, inspect_ranks.evaluate_expression(function, args)) for r in stopped}
+        deadline = time.monotonic() + self.ASK_TIMEOUT
+        for r, ar in pending.items():
+            try:
+                out[r] = ar.get(timeout=max(0.05, deadline - time.monotonic()))[0]
+            except Exception as exc:  # busy (a cell runs there) or failed: shown as busy
+                self.log.debug("rank %d did not answer %s: %s", r, function, exc)
+                out[r] = None
+        return dict(sorted(out.items()))
+
+    def _top_frame_locals(self, rank) -> list[dict] | None:
+        """[{name, type, value}] of the first scope (Locals) of a stopped rank's top frame, as its
+        debugpy lists them; None when it does not answer."""
+        conn = self.conns[rank]
+        try:
+            trace = self._checked(conn.request("stackTrace", {"threadId": self.main_thread[rank],
+                                                              "startFrame": 0, "levels": 1}), rank)
+            scopes = self._checked(conn.request("scopes", {"frameId": trace["stackFrames"][0]["id"]}), rank)
+            ref = scopes["scopes"][0]["variablesReference"]
+            rows = self._checked(conn.request("variables", {"variablesReference": ref}), rank)["variables"]
+        except (DebugError, KeyError, IndexError) as exc:
+            self.log.warning("rank %d did not list its frame's variables: %s", rank, exc)
+            return None
+        return [{"name": v["name"], "type": v.get("type"),
+                 "value": inspect_ranks.without_addresses(v.get("value", ""))} for v in rows
+                if inspect_ranks.accept_variable(v["name"]) and v.get("type") != "module"
+                and v["name"] not in inspect_ranks.GROUP_ROWS]
+
+    def _evaluated(self, rank, expression, frame=None):
+        """json.loads of EXPRESSION (a JSON string) evaluated in a stopped rank's FRAME (its top one
+        by default), or None when the rank's debugpy cannot evaluate it."""
+        conn = self.conns[rank]
+        try:
+            if frame is None:
+                trace = self._checked(conn.request("stackTrace", {"threadId": self.main_thread[rank],
+                                                                  "startFrame": 0, "levels": 1}), rank)
+                frame = trace["stackFrames"][0]["id"]
+            body = self._checked(conn.request("evaluate", {"expression": expression, "frameId": frame,
+                                                           "context": "clipboard"}), rank)
+            return json.loads(ast.literal_eval(body["result"]))
+        except (DebugError, KeyError, IndexError, ValueError, SyntaxError) as exc:
+            self.log.warning("rank %d could not evaluate for the debugger panel: %s", rank, exc)
+            return None
 
     def _step(self, msg):
         """continue / next / stepIn / stepOut / pause: on every rank (stopped ones, or all for pause)."""
@@ -479,6 +607,8 @@ class RankDebugger:
         self.conns.clear()
         self.stopped.clear()
         self.breakpoints.clear()
+        self._refs.clear()
+        self._ref_of.clear()
         self.started = False  # debugpy stays listening on the ranks; initialize reconnects
         return {}
 

@@ -441,6 +441,9 @@ class MPIKernel(IPythonKernel):
             from mpikernel.front.debugger import RankDebugger
 
             self._rank_debugger = RankDebugger(self.mpi, self._publish_debug_event, self.log)
+        fut = self._start_future  # JupyterLab initializes at once after a restart: wait for the ranks
+        if msg.get("command") == "initialize" and fut is not None and not fut.done():
+            await asyncio.wait([asyncio.wrap_future(fut)], timeout=self._rank_debugger.START_WAIT)
         return await self._rank_debugger.process(msg)
 
     async def do_shutdown(self, restart):

@@ -7,6 +7,8 @@ student meets it: a notebook made from the launcher's "MPI (4 ranks)" card, then
 - a barrier that can never complete is stopped with the toolbar's interrupt button, and the next
   cell's allreduce is right;
 - Tab after `comm.` offers `allreduce`;
+- a cell longer than a second shows the live rank view (one output, updated in place, replaced by
+  the merged output at the end);
 - and shutting JupyterLab down leaves no process behind (kernel, controller, mpiexec, ranks).
 
 Screenshots of these states, in JupyterLab's light and dark themes, are written to
@@ -66,6 +68,22 @@ from tqdm.auto import tqdm
 for i in tqdm(range(20), disable=rank != 0, desc="rank 0"):
     time.sleep(0.1)
 """
+RANK_VIEW = """\
+import time
+if rank == 0:
+    time.sleep(5)   # rank 0 works; rank 3 waits for its message, ranks 1-2 in the barrier
+    comm.send("go", dest=3)
+if rank == 3:
+    comm.recv(source=0)
+comm.barrier()
+print("all ranks passed the barrier")
+"""
+DEFINE = """\
+def spread(v):
+    w = v * 10
+    return w
+x = rank * 10   # no blank line: the editor's text would not read back as typed
+"""
 HANG = """\
 if rank > 0:
     comm.barrier()   # rank 0 never joins: ranks 1-3 wait forever
@@ -120,6 +138,68 @@ def notebook(lab_and_page):
     nb.wait_kernel_idle()
     nb.opened_in = time.monotonic() - t0
     return nb
+
+
+# ------------------------------------------------------------------- the README's one command
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_lab_command() -> tuple[str, list[str]]:
+    """(the install half, jupyter lab's arguments) of the README's one command for the course."""
+    import shlex
+
+    (line,) = [ln.strip() for ln in README.read_text().splitlines() if "&& jupyter lab " in ln]
+    install, lab = (part.strip() for part in line.split("&&"))
+    words = shlex.split(lab)
+    assert words[:2] == ["jupyter", "lab"], line
+    return install, words[2:]
+
+
+def test_the_readme_command_installs_the_lab_extra_and_opens_notebook_01_on_the_mpi_kernel(tmp_path):
+    """First in the file: playwright's sync API cannot start while the module's browser (the
+    fixtures of the tests below) is open, and that one stays open until the last test.
+
+    The README's `pip install -e ".[lab]" && jupyter lab notebooks/01-hello-ranks.ipynb`: the
+    extra names JupyterLab and ipywidgets, and JupyterLab started with those arguments (plus this
+    test's own server flags) opens the notebook with "MPI (4 ranks)" selected, and it runs."""
+    import shutil
+    import tomllib
+
+    install, args = readme_lab_command()
+    assert install == 'python -m pip install -e ".[lab]"'
+    extra = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]["lab"]
+    assert {re.split(r"[<>=!~ ]", e)[0] for e in extra} >= {"jupyterlab", "ipywidgets"}
+    assert args == ["notebooks/01-hello-ranks.ipynb"], args
+    reason = why_no_browser()
+    if reason:
+        skip_or_fail(f"browser test skipped: {reason}", "MPIKERNEL_REQUIRE_BROWSER")
+    from playwright.sync_api import expect, sync_playwright
+
+    (tmp_path / "root" / "notebooks").mkdir(parents=True)
+    shutil.copy(README.parent / args[0], tmp_path / "root" / args[0])  # a copy: the test saves nothing here
+    lab = JupyterLab(tmp_path, args=tuple(args))
+    try:
+        with sync_playwright() as pw:
+            context = chromium(pw, tmp_path / "chromium-profile")
+            try:
+                page = context.pages[0] if context.pages else context.new_page()
+                page.set_default_timeout(60000)
+                page.goto(f"{lab.url}/lab/tree/{args[0]}?token={lab.token}")  # where `jupyter lab FILE` points the browser
+                kernel_name = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-KernelName").first
+                expect(kernel_name).to_contain_text(KERNEL, timeout=90000)
+                nb = Notebook(page, lab)
+                first = nb.cells().filter(has_text="Hello from rank").first
+                first.locator(".cm-content").click()
+                page.keyboard.press("Shift+Enter")
+                nb.wait_done(first, timeout=180)
+                assert nb.headers(first) == ["[rank 0]", "[rank 1]", "[rank 2]", "[rank 3]"]
+                assert nb.streams(first) == [f"Hello from rank {r} of 4" for r in range(4)]
+            finally:
+                context.close()
+        assert lab.stop() == {}
+    finally:
+        lab.kill()
 
 
 def _ranks_text(text: str) -> str:
@@ -246,6 +326,82 @@ def test_tqdm_auto_on_rank_0_is_a_notebook_progress_bar(notebook, shots):
     notebook.screenshot_cells([cell], shots / "progress-light.png")
 
 
+def test_rank_view_is_one_live_strip_replaced_by_the_merged_output(notebook, shots):
+    """A cell longer than 1 s shows every rank's state in ONE output updated in place (rank 0
+    running its line, rank 3 in recv, ranks 1-2 in the barrier); the merged output replaces it."""
+    cell = notebook.start(RANK_VIEW)
+    view = cell.locator(".mpikernel-rank-view")
+    view.wait_for(timeout=30000)
+    assert "*" in notebook.prompt(cell), "the rank view appeared only after the cell ended"
+    until = time.monotonic() + 20
+    states = {}
+    while time.monotonic() < until:  # the ranks reach their calls, the strip follows in place
+        states = {int(r): s for r, s in cell.locator(".mpikernel-rank-view [data-rank]").evaluate_all(
+            "els => els.map(e => [e.dataset.rank, e.dataset.state])")}
+        if states == {0: "running", 1: "waiting", 2: "waiting", 3: "waiting"}:
+            break
+        time.sleep(0.2)
+    assert states == {0: "running", 1: "waiting", 2: "waiting", 3: "waiting"}, states
+    titles = cell.locator(".mpikernel-rank-view [data-rank]").evaluate_all("els => els.map(e => e.title)")
+    assert "recv" in titles[3].lower() and "barrier" in titles[1].lower(), titles
+    assert cell.locator(".jp-OutputArea-output").count() == 1, "the view was appended to, not updated"
+    caption = cell.locator(".mpikernel-rank-view").inner_text()
+    notebook.screenshot_cells([cell], shots / "rank-view-light.png")
+    time.sleep(1.5)
+    assert cell.locator(".mpikernel-rank-view").inner_text() != caption, "the strip was not updated"
+    assert cell.locator(".jp-OutputArea-output").count() == 1
+    notebook.wait_done(cell, timeout=60)
+    assert cell.locator(".mpikernel-rank-view").count() == 0, "the strip stayed after the cell ended"
+    assert notebook.headers(cell) == ["[ranks 0-3]"]
+    assert notebook.streams(cell) == ["all ranks passed the barrier"]
+    notebook.rank_view_cell = cell
+
+
+def test_debugger_panel_shows_every_rank_and_a_breakpoint_stops_them_all(notebook, shots):
+    """The toolbar's bug switches JupyterLab's debugger on: its Variables list the ranks' values
+    ([rank 0] 0 | [rank 1] 10 ...); a breakpoint in a function of an earlier cell stops all four
+    ranks (four threads "rank N"), the panel shows the first-stopped rank's frame and a 'Locals, all ranks' scope."""
+    page = notebook.page
+    define = notebook.run(DEFINE)
+    bug = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-DebuggerBugButton").first
+    bug.click()
+    notebook.command("debugger:show-panel")
+    variables = page.locator(".jp-DebuggerVariables")
+
+    def shown(locator, what, timeout=60000, state="visible"):
+        try:
+            locator.first.wait_for(timeout=timeout, state=state)
+        except Exception:
+            page.screenshot(path=str(shots / "debugger-failed.png"))
+            raise AssertionError(f"the debugger panel never showed {what}:\n{notebook.lab.log_text()}") from None
+
+    shown(variables.get_by_text("[rank 0] 0 | [rank 1] 10 | [rank 2] 20 | [rank 3] 30"), "x per rank")
+    page.screenshot(path=str(shots / "debugger-variables-light.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 640})
+
+    gutter = define.locator("div.cm-gutter.cm-breakpoint-gutter").bounding_box()
+    line = define.locator(".cm-line").nth(1).bounding_box()  # `w = v * 10`
+    page.mouse.click(gutter["x"] + gutter["width"] / 2, line["y"] + line["height"] / 2)
+    page.locator(".jp-DebuggerBreakpoint").first.wait_for(timeout=30000)
+    cell = notebook.start("r = spread(rank)")
+    shown(page.locator(".jp-DebuggerCallstackFrame-name", has_text="spread"), "the frame of spread")
+    scopes = page.locator(".jp-DebuggerSidebar select").first  # the panel shows one scope at a time
+    shown(scopes.locator("option", has_text="Locals, all ranks"), "the Locals, all ranks scope",
+          state="attached")  # an <option> is never "visible"
+    scopes.select_option(label="Locals, all ranks")  # each rank's v, beside rank 0's frame
+    every_v = variables.get_by_text("[rank 0] 0 | [rank 1] 1 | [rank 2] 2 | [rank 3] 3")
+    shown(every_v, "v per rank")
+    every_v.first.click()  # opens into one row per rank
+    shown(variables.get_by_text("rank 3", exact=False).last, "rank 3's own row of v")
+    page.screenshot(path=str(shots / "debugger-breakpoint-light.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 640})
+    assert "*" in notebook.prompt(cell), "the cell ran past the breakpoint"
+    notebook.command("debugger:continue")
+    notebook.wait_done(cell, timeout=60)
+    bug.click()  # the debugger off again: the cells after this one run as before
+    after = notebook.run("r")
+    assert _ranks_text(notebook.output_text(after)).endswith("[rank 0] 0 [rank 1] 10 [rank 2] 20 [rank 3] 30"), \
+        notebook.output_text(after)
+
+
 def test_dark_theme_screenshots(notebook, shots):
     notebook.set_theme("JupyterLab Dark")
     background = notebook.page.evaluate(
@@ -265,62 +421,3 @@ def test_shutdown_leaves_no_process(lab_and_page, notebook):
     page.close()
     survivors = lab.stop()
     assert survivors == {}, f"left running after JupyterLab shut down: {survivors}"
-
-
-# ------------------------------------------------------------------- the README's one command
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def readme_lab_command() -> tuple[str, list[str]]:
-    """(the install half, jupyter lab's arguments) of the README's one command for the course."""
-    import shlex
-
-    (line,) = [ln.strip() for ln in README.read_text().splitlines() if "&& jupyter lab " in ln]
-    install, lab = (part.strip() for part in line.split("&&"))
-    words = shlex.split(lab)
-    assert words[:2] == ["jupyter", "lab"], line
-    return install, words[2:]
-
-
-def test_the_readme_command_installs_the_lab_extra_and_opens_notebook_01_on_the_mpi_kernel(tmp_path):
-    """The README's `pip install -e ".[lab]" && jupyter lab notebooks/01-hello-ranks.ipynb`: the
-    extra names JupyterLab and ipywidgets, and JupyterLab started with those arguments (plus this
-    test's own server flags) opens the notebook with "MPI (4 ranks)" selected, and it runs."""
-    import shutil
-    import tomllib
-
-    install, args = readme_lab_command()
-    assert install == 'python -m pip install -e ".[lab]"'
-    extra = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]["lab"]
-    assert {re.split(r"[<>=!~ ]", e)[0] for e in extra} >= {"jupyterlab", "ipywidgets"}
-    assert args == ["notebooks/01-hello-ranks.ipynb"], args
-    reason = why_no_browser()
-    if reason:
-        skip_or_fail(f"browser test skipped: {reason}", "MPIKERNEL_REQUIRE_BROWSER")
-    from playwright.sync_api import expect, sync_playwright
-
-    (tmp_path / "root" / "notebooks").mkdir(parents=True)
-    shutil.copy(README.parent / args[0], tmp_path / "root" / args[0])  # a copy: the test saves nothing here
-    lab = JupyterLab(tmp_path, args=tuple(args))
-    try:
-        with sync_playwright() as pw:
-            context = chromium(pw, tmp_path / "chromium-profile")
-            try:
-                page = context.pages[0] if context.pages else context.new_page()
-                page.set_default_timeout(60000)
-                page.goto(f"{lab.url}/lab/tree/{args[0]}?token={lab.token}")  # where `jupyter lab FILE` points the browser
-                kernel_name = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-KernelName").first
-                expect(kernel_name).to_contain_text(KERNEL, timeout=90000)
-                nb = Notebook(page, lab)
-                first = nb.cells().filter(has_text="Hello from rank").first
-                first.locator(".cm-content").click()
-                page.keyboard.press("Shift+Enter")
-                nb.wait_done(first, timeout=180)
-                assert nb.headers(first) == ["[rank 0]", "[rank 1]", "[rank 2]", "[rank 3]"]
-                assert nb.streams(first) == [f"Hello from rank {r} of 4" for r in range(4)]
-            finally:
-                context.close()
-        assert lab.stop() == {}
-    finally:
-        lab.kill()
