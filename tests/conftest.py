@@ -8,7 +8,7 @@ sys.path.insert(0, str(HERE))  # tests/programs (the binding's programs)
 sys.path.insert(0, str(HERE / "support"))  # helpers shared by the test folders
 
 import mpirun as _mpirun  # noqa: E402
-from world_helpers import wait_all_gone  # noqa: E402
+from world_helpers import use_shipped_kernel_specs, wait_all_gone  # noqa: E402
 
 
 def pytest_configure(config):
@@ -25,6 +25,14 @@ def mpirun(tmp_path):
         return _mpirun.run(code, n=n, **kw)
 
     return runner
+
+
+@pytest.fixture(scope="module")
+def shipped_kernel_specs():
+    """This checkout's kernel specs (share/jupyter) first on JUPYTER_PATH for a module's tests."""
+    restore = use_shipped_kernel_specs()
+    yield
+    restore()
 
 
 @pytest.fixture(scope="module")

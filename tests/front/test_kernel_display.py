@@ -8,16 +8,8 @@ One kernel serves the module (4 ranks start in seconds, but seconds add up on a 
 import pytest
 
 from kernel_client import Kernel, stream_of
-from world_helpers import use_shipped_kernel_specs
 
-pytestmark = [pytest.mark.mpi, pytest.mark.kernel, pytest.mark.timeout(240)]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def shipped_spec():
-    restore_path = use_shipped_kernel_specs()
-    yield
-    restore_path()
+pytestmark = [pytest.mark.mpi, pytest.mark.kernel, pytest.mark.usefixtures("shipped_kernel_specs"), pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")

@@ -15,17 +15,10 @@ import pytest
 from jupyter_client.manager import KernelManager
 
 from kernel_client import Kernel, stream_of
-from world_helpers import use_shipped_kernel_specs, wait_all_gone
+from world_helpers import wait_all_gone
 
 
-pytestmark = [pytest.mark.mpi, pytest.mark.kernel, pytest.mark.timeout(180)]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def shipped_spec():
-    restore_path = use_shipped_kernel_specs()
-    yield
-    restore_path()
+pytestmark = [pytest.mark.mpi, pytest.mark.kernel, pytest.mark.usefixtures("shipped_kernel_specs"), pytest.mark.timeout(180)]
 
 
 @pytest.fixture(scope="module")
