@@ -494,17 +494,17 @@ cdef extern from * nogil:
     #else
     #define MPIK_FITS(n) ((n) >= -2147483647LL - 1 && (n) <= 2147483647LL)
     static int MPIK_Type_contiguous(MPI_Count n, MPI_Datatype t, MPI_Datatype *r) {
-        return MPIK_FITS(n) ? MPI_Type_contiguous((int)n, t, r) : MPI_ERR_COUNT;
+        return MPIK_FITS(n) ? MPI_Type_contiguous((int)n, t, r) : MPI_ERR_ARG;
     }
     static int MPIK_Type_vector(MPI_Count n, MPI_Count b, MPI_Count s, MPI_Datatype t,
                                 MPI_Datatype *r) {
         return MPIK_FITS(n) && MPIK_FITS(b) && MPIK_FITS(s) ?
-            MPI_Type_vector((int)n, (int)b, (int)s, t, r) : MPI_ERR_COUNT;
+            MPI_Type_vector((int)n, (int)b, (int)s, t, r) : MPI_ERR_ARG;
     }
     static int MPIK_Type_create_hvector(MPI_Count n, MPI_Count b, MPI_Count s, MPI_Datatype t,
                                         MPI_Datatype *r) {
         return MPIK_FITS(n) && MPIK_FITS(b) ?
-            MPI_Type_create_hvector((int)n, (int)b, (MPI_Aint)s, t, r) : MPI_ERR_COUNT;
+            MPI_Type_create_hvector((int)n, (int)b, (MPI_Aint)s, t, r) : MPI_ERR_ARG;
     }
     static int MPIK_Type_create_resized(MPI_Datatype t, MPI_Count lb, MPI_Count ext,
                                         MPI_Datatype *r) {
@@ -723,6 +723,20 @@ cdef extern from "mpi.h" nogil:
 # MPI-4 names an MPI-3.1 library (an older Open MPI) lacks, with the fallbacks mpi4py uses
 cdef extern from *:
     """
+    /* Open MPI 4.1 keeps the Fortran status layout in mpif.h only: MPI_SOURCE, MPI_TAG and
+       MPI_ERROR are the first three ints of its MPI_Status, the size is the whole struct. */
+    #ifndef MPI_F_STATUS_SIZE
+    #define MPI_F_STATUS_SIZE ((int)(sizeof(MPI_Status) / sizeof(int)))
+    #define MPI_F_SOURCE 0
+    #define MPI_F_TAG 1
+    #define MPI_F_ERROR 2
+    #endif
+    #ifndef MPI_ERR_ERRHANDLER
+    #define MPI_ERR_ERRHANDLER MPI_ERR_ARG
+    #endif
+    #ifndef MPI_ERR_PROC_ABORTED
+    #define MPI_ERR_PROC_ABORTED MPI_ERR_UNKNOWN
+    #endif
     #if MPI_VERSION < 4
     #define MPI_ERRORS_ABORT MPI_ERRORS_ARE_FATAL
     #define MPI_ERR_SESSION MPI_ERR_UNKNOWN

@@ -2,10 +2,11 @@
 equal, the same bad input raising the same exception class (and MPI error class)."""
 
 import pytest
+from require import mpich_validated
 
 from programs import driver
 
-pytestmark = pytest.mark.mpi
+pytestmark = [pytest.mark.mpi, mpich_validated]
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])

@@ -4,10 +4,11 @@ input (freed groups, ranks outside a group, wrong keyvals, missing Info keys, ..
 mpi4py's exception classes and MPI error classes (tests/programs/groups.py)."""
 
 import pytest
+from require import mpich_validated
 
 from programs import driver
 
-pytestmark = pytest.mark.mpi
+pytestmark = [pytest.mark.mpi, mpich_validated]
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])

@@ -5,10 +5,11 @@ against mpi4py on 2-4 ranks (groups of equal and of unequal sizes), with bad roo
 raising mpi4py's exception classes (tests/programs/intercomm.py)."""
 
 import pytest
+from require import mpich_validated
 
 from programs import driver
 
-pytestmark = pytest.mark.mpi
+pytestmark = [pytest.mark.mpi, mpich_validated]
 
 
 @pytest.mark.parametrize("n", [2, 3, 4])

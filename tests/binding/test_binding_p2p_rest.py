@@ -4,10 +4,11 @@ forms, Status, and bad input (same exception class and MPI error class as mpi4py
 interrupt of a blocked persistent-request Wait (mpikernel only)."""
 
 import pytest
+from require import mpich_validated
 
 from programs import driver
 
-pytestmark = pytest.mark.mpi
+pytestmark = [pytest.mark.mpi, mpich_validated]
 
 
 @pytest.mark.parametrize("n", [1, 2])

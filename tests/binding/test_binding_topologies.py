@@ -4,10 +4,11 @@ blocking and nonblocking, against mpi4py, with bad dims, ranks and weights raisi
 exception classes (tests/programs/topologies.py)."""
 
 import pytest
+from require import mpich_validated
 
 from programs import driver
 
-pytestmark = pytest.mark.mpi
+pytestmark = [pytest.mark.mpi, mpich_validated]
 
 
 @pytest.mark.parametrize("n", [1, 2, 4])

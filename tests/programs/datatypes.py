@@ -49,10 +49,22 @@ COMPLEX32 UNSIGNED_INT SIGNED_SHORT SIGNED_INT SIGNED_LONG SIGNED_LONG_LONG BOOL
 SINT32_T SINT64_T F_BOOL F_INT F_FLOAT F_DOUBLE F_COMPLEX F_FLOAT_COMPLEX F_DOUBLE_COMPLEX""".split()
 
 
+def outcome(fn):
+    """fn()'s value, or the MPI error class it raised: a library may lack a type or large counts
+    (Open MPI 4.1 is MPI 3.1), and then both bindings must fail the same way."""
+    try:
+        return fn()
+    except MPI.Exception as exc:
+        return ("raised", exc.Get_error_class())
+
+
 def predefined(name):
     t = getattr(MPI, name)
     if not t:
         return (name, False, t.typechar, t.typestr)
+    size = outcome(lambda: t.size)
+    if isinstance(size, tuple):  # a name the library declares but cannot use
+        return (name, True, size)
     try:
         code = t.tocode()
     except ValueError:
@@ -131,8 +143,8 @@ check("pickled derived datatypes are rebuilt", lambda: [
 check("a copy of a predefined datatype", lambda: (
     MPI.Datatype(MPI.INT) == MPI.INT, pickle.loads(pickle.dumps(MPI.Datatype(MPI.INT))) == MPI.INT))
 check("py2f/f2py", lambda: MPI.Datatype.f2py(MPI.DOUBLE.py2f()) == MPI.DOUBLE)
-check("large counts: 2**31 bytes", lambda: (MPI.BYTE.Create_contiguous(2**31).size,
-                                            MPI.INT.Create_vector(2**31, 1, 2).extent))
+check("large counts: 2**31 bytes", lambda: (outcome(lambda: MPI.BYTE.Create_contiguous(2**31).size),
+                                            outcome(lambda: MPI.INT.Create_vector(2**31, 1, 2).extent)))
 check("envelope of a named and a dup", lambda: (
     MPI.INT.Get_envelope(), MPI.INT.Dup().Get_envelope(), MPI.INT.Dup().Get_contents()[3] == [MPI.INT]))
 

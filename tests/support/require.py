@@ -15,3 +15,21 @@ def skip_or_fail(reason: str, flag: str):
     if os.environ.get(flag):
         pytest.fail(f"{flag} is set but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def built_on_open_mpi() -> bool:
+    from mpikernel import MPI
+
+    return MPI.get_vendor()[0] == "Open MPI"
+
+
+#: issue 18's differential tests (groups, datatypes, intercomms, p2p modes, topologies) were
+#: written against mpi4py on MPICH. On Open MPI 4.1 both bindings run, but the library answers
+#: differently from MPICH and from the standard in places (the order of Neighbor_alltoall on a
+#: periodic self-neighbour, error classes, ranks outside a group or graph left unchecked by
+#: mpi4py's calls), and every program there still needs its expectations made per library.
+#: Until then they are skipped there, with this reason, never reported as passing.
+mpich_validated = pytest.mark.skipif(
+    built_on_open_mpi(),
+    reason="issue 18's differential programs are validated on MPICH only so far; on Open MPI the "
+           "library's answers differ (docs/binding.md, 'Open MPI')")
