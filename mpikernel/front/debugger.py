@@ -26,7 +26,6 @@ every rank up to the per-process directory (ipykernel names a cell by a hash of 
 
 from __future__ import annotations
 
-import ast
 import io
 import json
 import os
@@ -574,16 +573,18 @@ class RankDebugger:
 
     def _evaluated(self, rank, expression, frame=None):
         """json.loads of EXPRESSION (a JSON string) evaluated in a stopped rank's FRAME (its top one
-        by default), or None when the rank's debugpy cannot evaluate it."""
+        by default), or None when the rank's debugpy cannot evaluate it. The rank sends the JSON as
+        hex digits, so debugpy's repr of it (quoted or not) is read without evaluating anything."""
         conn = self.conns[rank]
         try:
             if frame is None:
                 trace = self._checked(conn.request("stackTrace", {"threadId": self.main_thread[rank],
                                                                   "startFrame": 0, "levels": 1}), rank)
                 frame = trace["stackFrames"][0]["id"]
-            body = self._checked(conn.request("evaluate", {"expression": expression, "frameId": frame,
+            hexed = f"({expression}).encode().hex()"
+            body = self._checked(conn.request("evaluate", {"expression": hexed, "frameId": frame,
                                                            "context": "clipboard"}), rank)
-            return json.loads(ast.literal_eval(body["result"]))
+            return json.loads(bytes.fromhex(body["result"].strip("'\"")).decode())
         except (DebugError, KeyError, IndexError, ValueError, SyntaxError) as exc:
             self.log.warning("rank %d could not evaluate for the debugger panel: %s", rank, exc)
             return None
