@@ -234,6 +234,7 @@ cdef Request _inter_start(Intercomm comm, int kind, sendbuf, recvbuf, long long 
 
 cdef enum:
     INTER_TAG = 18      # the point-to-point messages of the rooted collectives, on comm.shadow
+    INTER_REDUCE_TAG = 19   # those of a blocking Reduce (_inter_reduce_p2p)
 
 
 cdef Request _inter_p2p(Intercomm comm, int kind, _CollMsg m, long long root):
@@ -276,6 +277,55 @@ cdef Request _inter_p2p(Intercomm comm, int kind, _CollMsg m, long long root):
     return q
 
 
+cdef Request _inter_reduce_p2p(Intercomm comm, _CollMsg m, long long root):
+    """A blocking Reduce across an intercomm as point-to-point messages on comm.shadow: each
+    remote rank sends its buffer to the root; the root receives the last one straight into
+    recvbuf and the others into one scratch block (q.keep = (m, scratch)), and the wait's caller
+    folds them in (_inter_reduce_finish). Why: Open MPI 4.1's Ireduce on an intercommunicator
+    hangs when the root group changes between calls (mpi4py's Ireduce hangs the same way there)
+    and the blocking MPI_Reduce would not be interruptible. Ireduce stays the library's own."""
+    cdef Request q = Request.__new__(Request)
+    cdef int rsize = 0, i
+    cdef bytearray scratch
+    cdef char *base
+    cdef MPI_Aint block = <MPI_Aint>m.count * m.extent
+    q.keep = m
+    if root == MPI_PROC_NULL:
+        return q
+    if root != MPI_ROOT:
+        q._alloc_more(1)
+        CHKERR(MPI_Isend(m.s.addr, m.count, m.dtype, <int>root, INTER_REDUCE_TAG, comm.shadow,
+                         q.more))
+        return q
+    CHKERR(MPI_Comm_remote_size(comm.ob_mpi, &rsize))
+    if rsize == 0:
+        return q
+    q._alloc_more(rsize)
+    scratch = bytearray(block * (rsize - 1))
+    base = PyByteArray_AS_STRING(scratch)
+    q.keep = (m, scratch, rsize)
+    for i in range(rsize - 1):
+        CHKERR(MPI_Irecv(base + i * block, m.count, m.dtype, i, INTER_REDUCE_TAG, comm.shadow,
+                         &q.more[i]))
+    CHKERR(MPI_Irecv(m.r.addr, m.count, m.dtype, rsize - 1, INTER_REDUCE_TAG, comm.shadow,
+                     &q.more[rsize - 1]))
+    return q
+
+
+cdef int _inter_reduce_finish(tuple parts, Op op) except -1:
+    """The root's half of _inter_reduce_p2p once every part is in: recvbuf = r0 op r1 op ...
+    op r(n-1), folded from the right (recvbuf already holds r(n-1)) so that non-commutative
+    ops see the standard's order."""
+    cdef _CollMsg m = parts[0]
+    cdef bytearray scratch = parts[1]
+    cdef int n = parts[2], i
+    cdef char *base = PyByteArray_AS_STRING(scratch)
+    cdef MPI_Aint block = <MPI_Aint>m.count * m.extent
+    for i in range(n - 2, -1, -1):
+        CHKERR(MPI_Reduce_local(base + i * block, m.r.addr, m.count, m.dtype, op.ob_mpi))
+    return 0
+
+
 cdef int _inter_reduce_bufs(_CollMsg m, sendbuf, recvbuf, Op op, bint receiving, bint sending,
                             const char *what) except -1:
     """Reduce (the root only receives, the remote group only sends) and Allreduce (both)."""
@@ -304,6 +354,8 @@ cdef Request _inter_go(Intercomm comm, int kind, _CollMsg m, long long root, Op 
         comm.coll_seq += 1      # counted like every collective (not checked: two groups)
     if kind & (COLL_SCATTER | COLL_GATHER | COLL_BCAST) and comm.shadow != MPI_COMM_NULL:
         return _inter_p2p(comm, kind, m, root)
+    if kind == COLL_REDUCE and call[0] != c'I' and comm.shadow != MPI_COMM_NULL:
+        return _inter_reduce_p2p(comm, m, root)
     if kind == COLL_BCAST:
         if root == MPI_PROC_NULL and m.r.count == 0:
             # MPICH's Ibcast returns early on a count of 0 without taking the collective's
@@ -325,8 +377,11 @@ cdef Request _inter_go(Intercomm comm, int kind, _CollMsg m, long long root, Op 
 cdef int _inter_wait(Intercomm comm, int kind, sendbuf, recvbuf, long long root, Op op,
                      const char *call) except -1:
     cdef Request q = _inter_start(comm, kind, sendbuf, recvbuf, root, op, call)
-    return _wait_call(q, call, <int>root if kind & (COLL_ROOTED | COLL_BCAST) else MPI_PROC_NULL,
-                      0, comm)
+    cdef object parts = q.keep      # the wait lets go of q.keep when it completes
+    _wait_call(q, call, <int>root if kind & (COLL_ROOTED | COLL_BCAST) else MPI_PROC_NULL, 0, comm)
+    if kind == COLL_REDUCE and type(parts) is tuple:
+        _inter_reduce_finish(parts, op)
+    return 0
 
 
 # -- lowercase: sizes first, then the pickles, as the intracomm forms do ------------------------
