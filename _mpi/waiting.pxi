@@ -3,6 +3,10 @@
 # core, then sleep in growing steps - and every few milliseconds take the GIL and run
 # PyErr_CheckSignals, so Ctrl-C raises KeyboardInterrupt even in a collective that never completes.
 # Plain MPI and mpi4py spin at 100% CPU and ignore signals while they wait.
+# The back-off counts from the last progress, not from the start of the wait: MPI moves data
+# only inside MPI calls, so a wait over many transfers (a halo exchange's Waitall) that slept
+# while some of them were still completing would starve the rest. A poll function that sees
+# part of its wait complete bumps _progress (poll_all does), and the phases start over.
 
 cdef extern from "<time.h>" nogil:
     ctypedef long time_t
@@ -28,7 +32,7 @@ cdef struct WaitPolicy:
 
 cdef WaitPolicy _policy
 _policy.spin = 20e-6
-_policy.yield_ = 2e-3
+_policy.yield_ = 20e-3
 _policy.sleep_max = 1e-3
 _policy.check_every = 5e-3
 
@@ -75,9 +79,15 @@ cdef int wait_until(poll_fn poll, void *ctx, const char *call, int peer, int tag
     return _wait_slow(poll, ctx, call, peer, tag, nbytes, comm)
 
 
+# Bumped by a poll function when part of its wait completed (see the top of this file).
+cdef unsigned int _progress = 0
+
+
 # Where one wait is between polls (the phases below read and advance it).
 cdef struct WaitState:
     double t0            # when the first poll found the operation pending
+    double phase0        # when the phases (re)started: t0, or the last progress
+    unsigned int seen    # _progress when the phases last (re)started
     double t             # the clock at its last reading
     double nap           # the next sleep (backing off: it doubles up to _policy.sleep_max)
     unsigned int spins   # polls so far
@@ -124,17 +134,22 @@ cdef inline bint _spin(WaitState *w) noexcept nogil:
     """Spin phase: poll again at once. While spinning, the clock is read only every 16 polls
     (reading it showed in profiles); False when it is time to read it (_back_off)."""
     w.spins += 1
-    return (w.spins & 15) != 0 and w.t - w.t0 < _policy.spin
+    return (w.spins & 15) != 0 and w.t - w.phase0 < _policy.spin
 
 
 cdef inline void _back_off(WaitState *w) noexcept nogil:
     """Read the clock; past the spin: yield the core (oversubscribed cores), then sleep in
-    doubling steps up to _policy.sleep_max (a long wait burns little CPU)."""
+    doubling steps up to _policy.sleep_max (a long wait burns little CPU). Progress since the
+    phases started starts them over (spin, yield, short naps)."""
     cdef timespec ts
     w.t = _now()
-    if w.t - w.t0 < _policy.spin:
+    if w.seen != _progress:
+        w.seen = _progress
+        w.phase0 = w.t
+        w.nap = 2e-6
+    if w.t - w.phase0 < _policy.spin:
         return
-    if w.t - w.t0 < _policy.spin + _policy.yield_:
+    if w.t - w.phase0 < _policy.spin + _policy.yield_:
         sched_yield()
         return
     ts.tv_sec = 0
@@ -158,7 +173,8 @@ cdef inline void _wait_enter(WaitState *w, const char *call, int peer, int tag,
                              long long nbytes, object comm) noexcept:
     """Leaving the first poll: start the clocks, publish the wait for MPI._waiting()."""
     global _wait_comm
-    w.t0 = w.t = _now()
+    w.t0 = w.t = w.phase0 = _now()
+    w.seen = _progress
     w.spins = 0
     w.nap = 2e-6
     w.next_probe = w.t0 + _UNEXPECTED_AFTER
@@ -190,14 +206,77 @@ cdef struct ReqSet:
     MPI_Request *reqs
     MPI_Status *statuses     # may be MPI_STATUSES_IGNORE
     int index                # Testany's answer
+    # poll_all past its first poll (_some_begin): MPI_Testsome, to see part of the set complete
+    int polled               # poll_all calls so far
+    int left                 # requests not yet reported complete
+    int *indices             # Testsome's answer (n); NULL: plain Testall
+    MPI_Status *some         # Testsome's statuses (n), copied to `statuses` by index
+    char *reported           # reported[i]: statuses[i] written (n)
 
 cdef int poll_one(void *ctx, int *done) noexcept nogil:
     cdef ReqSet *rs = <ReqSet *>ctx
     return MPI_Test(rs.reqs, done, rs.statuses)
 
 cdef int poll_all(void *ctx, int *done) noexcept nogil:
+    """MPI_Testall on the first poll (the fast path); then MPI_Testsome, so that requests
+    completing one by one count as progress (_progress) and the wait keeps polling briskly."""
+    global _progress
     cdef ReqSet *rs = <ReqSet *>ctx
-    return MPI_Testall(rs.n, rs.reqs, done, rs.statuses)
+    cdef int outcount = 0, k, ierr
+    rs.polled += 1
+    if rs.polled == 2:
+        _some_begin(rs)
+    if rs.indices == NULL:
+        return MPI_Testall(rs.n, rs.reqs, done, rs.statuses)
+    ierr = MPI_Testsome(rs.n, rs.reqs, &outcount, rs.indices,
+                        rs.some if rs.statuses != MPI_STATUSES_IGNORE else MPI_STATUSES_IGNORE)
+    if ierr != MPI_SUCCESS and ierr != MPI_ERR_IN_STATUS:
+        return ierr
+    if outcount == MPI_UNDEFINED:       # none active any more (null or inactive persistent)
+        done[0] = 1
+        return ierr
+    if outcount > 0:
+        _progress += 1
+        rs.left -= outcount
+        if rs.statuses != MPI_STATUSES_IGNORE:
+            for k in range(outcount):
+                rs.statuses[rs.indices[k]] = rs.some[k]
+                rs.reported[rs.indices[k]] = 1
+    done[0] = rs.left <= 0
+    return ierr
+
+
+cdef void _some_begin(ReqSet *rs) noexcept nogil:
+    """poll_all's scratch for MPI_Testsome; without memory it stays on MPI_Testall."""
+    cdef int i
+    rs.indices = <int *>malloc(rs.n * sizeof(int))
+    rs.some = <MPI_Status *>malloc(rs.n * sizeof(MPI_Status))
+    rs.reported = <char *>calloc(rs.n, 1)
+    if rs.indices == NULL or rs.some == NULL or rs.reported == NULL:
+        _some_end(rs)
+        return
+    rs.left = 0
+    for i in range(rs.n):
+        if rs.reqs[i] != MPI_REQUEST_NULL:
+            rs.left += 1
+
+
+cdef void _some_end(ReqSet *rs) noexcept nogil:
+    """After the wait: statuses Testsome never reported (null or inactive requests) are empty,
+    as MPI_Testall leaves them; the scratch is freed."""
+    cdef int i
+    cdef MPI_Request null
+    if rs.indices != NULL and rs.statuses != MPI_STATUSES_IGNORE:
+        for i in range(rs.n):
+            if not rs.reported[i]:
+                null = MPI_REQUEST_NULL
+                MPI_Wait(&null, &rs.statuses[i])     # the standard's empty status
+    free(rs.indices)
+    free(rs.some)
+    free(rs.reported)
+    rs.indices = NULL
+    rs.some = NULL
+    rs.reported = NULL
 
 cdef int poll_any(void *ctx, int *done) noexcept nogil:
     cdef ReqSet *rs = <ReqSet *>ctx
@@ -279,11 +358,18 @@ cdef int wait_requests(int n, MPI_Request *reqs, MPI_Status *statuses, const cha
     rs.n = n
     rs.reqs = reqs
     rs.statuses = statuses
+    rs.polled = rs.left = 0
+    rs.indices = NULL
+    rs.some = NULL
+    rs.reported = NULL
     try:
         if n == 1:
             wait_until(poll_one, &rs, call, peer, tag, nbytes, comm)
         else:
-            wait_until(poll_all, &rs, call, peer, tag, nbytes, comm)
+            try:
+                wait_until(poll_all, &rs, call, peer, tag, nbytes, comm)
+            finally:
+                _some_end(&rs)
     except BaseException:
         abandon(n, reqs, cancellable, keepalive)
         raise

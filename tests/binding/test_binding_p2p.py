@@ -42,3 +42,35 @@ def test_receives_from_proc_null_report_the_standard_status(mpirun, check):
     (Debian's MPICH 4.0.2 leaves it unset; the binding writes it)."""
     res = mpirun(PROC_NULL_RECEIVES, n=1, timeout=60, env={"MPIKERNEL_CHECK_COLLECTIVES": check})
     assert res.lines() == ["Recv:ok Irecv:ok Sendrecv:ok recv:ok irecv:ok"]
+
+
+STAGGERED_WAITALL = """
+import time
+import numpy as np
+from mpikernel import MPI
+comm = MPI.COMM_WORLD
+if comm.rank == 0:
+    bufs = [np.zeros(4, dtype="i") for _ in range(4)]
+    idle = comm.Recv_init(np.zeros(1, dtype="i"), source=1, tag=99)   # persistent, never started
+    reqs = [comm.Irecv(b, source=1, tag=t) for t, b in enumerate(bufs)]
+    reqs.insert(2, MPI.REQUEST_NULL)
+    reqs.append(idle)
+    statuses = [MPI.Status() for _ in reqs]
+    MPI.Request.Waitall(reqs, statuses)
+    got = [(s.source, s.tag, s.Get_count(MPI.INT)) for s in statuses]
+    print(got == [(1, 0, 4), (1, 1, 4), (MPI.ANY_SOURCE, MPI.ANY_TAG, 0), (1, 2, 4), (1, 3, 4),
+                  (MPI.ANY_SOURCE, MPI.ANY_TAG, 0)] or got,
+          [int(b[0]) for b in bufs], all(r == MPI.REQUEST_NULL for r in reqs[:5]))
+    idle.Free()
+else:
+    for t in (3, 0, 2, 1):      # out of order, far enough apart that the wait backs off between
+        time.sleep(0.05)
+        comm.Send(np.full(4, 10 + t, dtype="i"), dest=0, tag=t)
+"""
+
+
+def test_waitall_over_completions_far_apart_keeps_every_status(mpirun):
+    """Waitall past its first poll uses Testsome (the back-off restarts on each completion):
+    each status lands at its request's place, null and inactive requests get the empty status."""
+    res = mpirun(STAGGERED_WAITALL, n=2, timeout=60)
+    assert res.lines() == ["True [10, 11, 12, 13] True"]
