@@ -27,8 +27,10 @@ MODES = {
         "pingpong": {"sizes": [[8, 200], [MiB, 10], [64 * MiB, 1]], "warmup": 10, "reps": 3},
         "pickle_small": {"iters": 200, "warmup": 10, "reps": 3},
         "dict_array": {"nbytes": 64 * MiB, "iters": 1, "reps": 2},
+        "window": {"windows": [[4 * MiB, 64, 1], [4 * MiB, 1, 5], [64 * 1024, 16, 10], [8, 64, 50]], "reps": 3},
         "allreduce_int": {"iters": 100, "warmup": 10, "reps": 3},
         "bcast_dict": {"nbytes": 10_000_000, "arrays": 4, "iters": 1, "reps": 3},
+        "jacobi": {"points": 1000, "iters": 100, "warmup": 10, "reps": 2, "load": 2, "load_bound": 30},
         "barrier_cpu": {"block": 0.5},
         "ctrl_c": {"delay": 0.2, "bound": 1.0},
     },
@@ -38,8 +40,11 @@ MODES = {
         "pingpong": {"sizes": [[8, 5000], [MiB, 100], [64 * MiB, 4]], "warmup": 200, "reps": 5},
         "pickle_small": {"iters": 3000, "warmup": 200, "reps": 5},
         "dict_array": {"nbytes": 64 * MiB, "iters": 2, "reps": 3},
+        "window": {"windows": [[4 * MiB, 64, 3], [4 * MiB, 1, 50], [64 * 1024, 16, 100], [8, 64, 500]],
+                   "reps": 5},
         "allreduce_int": {"iters": 300, "warmup": 50, "reps": 5},
         "bcast_dict": {"nbytes": 10_000_000, "arrays": 4, "iters": 3, "reps": 5},
+        "jacobi": {"points": 1000, "iters": 1000, "warmup": 50, "reps": 3, "load": 2, "load_bound": 120},
         "barrier_cpu": {"block": 5.0},
         "ctrl_c": {"delay": 0.5, "bound": 3.0},
     },
@@ -71,6 +76,12 @@ class Target:
         return f"≤{self.bound:g} s"
 
 
+def window_target(nreq, nbytes, label):
+    key = f"window:{nreq}x{nbytes}"
+    return Target(f"nonblocking window, {nreq} x Isend/Irecv of {label} + Waitall", key, "mpi4py", key,
+                  "rate", 0.95, nreq * nbytes)
+
+
 TARGETS = [
     Target("8 B ping-pong latency (one way, Send/Recv)", "pingpong:8", "mpi4py", "pingpong:8", "time", 1.0),
     Target("8 B ping-pong latency (one way, Send/Recv)", "pingpong:8", "c", "pingpong:8", "time", 1.3),
@@ -80,13 +91,30 @@ TARGETS = [
     Target("dict with 64 MiB array, send/recv bandwidth", "dict_array", "mpi4py", "dict_array", "rate", 4.0, 64 * MiB),
     # C's figure for this row is its Send/Recv of the same 64 MiB (aliased as "dict_array")
     Target("dict with 64 MiB array, send/recv bandwidth", "dict_array", "c", "dict_array", "rate", 0.7, 64 * MiB),
+    window_target(64, 4 * MiB, "4 MiB"),
+    window_target(1, 4 * MiB, "4 MiB"),
+    window_target(16, 64 * 1024, "64 KiB"),
+    window_target(64, 8, "8 B"),
     Target("allreduce(1), 4 ranks", "allreduce_int", "mpi4py", "allreduce_int", "time", 1.0),
     Target("bcast of a 10 MB dict of arrays, 4 ranks (throughput)", "bcast_dict", "mpi4py", "bcast_dict", "rate", 3.0, 10_000_000),
     Target("allreduce(1), 4 ranks, vs MPI_Allreduce of one int", "allreduce_int", "c", "allreduce_int", "time", None),
     Target("bcast of 10 MB, 4 ranks, vs MPI_Bcast of 10 MB (throughput)", "bcast_dict", "c", "bcast_dict", "rate", None, 10_000_000),
+    Target("Jacobi sweep (Sendrecv halos + allreduce), 5 ranks on 2 busy cores", "jacobi:5", "mpi4py", "jacobi:5", "time", 1.0),
+    Target("Jacobi sweep (Sendrecv halos + allreduce), 4 ranks on 2 busy cores", "jacobi:4", "mpi4py", "jacobi:4", "time", 1.0),
     Target("CPU of a rank blocked in a barrier", "barrier_cpu", "mpi4py", "barrier_cpu", "cpu", 0.10),
     Target("Ctrl-C latency in a blocked barrier", "ctrl_c", "mpi4py", "ctrl_c", "interrupt", 0.5),
 ]
+
+
+def metric_key(rec):
+    """The samples' name: the case, with its size where one case measures several."""
+    if rec["case"] == "pingpong":
+        return f"pingpong:{rec['nbytes']}"
+    if rec["case"] == "jacobi":
+        return f"jacobi:{rec['ranks']}"
+    if rec["case"] == "window":
+        return f"window:{rec['nreq']}x{rec['nbytes']}"
+    return rec["case"]
 
 
 @dataclass
@@ -110,7 +138,7 @@ class Results:
             if case == "_info":
                 self.info.setdefault(who, rec)
                 continue
-            key = f"{case}:{rec['nbytes']}" if case == "pingpong" else case
+            key = metric_key(rec)
             self.samples[who].setdefault(key, []).extend(rec["samples"])
             rounds = self.by_round[who].setdefault(key, {})
             if impl == "all":
@@ -154,12 +182,13 @@ def launches(mode, c_exes):
                  str(bc["nbytes"]), str(bc["iters"])]
     # ctrl_c last: it leaves an abandoned barrier behind in the binding that can be interrupted
     p2p = [["pingpong", pp], ["pickle_small", p["pickle_small"]], ["dict_array", p["dict_array"]],
-           ["barrier_cpu", p["barrier_cpu"]], ["ctrl_c", p["ctrl_c"]]]
+           ["window", p["window"]], ["barrier_cpu", p["barrier_cpu"]], ["ctrl_c", p["ctrl_c"]]]
     coll = [["allreduce_int", p["allreduce_int"]], ["bcast_dict", p["bcast_dict"]]]
     out = [("c", 2, c_argv, {"BENCH_THREAD_LEVEL": "single"}),
            ("c", 4, coll_argv, {"BENCH_THREAD_LEVEL": "multiple"})]
     for impl in ("mpi4py", "mpikernel"):
         out += [(impl, 2, python_cmd(impl, p2p), None), (impl, 4, python_cmd(impl, coll), None)]
+        out += [(impl, n, python_cmd(impl, [["jacobi", p["jacobi"]]]), None) for n in (5, 4)]
     return out
 
 

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -114,6 +115,41 @@ def case_dict_array(MPI, comm, cfg):
         report("dict_array", samples, "s", nbytes=nbytes, iters=cfg["iters"])
 
 
+def window_once(MPI, comm, bufs):
+    """One window: rank 0 posts an Isend per buffer, rank 1 an Irecv per buffer, both Waitall."""
+    if comm.rank == 0:
+        reqs = [comm.Isend(b, 1, i) for i, b in enumerate(bufs)]
+    elif comm.rank == 1:
+        reqs = [comm.Irecv(b, 0, i) for i, b in enumerate(bufs)]
+    else:
+        reqs = []
+    MPI.Request.Waitall(reqs)
+
+
+def case_window(MPI, comm, cfg):
+    """Nonblocking windows, the pattern of every halo exchange: `nreq` Isend/Irecv of `nbytes`
+    each, then Waitall. Time per window on rank 0, up to rank 1's zero-byte acknowledgement."""
+    ack = np.zeros(0, dtype=np.uint8)
+    for nbytes, nreq, iters in cfg["windows"]:
+        bufs = [np.full(nbytes, comm.rank, dtype=np.uint8) for _ in range(nreq)]
+        window_once(MPI, comm, bufs)
+        samples = []
+        for _ in range(cfg["reps"]):
+            comm.Barrier()
+            t0 = perf_counter()
+            for _ in range(iters):
+                window_once(MPI, comm, bufs)
+            if comm.rank == 0:
+                comm.Recv(ack, 1, 99)
+            elif comm.rank == 1:
+                comm.Send(ack, 0, 99)
+            samples.append((perf_counter() - t0) / iters)
+        if comm.rank == 1 and any(b[0] != 0 or b[-1] != 0 for b in bufs):
+            raise AssertionError("a window's receive buffer does not hold rank 0's data")
+        if comm.rank == 0:
+            report("window", samples, "s", nbytes=nbytes, nreq=nreq, iters=iters)
+
+
 # --- collectives (4 ranks) --------------------------------------------------------------------
 
 
@@ -151,6 +187,58 @@ def case_bcast_dict(MPI, comm, cfg):
         raise AssertionError("bcast dict came back wrong")
     if comm.rank == 0:
         report("bcast_dict", samples, "s", nbytes=per * 8 * narrays, iters=cfg["iters"], ranks=comm.size)
+
+
+# --- a busy, oversubscribed machine (4 or 5 ranks on 2 cores, plus spinning processes) -------
+
+SPINNER = "import time\nend = time.monotonic() + {bound}\nwhile time.monotonic() < end:\n    pass\n"
+
+
+def spinners(count, bound):
+    """`count` processes that burn a core each (a browser, a build): each ends by itself after
+    `bound` seconds at the latest, and the caller kills them as soon as it is done."""
+    return [subprocess.Popen([sys.executable, "-c", SPINNER.format(bound=bound)], start_new_session=True)
+            for _ in range(count)]
+
+
+def jacobi(MPI, comm, u, iters):
+    """1-D Jacobi sweeps: halo exchange with Sendrecv (PROC_NULL at the edges) and the global
+    residual with allreduce, every iteration; the seconds per iteration."""
+    left = comm.rank - 1 if comm.rank > 0 else MPI.PROC_NULL
+    right = comm.rank + 1 if comm.rank < comm.size - 1 else MPI.PROC_NULL
+    new = u.copy()
+    comm.Barrier()
+    t0 = perf_counter()
+    for _ in range(iters):
+        comm.Sendrecv(u[1:2], dest=left, recvbuf=u[-1:], source=right)
+        comm.Sendrecv(u[-2:-1], dest=right, recvbuf=u[0:1], source=left)
+        new[1:-1] = 0.5 * (u[:-2] + u[2:])
+        residual = comm.allreduce(float(np.abs(new[1:-1] - u[1:-1]).sum()))
+        u, new = new, u
+    comm.Barrier()
+    return (perf_counter() - t0) / iters, residual
+
+
+def case_jacobi(MPI, comm, cfg):
+    """Rank 0 starts `load` spinning processes, then every rank runs `iters` Jacobi sweeps."""
+    load = spinners(cfg["load"], cfg["load_bound"]) if comm.rank == 0 else []
+    try:
+        u = np.zeros(cfg["points"] + 2)
+        if comm.rank == 0:
+            u[0] = 1.0
+        jacobi(MPI, comm, u, cfg["warmup"])
+        samples = []
+        for _ in range(cfg["reps"]):
+            t, residual = jacobi(MPI, comm, u, cfg["iters"])
+            samples.append(t)
+        if not (residual >= 0.0):
+            raise AssertionError(f"Jacobi residual {residual!r}")
+    finally:
+        for p in load:
+            p.kill()
+            p.wait()
+    if comm.rank == 0:
+        report("jacobi", samples, "s", ranks=comm.size, load=cfg["load"], iters=cfg["iters"])
 
 
 # --- waiting: CPU and Ctrl-C (2 ranks) --------------------------------------------------------
@@ -222,8 +310,10 @@ CASES = {
     "pingpong": case_pingpong,
     "pickle_small": case_pickle_small,
     "dict_array": case_dict_array,
+    "window": case_window,
     "allreduce_int": case_allreduce_int,
     "bcast_dict": case_bcast_dict,
+    "jacobi": case_jacobi,
     "barrier_cpu": case_barrier_cpu,
     "ctrl_c": case_ctrl_c,
 }

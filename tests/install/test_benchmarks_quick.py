@@ -36,10 +36,12 @@ def synthetic(ours_scale, cpu=0.02, interrupted=True):
     res = binding.Results("quick")
     base = {"pingpong:8": 1e-6, f"pingpong:{binding.MiB}": 2e-4,
             f"pingpong:{64 * binding.MiB}": 1.5e-2, "pickle_small": 1e-5, "dict_array": 0.1,
-            "allreduce_int": 1e-4, "bcast_dict": 0.03}
+            "allreduce_int": 1e-4, "bcast_dict": 0.03, f"window:64x{4 * binding.MiB}": 0.03,
+            f"window:1x{4 * binding.MiB}": 5e-4, "window:16x65536": 1e-4, "window:64x8": 3e-5,
+            "jacobi:5": 2e-4, "jacobi:4": 1.5e-4}
     for impl in ("c", "mpi4py"):
         res.samples[impl] = {k: [v * 0.9, v, v * 1.1] for k, v in base.items()
-                             if impl == "mpi4py" or k not in ("pickle_small", "dict_array")}
+                             if impl == "mpi4py" or k.split(":")[0] not in ("pickle_small", "dict_array", "window", "jacobi")}
     res.samples["mpikernel"] = {k: [v * ours_scale] * 3 for k, v in base.items()}
     res.samples["mpi4py"]["barrier_cpu"] = [1.0]
     res.samples["mpikernel"]["barrier_cpu"] = [cpu]
