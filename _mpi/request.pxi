@@ -549,15 +549,19 @@ cdef int _wait_list(list reqs, int any, const char *call=b"Waitall", int peer=MP
     """Wait for all (or any) of a list of Requests. Returns the index for `any`."""
     cdef Py_ssize_t total = 0
     cdef Request r
-    cdef bint plain = not any
+    cdef bint plain = True, single = True
     _check_alive()
     for x in reqs:
         r = <Request?>x
         if not r._plain():
             plain = False
+        if r.n_more:
+            single = False
         total += (1 if r.ob_mpi != MPI_REQUEST_NULL else 0) + r.n_more
-    if plain:
+    if plain and not any:
         return _wait_handles(reqs, total, call, peer, tag, comm, nbytes)
+    if plain and single and reqs:
+        return _waitany_handles(reqs, call, peer, tag, comm, nbytes)
     return _wait_machines(reqs, any, call, peer, tag, comm, nbytes)
 
 
@@ -595,6 +599,41 @@ cdef int _wait_handles(list reqs, Py_ssize_t total, const char *call, int peer, 
         free(handles)
         free(sts)
     return 0
+
+
+cdef int _waitany_handles(list reqs, const char *call, int peer, int tag, object comm,
+                          long long nbytes) except? -2:
+    """Waitany over plain requests of one handle each: MPI_Testany in the wait loop, no Python
+    between polls. Returns the index, MPI_UNDEFINED when none was active."""
+    cdef Py_ssize_t i, n = len(reqs)
+    cdef MPI_Request *handles = <MPI_Request *>malloc(n * sizeof(MPI_Request))
+    cdef MPI_Status st
+    cdef ReqSet rs
+    cdef Request r
+    if handles == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            handles[i] = (<Request>reqs[i]).ob_mpi
+        rs.n = <int>n
+        rs.reqs = handles
+        rs.statuses = &st
+        rs.index = MPI_UNDEFINED
+        try:
+            wait_until(poll_any, &rs, call, peer, tag, nbytes, comm)
+        except BaseException:
+            for x in reqs:
+                (<Request>x)._abandon()
+            raise
+        if rs.index == MPI_UNDEFINED:
+            return MPI_UNDEFINED
+        r = <Request>reqs[rs.index]
+        memcpy(&r.status, &st, sizeof(MPI_Status))
+        r.ob_mpi = MPI_REQUEST_NULL
+        r._finish()
+        return rs.index
+    finally:
+        free(handles)
 
 
 cdef int _gather_handles(list reqs, MPI_Request *handles) except -1:

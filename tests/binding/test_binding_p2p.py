@@ -74,3 +74,30 @@ def test_waitall_over_completions_far_apart_keeps_every_status(mpirun):
     each status lands at its request's place, null and inactive requests get the empty status."""
     res = mpirun(STAGGERED_WAITALL, n=2, timeout=60)
     assert res.lines() == ["True [10, 11, 12, 13] True"]
+
+
+STAGGERED_WAITANY = """
+import time
+import numpy as np
+from mpikernel import MPI
+comm = MPI.COMM_WORLD
+if comm.rank == 0:
+    bufs = [np.zeros(2, dtype="i") for _ in range(3)]
+    reqs = [comm.Irecv(b, source=1, tag=t) for t, b in enumerate(bufs)]
+    order = []
+    for _ in range(3):
+        st = MPI.Status()
+        i = MPI.Request.Waitany(reqs, st)
+        order.append((i, st.tag, int(bufs[i][0]), reqs[i] == MPI.REQUEST_NULL))
+    st = MPI.Status()
+    print(order, MPI.Request.Waitany(reqs, st) == MPI.UNDEFINED)
+else:
+    for t in (2, 0, 1):
+        time.sleep(0.05)
+        comm.Send(np.full(2, 10 + t, dtype="i"), dest=0, tag=t)
+"""
+
+
+def test_waitany_over_plain_requests_reports_each_as_it_completes(mpirun):
+    res = mpirun(STAGGERED_WAITANY, n=2, timeout=60)
+    assert res.lines() == ["[(2, 2, 12, True), (0, 0, 10, True), (1, 1, 11, True)] True"]
