@@ -1074,8 +1074,21 @@ cdef inline int _size(Comm c) except? -1:
     return size
 
 
+cdef int _peers(Comm c) noexcept:
+    """How many ranks point-to-point on c addresses: the remote group's on an intercommunicator."""
+    cdef int inter = 0, size = 0
+    MPI_Comm_test_inter(c.ob_mpi, &inter)
+    if inter:
+        MPI_Comm_remote_size(c.ob_mpi, &size)
+    else:
+        MPI_Comm_size(c.ob_mpi, &size)
+    return size
+
+
 cdef int _bad_rank(Comm c, long long rank, const char *what, const char *role, bint any_ok) except -1:
-    cdef int size = _size(c)
+    cdef int size = _peers(c)
+    if 0 <= rank < size:
+        return 0        # a rank of the remote group of an intercommunicator
     extra = " or ANY_SOURCE" if any_ok else ""
     return usage_error(
         MPI_ERR_RANK,
@@ -1333,10 +1346,10 @@ cdef object _scatter_obj(Comm comm, object sendobj, long long root):
     packed = None
     cbuf = dbuf = None
     if rank == root:
-        items = list(sendobj) if sendobj is not None else None
-        if items is None or len(items) != size:
+        items = list(sendobj) if sendobj is not None else [None] * size   # None: as mpi4py
+        if len(items) != size:
             raise ValueError(f"scatter: root must pass a sequence of exactly {size} objects "
-                             f"(one per rank), got {0 if items is None else len(items)}")
+                             f"(one per rank), got {len(items)}")
         pickles = [_plain_dumps(x) for x in items]
         packed = b"".join(pickles)
         cbuf = _int_buffer(size)
@@ -1412,14 +1425,14 @@ cdef object _gather_obj(Comm comm, object sendobj, long long root, bint to_all):
 
 cdef object _alltoall_obj(Comm comm, object sendobj):
     check_comm(comm)
-    cdef int size = _size(comm), i
+    cdef int size = _peers(comm), i     # an intercomm: one object per remote rank
     cdef Request r
     cdef int *sc
     cdef int *sd
     cdef int *rc
     cdef int *rd
     cdef Py_ssize_t total = 0, off = 0
-    items = list(sendobj) if sendobj is not None else []
+    items = list(sendobj) if sendobj is not None else [None] * size   # None: as mpi4py
     if len(items) != size:
         raise ValueError(f"alltoall: pass a sequence of exactly {size} objects (one per rank), "
                          f"got {len(items)}")
