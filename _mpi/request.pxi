@@ -31,6 +31,7 @@ cdef class Request:
     def __cinit__(self, Request request=None):
         self.trace_ev = -1
         self.ob_mpi = MPI_REQUEST_NULL
+        empty_status(&self.status)
         self.more = NULL
         self.n_more = 0
         self.state = RQ_PLAIN
@@ -293,6 +294,11 @@ cdef class Request:
         if self.ob_mpi != MPI_REQUEST_NULL:
             CHKERR(MPI_Request_free(&self.ob_mpi))
         self._finish()
+
+    def free(self):
+        """Free if not null (mpi4py's lowercase form)."""
+        if self:
+            self.Free()
 
     cancel = Cancel
 
@@ -587,6 +593,8 @@ cdef int _wait_handles(list reqs, Py_ssize_t total, const char *call, int peer, 
         if handles == NULL or sts == NULL:
             raise MemoryError()
         _gather_handles(reqs, handles)
+        for i in range(total):
+            empty_status(&sts[i])
         try:
             wait_requests(<int>total, handles, sts, call, peer, tag, nbytes, comm, False,
                           list(reqs))

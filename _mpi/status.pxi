@@ -147,6 +147,15 @@ F_ERROR = MPI_F_ERROR
 F_STATUS_SIZE = MPI_F_STATUS_SIZE
 
 
+cdef inline void empty_status(MPI_Status *st):
+    """The standard's empty status, written before a wait: an MPI may leave a send's status
+    untouched (MPICH does), and mpi4py's Status() starts out as this."""
+    memset(st, 0, sizeof(MPI_Status))
+    st.MPI_SOURCE = MPI_ANY_SOURCE
+    st.MPI_TAG = MPI_ANY_TAG
+    st.MPI_ERROR = MPI_SUCCESS
+
+
 cdef inline void null_recv_status(MPI_Status *st):
     """What a receive from PROC_NULL reports (MPI 4.1 §3.10); some MPIs (Debian's MPICH 4.0.2)
     leave the request's status unset, so the binding writes it itself."""
