@@ -639,6 +639,8 @@ cdef extern from "mpi.h" nogil:
     MPI_Info MPI_Info_f2c(MPI_Fint)
     MPI_Fint MPI_Errhandler_c2f(MPI_Errhandler)
     MPI_Errhandler MPI_Errhandler_f2c(MPI_Fint)
+    MPI_Fint MPI_Message_c2f(MPI_Message)
+    MPI_Message MPI_Message_f2c(MPI_Fint)
 
     int MPI_Group_compare(MPI_Group, MPI_Group, int *)
     int MPI_Group_union(MPI_Group, MPI_Group, MPI_Group *)

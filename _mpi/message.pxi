@@ -35,6 +35,31 @@ cdef class Message:
         return <intptr_t>self.ob_mpi
 
     @classmethod
+    def fromhandle(cls, handle):
+        cdef Message m = Message.__new__(Message)
+        m.ob_mpi = <MPI_Message><intptr_t>handle
+        return m
+
+    def py2f(self):
+        return MPI_Message_c2f(self.ob_mpi)
+
+    @classmethod
+    def f2py(cls, arg):
+        cdef Message m = Message.__new__(Message)
+        m.ob_mpi = MPI_Message_f2c(arg)
+        return m
+
+    def toint(self):
+        return MPI_Message_c2f(self.ob_mpi)
+
+    @classmethod
+    def fromint(cls, arg):
+        return cls.f2py(arg)
+
+    def free(self):
+        """Do nothing (as mpi4py: a matched message is released by receiving it)."""
+
+    @classmethod
     def Probe(cls, Comm comm, long long source=MPI_ANY_SOURCE, long long tag=MPI_ANY_TAG,
               Status status=None):
         return _mprobe(comm, source, tag, status, True, b"Mprobe")

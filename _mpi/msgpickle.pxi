@@ -51,15 +51,19 @@ cdef class Pickle:
         return self.ob_loads(data)
 
     def dumps_oob(self, obj):
-        """(pickle, out-of-band buffers of at least THRESHOLD bytes)."""
+        """(pickle, out-of-band buffers of at least THRESHOLD bytes, as MPI.buffer objects).
+        Out-of-band needs protocol 5: a lower PROTOCOL set here is raised to 5 (as mpi4py)."""
         buffers = []
         def callback(pb):
             view = pb.raw()
             if view.nbytes < self.ob_thres:
                 return True
-            buffers.append(view)
+            buffers.append(buffer(view))
             return False
-        return self.ob_dumps(obj, self.ob_proto, buffer_callback=callback), buffers
+        protocol = self.ob_proto
+        if protocol is not None and 0 <= protocol < 5:
+            protocol = 5
+        return self.ob_dumps(obj, protocol, buffer_callback=callback), buffers
 
     def loads_oob(self, data, buffers):
         return self.ob_loads(data, buffers=buffers)
