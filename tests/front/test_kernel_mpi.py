@@ -163,7 +163,7 @@ DEADLOCK = "comm.recv(source=(rank + 1) % size)"
 )
 def test_interrupt_hung_ranks_then_allreduce(kernel, how, code):
     """Ranks hung in MPI (a barrier rank 0 never enters; a ring of recvs): one interrupt frees all."""
-    kernel.kc.execute(code)
+    msg_id = kernel.kc.execute(code)
     time.sleep(2.0)  # let every rank reach its wait
     t0 = time.perf_counter()
     if how == "signal":
@@ -178,6 +178,7 @@ def test_interrupt_hung_ranks_then_allreduce(kernel, how, code):
     assert "KeyboardInterrupt" in reply["ename"] + tb
     if code == DEADLOCK:
         assert "comm.recv" in tb  # where each rank was
+    kernel.wait_idle(msg_id)  # the cell is done, as a notebook sees it (Kernel.wait_idle says why)
     t1 = time.perf_counter()
     content, msgs = kernel.run("comm.allreduce(rank + 1)", timeout=30)
     t_next = time.perf_counter() - t1

@@ -56,6 +56,19 @@ class Kernel:
         )
         return reply["content"], [m for m in msgs if m["msg_type"] not in ("status", "execute_input")]
 
+    def wait_idle(self, msg_id, timeout=30):
+        """Read iopub until the kernel says it is idle after request `msg_id`, as a notebook
+        does before it marks a cell done. ipykernel 7 sends an error's execute_reply before it
+        arms the abort of queued requests (ipython/ipykernel#609), so a request sent the moment
+        the reply arrives can still come back "aborted"; after idle it cannot."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = self.kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+            if (msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
+                    and msg["parent_header"].get("msg_id") == msg_id):
+                return
+        raise AssertionError(f"the kernel did not go idle after {msg_id} within {timeout} s")
+
     def stdout(self, code, **kw):
         content, msgs = self.run(code, **kw)
         assert content["status"] == "ok", content
