@@ -28,6 +28,9 @@ check("gather to last", lambda: W.gather({RANK: RANK}, root=LAST),
 check("allgather", lambda: W.allgather([RANK] * RANK), [[r] * r for r in range(SIZE)])
 check("alltoall", lambda: W.alltoall([(RANK, j) for j in range(SIZE)]),
       [(j, RANK) for j in range(SIZE)])
+check("scatter None at the root gives every rank None", lambda: W.scatter(None, root=LAST), None)
+check("scatter of an iterator", lambda: W.scatter(iter(range(SIZE)) if RANK == 0 else None, root=0), RANK)
+check("alltoall None gives None from every rank", lambda: W.alltoall(None), [None] * SIZE)
 check("barrier", W.barrier, None)
 
 # -- reductions: every op, several kinds of values -------------------------------------------------
