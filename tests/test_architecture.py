@@ -19,6 +19,7 @@ LAYERS = {
     "trace": 3,  # traced cells, built on cells
     "cells": 2,  # running a cell and merging what the ranks said
     "cluster": 1,  # the processes of a world
+    "util": 0,  # mpi4py.util's modules, on the binding only
     "base": 0,  # notation, _libmpi, _version, the binding (MPI): usable from everywhere
 }
 LONG_FUNCTION = 60  # lines; a longer one says why in its docstring ("Long because ...")
