@@ -332,3 +332,38 @@ cdef Datatype as_datatype(object obj):
             return t
         raise KeyError(f"unknown typecode {obj!r}")
     raise TypeError(f"expected an MPI.Datatype (e.g. MPI.DOUBLE) or a typecode, got {type(obj).__name__}")
+
+
+# -- mpi4py's private _typecode / _typealign (what mpi4py.util.dtlib asks) ---------------------
+
+cdef object _align_of_code(code):
+    """The alignment of a character code or type string: a scalar's size, half a complex's."""
+    entry = _CHAR_STR.get(code, code)
+    if isinstance(entry, tuple):
+        kind, size = entry
+    else:
+        kind, size = entry[0], int(entry[1:])
+        if kind in "SU":                    # 'S1' a char, 'U1' a UCS-4 character
+            return 1 if kind == "S" else 4
+    return size // 2 if kind == "c" else size
+
+
+def _typecode(Datatype datatype):
+    """The character code or type string of a predefined datatype (or a Dup of one), else None:
+    tocode() without the ValueError, as mpi4py's MPI._typecode."""
+    return _code_of(datatype, 2)
+
+
+def _typealign(Datatype datatype):
+    """The alignment in bytes of a predefined datatype (or a Dup of one) or a value-index pair;
+    None for anything else (as mpi4py's MPI._typealign)."""
+    code = _code_of(datatype, 2)
+    if code is not None:
+        return _align_of_code(code)
+    pairs = ((<intptr_t>MPI_SHORT_INT, "h"), (<intptr_t>MPI_2INT, "i"), (<intptr_t>MPI_LONG_INT, "l"),
+             (<intptr_t>MPI_FLOAT_INT, "f"), (<intptr_t>MPI_DOUBLE_INT, "d"),
+             (<intptr_t>MPI_LONG_DOUBLE_INT, "g"))
+    for handle, value in pairs:
+        if <intptr_t>datatype.ob_mpi == handle and handle != <intptr_t>MPI_DATATYPE_NULL:
+            return max(_align_of_code(value), _align_of_code("i"))
+    return None
