@@ -235,9 +235,17 @@ cdef class Datatype:
 
     @classmethod
     def Get_value_index(cls, Datatype value, Datatype index):
+        """The predefined pair type of (value, index) for MINLOC/MAXLOC, DATATYPE_NULL if none.
+        Before MPI 4.1 (Open MPI 4.1) the pairs MPI-1 names, as mpi4py answers there."""
         if not MPIK_HAVE_VALUE_INDEX:
-            raise NotImplementedError(f"Get_value_index needs MPI 4.1; {_library_name()} has "
-                                      "no MPI_Type_get_value_index")
+            if value.ob_mpi == MPI_DATATYPE_NULL or index.ob_mpi == MPI_DATATYPE_NULL:
+                usage_error(MPI_ERR_TYPE, "Get_value_index: a null datatype")
+            if index == INT:
+                for v, pair in ((FLOAT, FLOAT_INT), (DOUBLE, DOUBLE_INT), (LONG, LONG_INT),
+                                (INT, INT_INT), (SHORT, SHORT_INT), (LONG_DOUBLE, LONG_DOUBLE_INT)):
+                    if value == v:
+                        return pair
+            return DATATYPE_NULL
         cdef Datatype t = cls.__new__(cls)
         CHKERR(MPIK_Type_get_value_index(value.ob_mpi, index.ob_mpi, &t.ob_mpi))
         return t
