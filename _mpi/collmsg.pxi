@@ -46,6 +46,20 @@ cdef Request _start_coll(Comm comm, int kind, sendbuf, recvbuf, long long root, 
                         const char *call):
     """Read both buffers of a `kind` collective (root: for the rooted ones; op: for the
     reductions), count and trace it, and start its MPI call. call: the name traced."""
+    cdef _CollMsg m = _read_coll(comm, kind, sendbuf, recvbuf, root, op)
+    cdef Request q = Request.__new__(Request)
+    if m.reducing:
+        _coll_hook(q, call, comm, m.root, m.nbytes, m.nbytes, <int>m.extent, op)
+    else:
+        _coll_hook(q, call, comm, m.root, m.nbytes, -1, 0, None)
+    CHKERR(m.start(kind, m.root, op, comm.ob_mpi, &q.ob_mpi))
+    q.keep = m
+    return q
+
+
+cdef _CollMsg _read_coll(Comm comm, int kind, sendbuf, recvbuf, long long root, Op op):
+    """Both buffers of a `kind` collective read and checked, as every form of it reads them
+    (blocking, nonblocking, persistent)."""
     cdef _CollMsg m = _CollMsg.__new__(_CollMsg)
     cdef const char *what = _coll_name(kind)
     check_comm(comm)
@@ -53,18 +67,14 @@ cdef Request _start_coll(Comm comm, int kind, sendbuf, recvbuf, long long root, 
         check_root(comm, root, what)
     else:
         root = -1
-    cdef long long nbytes
-    cdef Request q = Request.__new__(Request)
-    if kind & (COLL_REDUCE | COLL_ALLREDUCE | COLL_SCAN | COLL_EXSCAN):
-        nbytes = m.for_reduce(sendbuf, recvbuf, op, kind != COLL_REDUCE or _rank(comm) == root,
-                              what)
-        _coll_hook(q, call, comm, root, nbytes, nbytes, <int>m.extent, op)
+    m.root = <int>root
+    m.reducing = (kind & (COLL_REDUCE | COLL_ALLREDUCE | COLL_SCAN | COLL_EXSCAN)) != 0
+    if m.reducing:
+        m.nbytes = m.for_reduce(sendbuf, recvbuf, op, kind != COLL_REDUCE or _rank(comm) == root,
+                                what)
     else:
-        nbytes = m.for_parts(comm, kind, sendbuf, recvbuf, root, what)
-        _coll_hook(q, call, comm, root, nbytes, -1, 0, None)
-    CHKERR(m.start(kind, <int>root, op, comm.ob_mpi, &q.ob_mpi))
-    q.keep = m
-    return q
+        m.nbytes = m.for_parts(comm, kind, sendbuf, recvbuf, root, what)
+    return m
 
 
 cdef int _coll_wait(Comm comm, int kind, sendbuf, recvbuf, long long root, Op op,
@@ -98,6 +108,9 @@ cdef class _CollMsg:
     """The send (s) and receive (r) buffers of one collective; its Request keeps it alive."""
     cdef _Buf s
     cdef _Buf r
+    cdef int root               # the root for the rooted kinds, else -1 (_read_coll)
+    cdef bint reducing          # a reduction (for_reduce) rather than parts (for_parts)
+    cdef long long nbytes       # what the trace counts
     cdef int count              # reductions: the element count, datatype and extent of the
     cdef MPI_Datatype dtype     # call (the recvbuf's when sendbuf is IN_PLACE)
     cdef MPI_Aint extent
@@ -141,6 +154,45 @@ cdef class _CollMsg:
         self.dtype = data.dtype
         self.extent = data.extent
         return _data_bytes(data)
+
+    cdef int start_init(self, int kind, int root, Op op, MPI_Comm comm, MPI_Info info,
+                        MPI_Request *req) noexcept:
+        """The MPI-4 persistent form (X_init) of a `kind` collective (pcoll.pxi)."""
+        cdef _Buf s = self.s, r = self.r
+        if kind == COLL_SCATTER:
+            return MPIK_Scatter_init(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype, root,
+                                     comm, info, req)
+        if kind == COLL_SCATTER | COLL_V:
+            return MPIK_Scatterv_init(s.addr, s.counts, s.displs, s.dtype, r.addr, r.count,
+                                      r.dtype, root, comm, info, req)
+        if kind == COLL_GATHER:
+            return MPIK_Gather_init(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype, root,
+                                    comm, info, req)
+        if kind == COLL_GATHER | COLL_V:
+            return MPIK_Gatherv_init(s.addr, s.count, s.dtype, r.addr, r.counts, r.displs,
+                                     r.dtype, root, comm, info, req)
+        if kind == COLL_ALLGATHER:
+            return MPIK_Allgather_init(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype, comm,
+                                       info, req)
+        if kind == COLL_ALLGATHER | COLL_V:
+            return MPIK_Allgatherv_init(s.addr, s.count, s.dtype, r.addr, r.counts, r.displs,
+                                        r.dtype, comm, info, req)
+        if kind == COLL_ALLTOALL:
+            return MPIK_Alltoall_init(s.addr, s.count, s.dtype, r.addr, r.count, r.dtype, comm,
+                                      info, req)
+        if kind == COLL_ALLTOALL | COLL_V:
+            return MPIK_Alltoallv_init(s.addr, s.counts, s.displs, s.dtype, r.addr, r.counts,
+                                       r.displs, r.dtype, comm, info, req)
+        if kind == COLL_REDUCE:
+            return MPIK_Reduce_init(s.addr, r.addr, self.count, self.dtype, op.ob_mpi, root, comm,
+                                    info, req)
+        if kind == COLL_ALLREDUCE:
+            return MPIK_Allreduce_init(s.addr, r.addr, self.count, self.dtype, op.ob_mpi, comm,
+                                       info, req)
+        if kind == COLL_SCAN:
+            return MPIK_Scan_init(s.addr, r.addr, self.count, self.dtype, op.ob_mpi, comm, info,
+                                  req)
+        return MPIK_Exscan_init(s.addr, r.addr, self.count, self.dtype, op.ob_mpi, comm, info, req)
 
     cdef int start(self, int kind, int root, Op op, MPI_Comm comm, MPI_Request *req) noexcept:
         """The MPI call of a `kind` collective; returns its error code."""

@@ -614,6 +614,58 @@ cdef class Comm:
     def Iexscan(self, sendbuf, recvbuf, Op op=SUM):
         return _nb_return(_start_coll(self, COLL_EXSCAN, sendbuf, recvbuf, -1, op, b"Iexscan"))
 
+    # -- persistent collectives (MPI 4; pcoll.pxi): an inactive Prequest, Start() to run -----
+
+    def Barrier_init(self, info=INFO_NULL):
+        return _barrier_init(self, info)
+
+    def Bcast_init(self, buf, long long root=0, info=INFO_NULL):
+        return _bcast_init(self, buf, root, info)
+
+    def Scatter_init(self, sendbuf, recvbuf, long long root=0, info=INFO_NULL):
+        return _coll_init(self, COLL_SCATTER, sendbuf, recvbuf, root, None, info, b"Scatter_init")
+
+    def Scatterv_init(self, sendbuf, recvbuf, long long root=0, info=INFO_NULL):
+        return _coll_init(self, COLL_SCATTER | COLL_V, sendbuf, recvbuf, root, None, info,
+                          b"Scatterv_init")
+
+    def Gather_init(self, sendbuf, recvbuf, long long root=0, info=INFO_NULL):
+        return _coll_init(self, COLL_GATHER, sendbuf, recvbuf, root, None, info, b"Gather_init")
+
+    def Gatherv_init(self, sendbuf, recvbuf, long long root=0, info=INFO_NULL):
+        return _coll_init(self, COLL_GATHER | COLL_V, sendbuf, recvbuf, root, None, info,
+                          b"Gatherv_init")
+
+    def Allgather_init(self, sendbuf, recvbuf, info=INFO_NULL):
+        return _coll_init(self, COLL_ALLGATHER, sendbuf, recvbuf, -1, None, info,
+                          b"Allgather_init")
+
+    def Allgatherv_init(self, sendbuf, recvbuf, info=INFO_NULL):
+        return _coll_init(self, COLL_ALLGATHER | COLL_V, sendbuf, recvbuf, -1, None, info,
+                          b"Allgatherv_init")
+
+    def Alltoall_init(self, sendbuf, recvbuf, info=INFO_NULL):
+        return _coll_init(self, COLL_ALLTOALL, sendbuf, recvbuf, -1, None, info, b"Alltoall_init")
+
+    def Alltoallv_init(self, sendbuf, recvbuf, info=INFO_NULL):
+        return _coll_init(self, COLL_ALLTOALL | COLL_V, sendbuf, recvbuf, -1, None, info,
+                          b"Alltoallv_init")
+
+    def Reduce_init(self, sendbuf, recvbuf, Op op=SUM, long long root=0, info=INFO_NULL):
+        return _coll_init(self, COLL_REDUCE, sendbuf, recvbuf, root, op, info, b"Reduce_init")
+
+    def Allreduce_init(self, sendbuf, recvbuf, Op op=SUM, info=INFO_NULL):
+        return _coll_init(self, COLL_ALLREDUCE, sendbuf, recvbuf, -1, op, info, b"Allreduce_init")
+
+    def Reduce_scatter_block_init(self, sendbuf, recvbuf, Op op=SUM, info=INFO_NULL):
+        return _reduce_scatter_block_init(self, sendbuf, recvbuf, op, info)
+
+    def Scan_init(self, sendbuf, recvbuf, Op op=SUM, info=INFO_NULL):
+        return _coll_init(self, COLL_SCAN, sendbuf, recvbuf, -1, op, info, b"Scan_init")
+
+    def Exscan_init(self, sendbuf, recvbuf, Op op=SUM, info=INFO_NULL):
+        return _coll_init(self, COLL_EXSCAN, sendbuf, recvbuf, -1, op, info, b"Exscan_init")
+
     def Reduce_scatter_block(self, sendbuf, recvbuf, Op op=SUM):
         check_comm(self)
         cdef int size = _size(self)

@@ -808,3 +808,59 @@ cdef extern from *:
     #define MPIK_ERR_PROC_FAILED_PENDING MPI_ERR_UNKNOWN
     #endif
     """
+
+# MPI-4 persistent collectives (pcoll.pxi); before MPI 4 each is MPI_ERR_OTHER, never called
+cdef extern from * nogil:
+    """
+    #if MPI_VERSION >= 4
+    #define MPIK_HAVE_PCOLL 1
+    #define MPIK_Barrier_init MPI_Barrier_init
+    #define MPIK_Bcast_init MPI_Bcast_init
+    #define MPIK_Gather_init MPI_Gather_init
+    #define MPIK_Gatherv_init MPI_Gatherv_init
+    #define MPIK_Scatter_init MPI_Scatter_init
+    #define MPIK_Scatterv_init MPI_Scatterv_init
+    #define MPIK_Allgather_init MPI_Allgather_init
+    #define MPIK_Allgatherv_init MPI_Allgatherv_init
+    #define MPIK_Alltoall_init MPI_Alltoall_init
+    #define MPIK_Alltoallv_init MPI_Alltoallv_init
+    #define MPIK_Reduce_init MPI_Reduce_init
+    #define MPIK_Allreduce_init MPI_Allreduce_init
+    #define MPIK_Reduce_scatter_block_init MPI_Reduce_scatter_block_init
+    #define MPIK_Scan_init MPI_Scan_init
+    #define MPIK_Exscan_init MPI_Exscan_init
+    #else
+    #define MPIK_HAVE_PCOLL 0
+    #define MPIK_Barrier_init(...) MPI_ERR_OTHER
+    #define MPIK_Bcast_init(...) MPI_ERR_OTHER
+    #define MPIK_Gather_init(...) MPI_ERR_OTHER
+    #define MPIK_Gatherv_init(...) MPI_ERR_OTHER
+    #define MPIK_Scatter_init(...) MPI_ERR_OTHER
+    #define MPIK_Scatterv_init(...) MPI_ERR_OTHER
+    #define MPIK_Allgather_init(...) MPI_ERR_OTHER
+    #define MPIK_Allgatherv_init(...) MPI_ERR_OTHER
+    #define MPIK_Alltoall_init(...) MPI_ERR_OTHER
+    #define MPIK_Alltoallv_init(...) MPI_ERR_OTHER
+    #define MPIK_Reduce_init(...) MPI_ERR_OTHER
+    #define MPIK_Allreduce_init(...) MPI_ERR_OTHER
+    #define MPIK_Reduce_scatter_block_init(...) MPI_ERR_OTHER
+    #define MPIK_Scan_init(...) MPI_ERR_OTHER
+    #define MPIK_Exscan_init(...) MPI_ERR_OTHER
+    #endif
+    """
+    enum: MPIK_HAVE_PCOLL
+    int MPIK_Barrier_init(MPI_Comm, MPI_Info, MPI_Request *)
+    int MPIK_Bcast_init(void *, int, MPI_Datatype, int, MPI_Comm, MPI_Info, MPI_Request *)
+    int MPIK_Gather_init(void *, int, MPI_Datatype, void *, int, MPI_Datatype, int, MPI_Comm, MPI_Info, MPI_Request *)
+    int MPIK_Gatherv_init(void *, int, MPI_Datatype, void *, int *, int *, MPI_Datatype, int, MPI_Comm, MPI_Info, MPI_Request *)
+    int MPIK_Scatter_init(void *, int, MPI_Datatype, void *, int, MPI_Datatype, int, MPI_Comm, MPI_Info, MPI_Request *)
+    int MPIK_Scatterv_init(void *, int *, int *, MPI_Datatype, void *, int, MPI_Datatype, int, MPI_Comm, MPI_Info, MPI_Request *)
+    int MPIK_Allgather_init(void *, int, MPI_Datatype, void *, int, MPI_Datatype, MPI_Comm, MPI_Info, MPI_Request *)
+    int MPIK_Allgatherv_init(void *, int, MPI_Datatype, void *, int *, int *, MPI_Datatype, MPI_Comm, MPI_Info, MPI_Request *)
+    int MPIK_Alltoall_init(void *, int, MPI_Datatype, void *, int, MPI_Datatype, MPI_Comm, MPI_Info, MPI_Request *)
+    int MPIK_Alltoallv_init(void *, int *, int *, MPI_Datatype, void *, int *, int *, MPI_Datatype, MPI_Comm, MPI_Info, MPI_Request *)
+    int MPIK_Reduce_init(void *, void *, int, MPI_Datatype, MPI_Op, int, MPI_Comm, MPI_Info, MPI_Request *)
+    int MPIK_Allreduce_init(void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Info, MPI_Request *)
+    int MPIK_Reduce_scatter_block_init(void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Info, MPI_Request *)
+    int MPIK_Scan_init(void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Info, MPI_Request *)
+    int MPIK_Exscan_init(void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Info, MPI_Request *)

@@ -30,7 +30,7 @@ QUICK = os.environ.get("BINDTEST_QUICK") == "1"  # CPU measured in barrier only;
 
 WAITING_CALL = {"Request.Wait": "wait", "request.wait": "wait", "Request.Waitall": "waitall",
                 "big Recv (4 MiB)": "recv", "big Send (4 MiB)": "send",
-                "big send (pickled 4 MiB)": "send"}
+                "big send (pickled 4 MiB)": "send", "Allreduce_init + Start + Wait": "wait"}
 
 
 def self_signal():
@@ -236,6 +236,13 @@ if not QUICK:
     blocked("big send (pickled 4 MiB)", lambda: W.send(np.zeros(512 * 1024), dest=0, tag=17),
             "pthread_kill")
     blocked("Ssend", lambda: W.Ssend(np.zeros(1), dest=0, tag=18), "pthread_kill")
+    if MPI.Get_version() >= (4, 0):  # persistent collectives are MPI 4's (not Open MPI 4.1's)
+        def start_and_wait(request):
+            request.Start()
+            request.Wait()
+
+        blocked("Allreduce_init + Start + Wait",
+                lambda: start_and_wait(W.Allreduce_init(np.ones(4), buf)), "pthread_kill")
     time.sleep(0.1)
     check("interrupted sends do not reach the new world",
           lambda: [W.iprobe(source=MPI.ANY_SOURCE, tag=t) for t in (16, 17, 18)],
