@@ -658,7 +658,8 @@ cdef class Comm:
         return _coll_init(self, COLL_ALLREDUCE, sendbuf, recvbuf, -1, op, info, b"Allreduce_init")
 
     def Reduce_scatter_block_init(self, sendbuf, recvbuf, Op op=SUM, info=INFO_NULL):
-        return _reduce_scatter_block_init(self, sendbuf, recvbuf, op, info)
+        return _reduce_scatter_block(self, sendbuf, recvbuf, op, info, 2,
+                                     b"Reduce_scatter_block_init")
 
     def Scan_init(self, sendbuf, recvbuf, Op op=SUM, info=INFO_NULL):
         return _coll_init(self, COLL_SCAN, sendbuf, recvbuf, -1, op, info, b"Scan_init")
@@ -666,23 +667,23 @@ cdef class Comm:
     def Exscan_init(self, sendbuf, recvbuf, Op op=SUM, info=INFO_NULL):
         return _coll_init(self, COLL_EXSCAN, sendbuf, recvbuf, -1, op, info, b"Exscan_init")
 
+    def Reduce_scatter(self, sendbuf, recvbuf, recvcounts=None, Op op=SUM):
+        _reduce_scatter(self, sendbuf, recvbuf, recvcounts, op, None, 0, b"Reduce_scatter")
+
+    def Ireduce_scatter(self, sendbuf, recvbuf, recvcounts=None, Op op=SUM):
+        return _nb_return(<Request>_reduce_scatter(self, sendbuf, recvbuf, recvcounts, op, None, 1,
+                                          b"Ireduce_scatter"))
+
+    def Reduce_scatter_init(self, sendbuf, recvbuf, recvcounts=None, Op op=SUM, info=INFO_NULL):
+        return _reduce_scatter(self, sendbuf, recvbuf, recvcounts, op, info, 2,
+                               b"Reduce_scatter_init")
+
     def Reduce_scatter_block(self, sendbuf, recvbuf, Op op=SUM):
-        check_comm(self)
-        cdef int size = _size(self)
-        cdef bint in_place = is_in_place(sendbuf)
-        cdef _Buf r = msg_side(recvbuf, True, SIDE_PARTS if in_place else SIDE_OWN, size, False,
-                               b"Reduce_scatter_block")
-        cdef _Buf s = msg_side(sendbuf, False, SIDE_PARTS, size, True, b"Reduce_scatter_block")
-        if not in_place and s.count != r.count:
-            raise ValueError(f"Reduce_scatter_block: sendbuf holds {s.count} elements per rank, "
-                             f"recvbuf {r.count}: they must be equal")
-        _check_reducible(r, op, b"Reduce_scatter_block")
-        cdef Request q = Request.__new__(Request)
-        _coll_hook(q, b"Reduce_scatter_block", self, -1, _buf_bytes(r), _buf_bytes(r), <int>r.extent, op)
-        CHKERR(MPI_Ireduce_scatter_block(s.addr, r.addr, r.count, r.dtype, op.ob_mpi,
-                                         self.ob_mpi, &q.ob_mpi))
-        q.keep = (s, r)
-        _wait_call(q, b"Reduce_scatter_block", MPI_PROC_NULL, 0, self)
+        _reduce_scatter_block(self, sendbuf, recvbuf, op, None, 0, b"Reduce_scatter_block")
+
+    def Ireduce_scatter_block(self, sendbuf, recvbuf, Op op=SUM):
+        return _nb_return(<Request>_reduce_scatter_block(self, sendbuf, recvbuf, op, None, 1,
+                                                         b"Ireduce_scatter_block"))
 
     # -- collectives, Python objects ---------------------------------------------------------
 

@@ -244,6 +244,7 @@ cdef extern from "mpi.h" nogil:
     int MPI_Ireduce(void *, void *, int, MPI_Datatype, MPI_Op, int, MPI_Comm, MPI_Request *)
     int MPI_Iallreduce(void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Request *)
     int MPI_Ireduce_scatter_block(void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Request *)
+    int MPI_Ireduce_scatter(void *, void *, int *, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Request *)
     int MPI_Iscan(void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Request *)
     int MPI_Iexscan(void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Request *)
 
@@ -827,6 +828,7 @@ cdef extern from * nogil:
     #define MPIK_Reduce_init MPI_Reduce_init
     #define MPIK_Allreduce_init MPI_Allreduce_init
     #define MPIK_Reduce_scatter_block_init MPI_Reduce_scatter_block_init
+    #define MPIK_Reduce_scatter_init MPI_Reduce_scatter_init
     #define MPIK_Scan_init MPI_Scan_init
     #define MPIK_Exscan_init MPI_Exscan_init
     #else
@@ -844,6 +846,7 @@ cdef extern from * nogil:
     #define MPIK_Reduce_init(...) MPI_ERR_OTHER
     #define MPIK_Allreduce_init(...) MPI_ERR_OTHER
     #define MPIK_Reduce_scatter_block_init(...) MPI_ERR_OTHER
+    #define MPIK_Reduce_scatter_init(...) MPI_ERR_OTHER
     #define MPIK_Scan_init(...) MPI_ERR_OTHER
     #define MPIK_Exscan_init(...) MPI_ERR_OTHER
     #endif
@@ -862,5 +865,6 @@ cdef extern from * nogil:
     int MPIK_Reduce_init(void *, void *, int, MPI_Datatype, MPI_Op, int, MPI_Comm, MPI_Info, MPI_Request *)
     int MPIK_Allreduce_init(void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Info, MPI_Request *)
     int MPIK_Reduce_scatter_block_init(void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Info, MPI_Request *)
+    int MPIK_Reduce_scatter_init(void *, void *, int *, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Info, MPI_Request *)
     int MPIK_Scan_init(void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Info, MPI_Request *)
     int MPIK_Exscan_init(void *, void *, int, MPI_Datatype, MPI_Op, MPI_Comm, MPI_Info, MPI_Request *)

@@ -145,6 +145,25 @@ total = SIZE * (SIZE + 1) // 2
 check("Reduce_scatter_block", reduce_scatter_block,
       np.array([2 * RANK, 2 * RANK + 1], "i8") * total)
 
+
+def reduce_scatter(counts, nonblocking=False):
+    """Rank r keeps counts[r] elements of the sum (counts None: each rank's recvbuf size)."""
+    sizes = [r + 1 for r in range(SIZE)]
+    send = np.arange(sum(sizes), dtype="f8") * (RANK + 1)
+    recv = np.zeros(RANK + 1, "f8")
+    if nonblocking:
+        W.Ireduce_scatter(send, recv, counts, op=MPI.SUM).Wait()
+    else:
+        W.Reduce_scatter(send, recv, counts, op=MPI.SUM)
+    return recv
+
+
+first = RANK * (RANK + 1) // 2
+mine = np.arange(first, first + RANK + 1, dtype="f8") * total
+check("Reduce_scatter with recvcounts", lambda: reduce_scatter([r + 1 for r in range(SIZE)]), mine)
+check("Reduce_scatter, counts from the recvbufs", lambda: reduce_scatter(None), mine)
+check("Ireduce_scatter", lambda: reduce_scatter([r + 1 for r in range(SIZE)], True), mine)
+
 # -- user-defined op for lowercase calls ---------------------------------------------------------------
 
 
