@@ -41,10 +41,12 @@ got = inter.bcast({"from": rank} if rank == 0 else None, root=root)
 out.append(got == ({"from": 0} if rank % 2 else None))
 inter.Free()
 local.Free()
-print(rank, out)
+everyone = MPI.COMM_WORLD.gather(out, root=0)
+if rank == 0:
+    print(everyone)   # one line: the ranks' prints could interleave
 """
 
 
 def test_pkl5_point_to_point_big_parts_and_collectives_on_3_ranks(mpirun):
     res = mpirun(PROGRAM, n=3, timeout=90)
-    assert sorted(res.lines()) == [f"{r} {[True] * 8}" for r in range(3)]
+    assert res.lines() == [str([[True] * 8] * 3)], res.lines()
