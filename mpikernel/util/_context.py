@@ -6,6 +6,7 @@ The duplicate is cached as an attribute of the communicator: made by the first c
 ranks call it, so the Dup is collective there), freed when the communicator is freed.
 """
 
+import atexit
 import threading
 
 from mpikernel import MPI
@@ -14,6 +15,7 @@ _locks: dict = {}
 _locks_guard = threading.Lock()
 _keyval = None
 _TAGS = 32768       # the standard guarantees tags up to 32767 everywhere
+_holders: dict = {}     # handle -> a communicator whose attribute holds a context (to free at exit)
 
 
 def comm_lock(comm, key=None):
@@ -27,8 +29,23 @@ def comm_lock(comm, key=None):
 
 
 def _free_context(comm, keyval, ctx):
+    _holders.pop(MPI._handleof(comm), None)
     for c in ctx["comms"]:
         c.Free()
+
+
+@atexit.register
+def _free_contexts_at_exit():
+    """Free the duplicates before MPI_Finalize (registered after the binding's own exit hook,
+    so it runs first): COMM_WORLD is never freed, and a duplicate still cached on it when MPI
+    finalizes made MPICH kill a rank now and then."""
+    if _keyval is None or MPI.Is_finalized():
+        return
+    for comm in list(_holders.values()):
+        try:
+            MPI.Comm.Delete_attr(comm, _keyval)
+        except MPI.Exception:
+            pass
 
 
 def _context(comm, make):
@@ -40,6 +57,7 @@ def _context(comm, make):
         ctx = make()
         ctx["tag"] = 0
         MPI.Comm.Set_attr(comm, _keyval, ctx)
+        _holders[MPI._handleof(comm)] = comm
     tag = ctx["tag"]
     ctx["tag"] = (tag + 1) % _TAGS
     return ctx, tag

@@ -25,7 +25,7 @@ req = world.issend([rank] * 5, dest=(rank + 1) % size, tag=7)
 msg = world.mprobe(source=left, tag=7)
 st = MPI.Status()
 out.append(msg.irecv().wait(st) == [left] * 5 and st.Get_elements(MPI.BYTE) > 0)
-req.Free()
+req.wait()   # complete the synchronous send before MPI_Finalize
 
 # the collectives, on the world and on an intercommunicator between even and odd ranks
 out.append(world.bcast(obj if rank == 1 else None, root=1)["rank"] == 1)
