@@ -8,7 +8,7 @@ from mpikernel.front import stub_complete
 @pytest.mark.parametrize("code, wanted", [
     ("comm.allr", ["allreduce"]),
     ("x = comm.Get_ra", ["Get_rank"]),
-    ("MPI.COMM_WORLD.Allred", ["Allreduce"]),
+    ("MPI.COMM_WORLD.Allred", ["Allreduce", "Allreduce_init"]),
     ("MPI.SU", ["SUBVERSION", "SUCCESS", "SUM"]),
     ("if rank == 0:\n    comm.Isen", ["Isend", "Isendrecv", "Isendrecv_replace"]),
 ])
