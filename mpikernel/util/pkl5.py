@@ -347,21 +347,24 @@ def _exchange(comm, objs_for):
 # -- the objects --------------------------------------------------------------------------------
 
 
-class Request(tuple):
-    """The MPI requests of one object's messages, completed together."""
+class _Parts(tuple):
+    """The MPI requests or matched messages of one object's messages, used as one."""
 
-    def __new__(cls, request=None):
-        if request is None:
-            request = (MPI.REQUEST_NULL,)
-        elif isinstance(request, MPI.Request):
-            request = (request,)
-        return super().__new__(cls, request)
+    _part = None    # the MPI class of one part
+    _null = None    # its null value
+
+    def __new__(cls, parts=None):
+        if parts is None:
+            parts = (cls._null,)
+        elif isinstance(parts, cls._part):
+            parts = (parts,)
+        return super().__new__(cls, parts)
 
     def __eq__(self, other):
-        if isinstance(other, Request):
+        if isinstance(other, type(self)):
             return tuple(self) == tuple(other)
-        if isinstance(other, MPI.Request):
-            return all(r == other for r in self)
+        if isinstance(other, self._part):
+            return all(p == other for p in self)
         return NotImplemented
 
     def __ne__(self, other):
@@ -371,7 +374,13 @@ class Request(tuple):
     __hash__ = tuple.__hash__
 
     def __bool__(self):
-        return any(r for r in self)
+        return any(p for p in self)
+
+
+class Request(_Parts):
+    """The MPI requests of one object's messages, completed together."""
+
+    _part, _null = MPI.Request, MPI.REQUEST_NULL
 
     def Free(self) -> None:  # noqa: N802 - mpi4py's name
         for r in self:
@@ -411,31 +420,10 @@ class Request(tuple):
         return _testall(requests, MPI.Request.Waitall, statuses)[1]
 
 
-class Message(tuple):
+class Message(_Parts):
     """The matched MPI messages of one object (header, stream, buffers)."""
 
-    def __new__(cls, message=None):
-        if message is None:
-            message = (MPI.MESSAGE_NULL,)
-        elif isinstance(message, MPI.Message):
-            message = (message,)
-        return super().__new__(cls, message)
-
-    def __eq__(self, other):
-        if isinstance(other, Message):
-            return tuple(self) == tuple(other)
-        if isinstance(other, MPI.Message):
-            return all(m == other for m in self)
-        return NotImplemented
-
-    def __ne__(self, other):
-        result = self.__eq__(other)
-        return result if result is NotImplemented else not result
-
-    __hash__ = tuple.__hash__
-
-    def __bool__(self):
-        return any(m for m in self)
+    _part, _null = MPI.Message, MPI.MESSAGE_NULL
 
     def free(self) -> None:
         for m in self:
