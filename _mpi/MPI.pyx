@@ -12,7 +12,7 @@ MPI is initialised when this module is imported and finalised at interpreter exi
 
 cimport cython
 from libc.stdint cimport int64_t, intptr_t
-from libc.stdlib cimport calloc, malloc, free
+from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 from cpython.buffer cimport (
     PyObject_GetBuffer, PyBuffer_Release, PyObject_CheckBuffer,

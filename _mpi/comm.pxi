@@ -1140,8 +1140,6 @@ cdef int _peers(Comm c) noexcept:
 
 cdef int _bad_rank(Comm c, long long rank, const char *what, const char *role, bint any_ok) except -1:
     cdef int size = _peers(c)
-    if 0 <= rank < size:
-        return 0        # a rank of the remote group of an intercommunicator
     extra = " or ANY_SOURCE" if any_ok else ""
     return usage_error(
         MPI_ERR_RANK,
@@ -1154,7 +1152,7 @@ cdef inline int check_dest(Comm c, long long dest, const char *what) except -1:
     cdef int size = 0
     if dest >= 0:
         MPI_Comm_size(c.ob_mpi, &size)
-        if dest < size:
+        if dest < size or dest < _peers(c):     # _peers: an intercomm's remote group
             return 0
     elif dest == MPI_PROC_NULL:
         return 0
@@ -1165,7 +1163,7 @@ cdef inline int check_source(Comm c, long long source, const char *what) except 
     cdef int size = 0
     if source >= 0:
         MPI_Comm_size(c.ob_mpi, &size)
-        if source < size:
+        if source < size or source < _peers(c):
             return 0
     elif source == MPI_ANY_SOURCE or source == MPI_PROC_NULL:
         return 0

@@ -241,8 +241,7 @@ cdef class Datatype:
             if value.ob_mpi == MPI_DATATYPE_NULL or index.ob_mpi == MPI_DATATYPE_NULL:
                 usage_error(MPI_ERR_TYPE, "Get_value_index: a null datatype")
             if index == INT:
-                for v, pair in ((FLOAT, FLOAT_INT), (DOUBLE, DOUBLE_INT), (LONG, LONG_INT),
-                                (INT, INT_INT), (SHORT, SHORT_INT), (LONG_DOUBLE, LONG_DOUBLE_INT)):
+                for v, pair in _VALUE_INT_PAIRS:
                     if value == v:
                         return pair
             return DATATYPE_NULL

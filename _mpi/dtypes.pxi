@@ -354,16 +354,19 @@ def _typecode(Datatype datatype):
     return _code_of(datatype, 2)
 
 
+# (value type, the MPI-1 pair type of (value, INT)) for MINLOC/MAXLOC: what Get_value_index
+# answers before MPI 4.1, and how _typealign aligns a pair
+_VALUE_INT_PAIRS = ((SHORT, SHORT_INT), (INT, INT_INT), (LONG, LONG_INT), (FLOAT, FLOAT_INT),
+                    (DOUBLE, DOUBLE_INT), (LONG_DOUBLE, LONG_DOUBLE_INT))
+
+
 def _typealign(Datatype datatype):
     """The alignment in bytes of a predefined datatype (or a Dup of one) or a value-index pair;
     None for anything else (as mpi4py's MPI._typealign)."""
     code = _code_of(datatype, 2)
     if code is not None:
         return _align_of_code(code)
-    pairs = ((<intptr_t>MPI_SHORT_INT, "h"), (<intptr_t>MPI_2INT, "i"), (<intptr_t>MPI_LONG_INT, "l"),
-             (<intptr_t>MPI_FLOAT_INT, "f"), (<intptr_t>MPI_DOUBLE_INT, "d"),
-             (<intptr_t>MPI_LONG_DOUBLE_INT, "g"))
-    for handle, value in pairs:
-        if <intptr_t>datatype.ob_mpi == handle and handle != <intptr_t>MPI_DATATYPE_NULL:
-            return max(_align_of_code(value), _align_of_code("i"))
+    for value, pair in _VALUE_INT_PAIRS:
+        if datatype == pair and pair != DATATYPE_NULL:
+            return max(_typealign(value), _typealign(INT))
     return None

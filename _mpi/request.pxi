@@ -593,8 +593,6 @@ cdef int _wait_handles(list reqs, Py_ssize_t total, const char *call, int peer, 
         if handles == NULL or sts == NULL:
             raise MemoryError()
         _gather_handles(reqs, handles)
-        for i in range(total):
-            empty_status(&sts[i])
         try:
             wait_requests(<int>total, handles, sts, call, peer, tag, nbytes, comm, False,
                           list(reqs))

@@ -211,7 +211,6 @@ cdef struct ReqSet:
     int left                 # requests not yet reported complete
     int *indices             # Testsome's answer (n); NULL: plain Testall
     MPI_Status *some         # Testsome's statuses (n), copied to `statuses` by index
-    char *reported           # reported[i]: statuses[i] written (n)
 
 cdef int poll_one(void *ctx, int *done) noexcept nogil:
     cdef ReqSet *rs = <ReqSet *>ctx
@@ -241,7 +240,6 @@ cdef int poll_all(void *ctx, int *done) noexcept nogil:
         if rs.statuses != MPI_STATUSES_IGNORE:
             for k in range(outcount):
                 rs.statuses[rs.indices[k]] = rs.some[k]
-                rs.reported[rs.indices[k]] = 1
     done[0] = rs.left <= 0
     return ierr
 
@@ -251,8 +249,7 @@ cdef void _some_begin(ReqSet *rs) noexcept nogil:
     cdef int i
     rs.indices = <int *>malloc(rs.n * sizeof(int))
     rs.some = <MPI_Status *>malloc(rs.n * sizeof(MPI_Status))
-    rs.reported = <char *>calloc(rs.n, 1)
-    if rs.indices == NULL or rs.some == NULL or rs.reported == NULL:
+    if rs.indices == NULL or rs.some == NULL:
         _some_end(rs)
         return
     rs.left = 0
@@ -262,21 +259,12 @@ cdef void _some_begin(ReqSet *rs) noexcept nogil:
 
 
 cdef void _some_end(ReqSet *rs) noexcept nogil:
-    """After the wait: statuses Testsome never reported (null or inactive requests) are empty,
-    as MPI_Testall leaves them; the scratch is freed."""
-    cdef int i
-    cdef MPI_Request null
-    if rs.indices != NULL and rs.statuses != MPI_STATUSES_IGNORE:
-        for i in range(rs.n):
-            if not rs.reported[i]:
-                null = MPI_REQUEST_NULL
-                MPI_Wait(&null, &rs.statuses[i])     # the standard's empty status
+    """poll_all's scratch freed. The statuses Testsome never reported (null or inactive
+    requests) keep the empty status wait_requests wrote, as MPI_Testall leaves them."""
     free(rs.indices)
     free(rs.some)
-    free(rs.reported)
     rs.indices = NULL
     rs.some = NULL
-    rs.reported = NULL
 
 cdef int poll_any(void *ctx, int *done) noexcept nogil:
     cdef ReqSet *rs = <ReqSet *>ctx
@@ -353,15 +341,19 @@ cdef int abandon(int n, MPI_Request *reqs, bint cancellable, object keepalive) e
 cdef int wait_requests(int n, MPI_Request *reqs, MPI_Status *statuses, const char *call,
                        int peer, int tag, long long nbytes, object comm, bint cancellable,
                        object keepalive) except -1:
-    """Wait for all of reqs; on interrupt, abandon them (see abandon) and re-raise."""
+    """Wait for all of reqs; on interrupt, abandon them (see abandon) and re-raise. The
+    statuses start as the standard's empty one: an MPI may leave a send's untouched."""
     cdef ReqSet rs
+    cdef int i
+    if statuses != MPI_STATUSES_IGNORE and statuses != MPI_STATUS_IGNORE:
+        for i in range(n):
+            empty_status(&statuses[i])
     rs.n = n
     rs.reqs = reqs
     rs.statuses = statuses
     rs.polled = rs.left = 0
     rs.indices = NULL
     rs.some = NULL
-    rs.reported = NULL
     try:
         if n == 1:
             wait_until(poll_one, &rs, call, peer, tag, nbytes, comm)
