@@ -27,6 +27,7 @@ from libmpi cimport *
 include "errors.pxi"
 include "instrument.pxi"
 include "waiting.pxi"
+include "blocking.pxi"
 include "carray.pxi"
 include "datatype.pxi"
 include "dtypes.pxi"
